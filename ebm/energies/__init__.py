@@ -1,0 +1,7 @@
+"""Energies: analytic landscapes with exact answers, neural energies, Boltzmann machines,
+latent-variable models and joint-embedding energies. Each module registers its classes in
+`ebm.registry`."""
+
+from ebm.energies.latent import LatentEnergy
+
+__all__ = ["LatentEnergy"]

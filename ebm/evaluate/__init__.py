@@ -1,0 +1,3 @@
+"""Evaluation: partition functions, likelihoods, sample quality and representation monitors."""
+
+__all__: list[str] = []
