@@ -1,3 +1,15 @@
 """Evaluation: partition functions, likelihoods, sample quality and representation monitors."""
 
-__all__: list[str] = []
+from ebm.evaluate.ais import AISResult, ais_log_likelihood, ais_log_partition, sm_schedule
+from ebm.evaluate.exact import empirical_entropy, exact_log_likelihood, pseudo_log_likelihood, reconstruction_error
+
+__all__ = [
+    "AISResult",
+    "ais_log_likelihood",
+    "ais_log_partition",
+    "sm_schedule",
+    "empirical_entropy",
+    "exact_log_likelihood",
+    "pseudo_log_likelihood",
+    "reconstruction_error",
+]
