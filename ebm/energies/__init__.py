@@ -2,7 +2,27 @@
 latent-variable models and joint-embedding energies. Each module registers its classes in
 `ebm.registry`."""
 
+from ebm.energies.analytic import Gaussian, GaussianMixture, circle_of_gaussians, grid_of_gaussians, unbalanced_modes
 from ebm.energies.boltzmann import BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM
+from ebm.energies.landscapes import Banana, DoubleWell, Himmelblau, NealFunnel, Ring, WavyValley
 from ebm.energies.latent import LatentEnergy
+from ebm.energies.neural import MLPEnergy
 
-__all__ = ["LatentEnergy", "BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine"]
+__all__ = [
+    "Gaussian",
+    "GaussianMixture",
+    "circle_of_gaussians",
+    "grid_of_gaussians",
+    "unbalanced_modes",
+    "DoubleWell",
+    "Banana",
+    "Ring",
+    "NealFunnel",
+    "Himmelblau",
+    "WavyValley",
+    "LatentEnergy",
+    "MLPEnergy",
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "BoltzmannMachine",
+]
