@@ -1,0 +1,25 @@
+# Quick start:   make demo    (install, then run `ebm demo`)
+#                make test    (install with test tools, then run the default test suite)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install install-dev demo test test-slow bench clean
+
+install:
+	@scripts/install.sh
+
+install-dev:
+	@scripts/install.sh dev
+
+demo: install
+	$(VENV)/bin/ebm demo --out out/demo
+
+# pytest exits 5 when it collects no test; treat only that as failure-free "nothing to run".
+test: install-dev
+	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+test-slow: install-dev
+	$(PY) -m pytest -q -m slow; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,3 @@
+from ebm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,24 @@
+"""Energies: analytic landscapes with exact answers, neural energies, Boltzmann machines,
+latent-variable models and joint-embedding energies. Each module registers its classes in
+`ebm.registry`."""
+
+from ebm.energies.analytic import Gaussian, GaussianMixture, circle_of_gaussians, grid_of_gaussians, unbalanced_modes
+from ebm.energies.landscapes import Banana, DoubleWell, Himmelblau, NealFunnel, Ring, WavyValley
+from ebm.energies.latent import LatentEnergy
+from ebm.energies.neural import MLPEnergy
+
+__all__ = [
+    "Gaussian",
+    "GaussianMixture",
+    "circle_of_gaussians",
+    "grid_of_gaussians",
+    "unbalanced_modes",
+    "DoubleWell",
+    "Banana",
+    "Ring",
+    "NealFunnel",
+    "Himmelblau",
+    "WavyValley",
+    "LatentEnergy",
+    "MLPEnergy",
+]

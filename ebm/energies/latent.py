@@ -1,0 +1,78 @@
+"""Latent-variable energies: a joint energy ``E(x, z)`` used through its free energy.
+
+    F_β(x) = -1/β · log ∫ exp(-β E(x, z)) dz,        F_∞(x) = min_z E(x, z).
+
+PCA, k-means, Gaussian mixtures, sparse coding and autoencoders are all instances: they keep the
+volume of low energy small by their architecture or a regulariser rather than by pushing up the
+energy of contrastive samples (LeCun et al. 2006, "A Tutorial on Energy-Based Learning", §6).
+
+At β = ∞ the parameter gradient of ``F(x) = E(x, z*(x))`` equals the gradient of ``E`` at the
+fixed minimiser ``z*`` (envelope theorem), so ``free_energy`` evaluates the joint energy at a
+detached ``infer(x)`` and autograd gives the right gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ebm._validation import check_positive, format_error
+from ebm.energy import Energy
+
+__all__ = ["LatentEnergy"]
+
+
+class LatentEnergy(Energy):
+    """Base class for ``E(x, z)`` models; ``forward(x)`` is the free energy at ``self.beta``.
+
+    Subclasses implement ``joint_energy(x, z)`` and ``infer(x)`` and, where a closed form exists,
+    ``_free_energy_at(x, beta)`` for finite β.
+
+    Args:
+        event_shape: shape of one observation x.
+        beta: inverse temperature of the free energy; ``math.inf`` (default) means ``min_z E(x, z)``.
+    """
+
+    _abstract = True
+
+    def __init__(self, event_shape, beta: float = math.inf):
+        super().__init__(event_shape)
+        self.beta = self._check_beta(beta)
+
+    @staticmethod
+    def _check_beta(beta) -> float:
+        if beta == math.inf:
+            return math.inf
+        return check_positive("beta", beta, fix="pass beta > 0, or math.inf for the zero-temperature free energy")
+
+    def joint_energy(self, x: Tensor, z: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """``E(x, z)``: x ``(*batch, *event_shape)``, z ``(*batch, *latent_shape)`` -> ``(*batch,)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement joint_energy(x, z)")
+
+    def infer(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """The minimising latent ``argmin_z E(x, z)`` (or the posterior mode/mean), ``(*batch, *latent_shape)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement infer(x)")
+
+    def free_energy(self, x: Tensor, beta: float | None = None) -> Tensor:
+        """``F_β(x)``, shape ``(*batch,)``; ``beta=None`` uses ``self.beta``."""
+        beta = self.beta if beta is None else self._check_beta(beta)
+        if beta == math.inf:
+            with torch.no_grad():
+                z = self.infer(x)
+            return self.joint_energy(x, z.detach())
+        return self._free_energy_at(x, beta)
+
+    def _free_energy_at(self, x: Tensor, beta: float) -> Tensor:
+        raise ValueError(
+            format_error(
+                "beta",
+                f"math.inf ({type(self).__name__} has no closed-form finite-temperature free energy)",
+                repr(beta),
+                "use beta=math.inf, or a model with a closed form at finite beta",
+            )
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.free_energy(x)

@@ -1,0 +1,220 @@
+"""The `Energy` interface every model in the playground implements, and its composition.
+
+Convention: ``p(x) = exp(-E(x)) / Z`` with ``Z = ∫ exp(-E(x)) dx``. Low energy is likely.
+
+Shapes: an energy has an ``event_shape`` (the shape of one sample). It maps
+``x: (*batch, *event_shape) -> (*batch,)``: one energy per sample. Its score
+``-∇x E(x)`` has the shape of ``x``.
+
+Reference: LeCun, Chopra, Hadsell, Ranzato & Huang (2006), "A Tutorial on Energy-Based Learning".
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ebm._validation import check_energy_input, check_positive, format_error, input_checks_enabled
+from ebm.registry import register_energy
+
+__all__ = ["Energy", "SumEnergy", "TemperedEnergy"]
+
+
+class Energy(nn.Module):
+    """Base class: an un-normalised log density ``log p(x) = -E(x) - log Z``.
+
+    Subclasses implement ``forward(x)``; they override ``score`` / ``energy_and_score`` when the
+    gradient is known in closed form (samplers then skip autograd), and ``log_partition`` when Z is
+    tractable.
+
+    Calling the energy (``energy(x)``) checks ``x`` first: a floating tensor of shape
+    ``(*batch, *event_shape)`` on the energy's device and dtype, with finite entries. Samplers
+    validate their start once and run inside ``samplers._validation.trusted_inputs()``, which skips
+    these per-call checks (the finiteness check reads back from the device).
+
+    Args:
+        event_shape: shape of one sample, e.g. ``(2,)`` for points in the plane.
+
+    Example:
+        >>> from ebm.energies import Gaussian
+        >>> e = Gaussian(torch.zeros(2), torch.eye(2))
+        >>> e(torch.zeros(5, 2)).shape
+        torch.Size([5])
+    """
+
+    _abstract = True  # the registry test skips classes that set this in their own body
+
+    def __init__(self, event_shape):
+        super().__init__()
+        self.event_shape = torch.Size(event_shape)
+
+    # ------------------------------------------------------------------ the contract
+    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - documented abstract method
+        """The energy ``E(x)``: ``(*batch, *event_shape) -> (*batch,)``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
+
+    def __call__(self, x, *args, **kwargs):
+        if input_checks_enabled():
+            self.check_input(x)
+        return super().__call__(x, *args, **kwargs)
+
+    def check_input(self, x, name: str = "x") -> Tensor:
+        """Validate an input batch; raises TypeError/ValueError naming the problem and the fix."""
+        return check_energy_input(name, x, self.event_shape, self._reference_tensor())
+
+    def score(self, x: Tensor, *, create_graph: bool = False) -> Tensor:
+        """The score ``-∇x E(x)``, shape ``(*batch, *event_shape)``.
+
+        Computed by autograd unless a subclass knows it in closed form.
+
+        Args:
+            x: points, ``(*batch, *event_shape)``.
+            create_graph: keep the graph so the score can be differentiated again (needed when a
+                loss depends on the score, as in score matching).
+        """
+        return self.energy_and_score(x, create_graph=create_graph)[1]
+
+    def energy_and_score(self, x: Tensor, *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+        """``(E(x), -∇x E(x))`` in one pass: shapes ``(*batch,)`` and ``(*batch, *event_shape)``."""
+        with torch.enable_grad():
+            x_ = x if (create_graph and x.requires_grad) else x.detach().requires_grad_(True)
+            energy = self(x_)
+            (grad,) = torch.autograd.grad(energy.sum(), x_, create_graph=create_graph)
+        if not create_graph:
+            energy = energy.detach()
+        return energy, -grad
+
+    def log_partition(self) -> Tensor:
+        """``log Z = log ∫ exp(-E(x)) dx`` (a scalar tensor), where it is tractable.
+
+        Raises:
+            NotImplementedError: Z is intractable for this energy; estimate it with
+                ``ebm.evaluate.grid_log_partition`` (2-D) or annealed importance sampling.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no tractable log partition function. Estimate it with "
+            "ebm.evaluate.grid_log_partition(energy, bounds, resolution) for 2-D energies, or with "
+            "annealed importance sampling (samplers.ais / ebm.evaluate.ais_log_partition)."
+        )
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """Normalised log density ``-E(x) - log Z``, shape ``(*batch,)``."""
+        return -self(x) - self.log_partition()
+
+    # ------------------------------------------------------------------ composition
+    def __add__(self, other: "Energy") -> "SumEnergy":
+        return SumEnergy(self, other)
+
+    def tempered(self, temperature: float) -> "TemperedEnergy":
+        """This energy at temperature T: ``E(x) / T`` (T > 1 flattens the landscape)."""
+        return TemperedEnergy(self, temperature)
+
+    # ------------------------------------------------------------------ helpers
+    def _reference_tensor(self) -> Tensor | None:
+        """A parameter or buffer whose device and dtype inputs must match (None if it has none)."""
+        for t in self.parameters():
+            return t
+        for t in self.buffers():
+            if t.is_floating_point():
+                return t
+        return None
+
+    def extra_repr(self) -> str:
+        return f"event_shape={tuple(self.event_shape)}"
+
+
+def _two_gaussians():
+    from ebm.energies.analytic import Gaussian
+
+    return Gaussian(torch.zeros(2), torch.eye(2)), Gaussian(torch.ones(2), 2 * torch.eye(2))
+
+
+@register_energy(
+    "sum",
+    example=lambda: SumEnergy(*_two_gaussians()),
+    bad_params=[
+        (lambda: SumEnergy(_two_gaussians()[0]), ValueError, "at least two"),
+        (lambda: SumEnergy(_two_gaussians()[0], lambda x: x), TypeError, "Energy"),
+    ],
+)
+class SumEnergy(Energy):
+    """Product of experts: ``E(x) = Σ_i E_i(x)``, i.e. ``p(x) ∝ Π_i p_i(x)``.
+
+    Reference: Hinton (2002), "Training Products of Experts by Minimizing Contrastive Divergence".
+
+    Args:
+        *energies: two or more energies with the same event shape.
+
+    Raises:
+        ValueError: fewer than two energies, or event shapes that differ.
+
+    Example:
+        >>> from ebm.energies import DoubleWell, Ring
+        >>> poe = DoubleWell() + Ring()
+    """
+
+    def __init__(self, *energies: Energy):
+        flat: list[Energy] = []
+        for e in energies:
+            if not isinstance(e, Energy):
+                raise TypeError(format_error("energies", "ebm.Energy instances", type(e).__name__, "wrap callables in an Energy subclass"))
+            flat.extend(e.terms if isinstance(e, SumEnergy) else [e])
+        if len(flat) < 2:
+            raise ValueError(format_error("energies", "at least two energies", f"{len(flat)}", "pass two or more energies"))
+        shapes = {tuple(e.event_shape) for e in flat}
+        if len(shapes) != 1:
+            raise ValueError(
+                format_error("energies", "one common event shape", f"event shapes {sorted(shapes)}", "combine energies over the same space")
+            )
+        super().__init__(flat[0].event_shape)
+        self.terms = nn.ModuleList(flat)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return sum(term(x) for term in self.terms)
+
+    def energy_and_score(self, x: Tensor, *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+        # Each term may have an analytic score; summing term-wise keeps that advantage.
+        parts = [term.energy_and_score(x, create_graph=create_graph) for term in self.terms]
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+
+@register_energy(
+    "tempered",
+    example=lambda: TemperedEnergy(_two_gaussians()[1], 2.0),
+    bad_params=[(lambda: TemperedEnergy(_two_gaussians()[0], -1.0), ValueError, "temperature")],
+)
+class TemperedEnergy(Energy):
+    """An energy at temperature T: ``E_T(x) = E(x) / T``, so ``p_T(x) ∝ p(x)^(1/T)``.
+
+    Args:
+        energy: the base energy.
+        temperature: T > 0. T > 1 flattens the landscape, T < 1 sharpens it.
+
+    Raises:
+        ValueError: T is not a finite positive number.
+    """
+
+    def __init__(self, energy: Energy, temperature: float):
+        if not isinstance(energy, Energy):
+            raise TypeError(format_error("energy", "an ebm.Energy", type(energy).__name__, "pass an Energy instance"))
+        super().__init__(energy.event_shape)
+        self.base = energy
+        self.temperature = check_positive("temperature", temperature)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base(x) / self.temperature
+
+    def energy_and_score(self, x: Tensor, *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+        energy, score = self.base.energy_and_score(x, create_graph=create_graph)
+        return energy / self.temperature, score / self.temperature
+
+    def log_partition(self) -> Tensor:
+        if self.temperature == 1.0:
+            return self.base.log_partition()
+        tempered = getattr(self.base, "tempered_log_partition", None)
+        if tempered is None:
+            return super().log_partition()
+        return tempered(self.temperature)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature:g}"

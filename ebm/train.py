@@ -1,0 +1,345 @@
+"""The one training loop: mini-batches, any optimiser, metrics, callbacks, checkpoints, NaN guard.
+
+Every training principle in `ebm.objectives` is a callable ``objective(model, batch, generator=)``
+returning a scalar loss to minimise; this loop owns everything around it, so no objective grows
+its own loop.
+
+Example:
+    >>> from ebm.energies import MLPEnergy
+    >>> from ebm.objectives import DenoisingScoreMatching
+    >>> from ebm.data import make_toy
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = make_toy("moons", 2048, generator=g)
+    >>> model = MLPEnergy((2,))
+    >>> history = train(model, DenoisingScoreMatching(0.1), x, epochs=5, lr=1e-3, generator=g)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ebm._validation import check_choice, check_generator, check_int, check_nonnegative, check_positive, format_error
+
+__all__ = ["train", "History", "TrainState", "TrainingDiverged", "save_checkpoint", "load_checkpoint", "make_optimizer"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the loss (or a parameter) becomes non-finite; training never hides divergence."""
+
+
+@dataclass
+class History:
+    """What a run recorded.
+
+    Attributes:
+        losses: the loss of every optimiser step.
+        epoch_losses: the mean loss of each epoch.
+        metrics: ``{name: [(epoch, value), ...]}`` from the ``metrics`` functions.
+        wall_time: seconds spent in `train` (metrics included), cumulative over resumed runs.
+        epochs_done: completed epochs, cumulative over resumed runs.
+    """
+
+    losses: list[float] = field(default_factory=list)
+    epoch_losses: list[float] = field(default_factory=list)
+    metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    wall_time: float = 0.0
+    epochs_done: int = 0
+
+    def state_dict(self) -> dict:
+        return {
+            "losses": list(self.losses),
+            "epoch_losses": list(self.epoch_losses),
+            "metrics": {k: [list(p) for p in v] for k, v in self.metrics.items()},
+            "wall_time": self.wall_time,
+            "epochs_done": self.epochs_done,
+        }
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.losses = [float(v) for v in state["losses"]]
+        self.epoch_losses = [float(v) for v in state["epoch_losses"]]
+        self.metrics = {k: [(int(e), float(v)) for e, v in pts] for k, pts in state["metrics"].items()}
+        self.wall_time = float(state["wall_time"])
+        self.epochs_done = int(state["epochs_done"])
+
+
+@dataclass
+class TrainState:
+    """What callbacks see after each epoch. A callback returning True stops training."""
+
+    epoch: int
+    step: int
+    model: nn.Module
+    objective: Callable
+    optimizer: torch.optim.Optimizer
+    history: History
+
+
+def make_optimizer(params, optimizer="adam", *, lr: float = 1e-3, weight_decay: float = 0.0, momentum: float = 0.0):
+    """Build an optimiser by name ('adam', 'adamw', 'sgd', 'lbfgs') or pass one through."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    check_choice("optimizer", optimizer, ("adam", "adamw", "sgd", "lbfgs"))
+    lr = check_positive("lr", lr)
+    weight_decay = check_nonnegative("weight_decay", weight_decay)
+    momentum = check_nonnegative("momentum", momentum)
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
+    return torch.optim.LBFGS(params, lr=lr, line_search_fn="strong_wolfe")
+
+
+def _trainable_parameters(model: nn.Module, objective) -> list[nn.Parameter]:
+    seen: set[int] = set()
+    params = []
+    modules = [model] + ([objective] if isinstance(objective, nn.Module) else [])
+    for module in modules:
+        for p in module.parameters():
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                params.append(p)
+    return params
+
+
+def _batches(data, batch_size: int, generator, steps_per_epoch: int | None) -> Iterable:
+    """Yield one epoch of mini-batches from a tensor, a tuple of tensors, a batch function or an iterable."""
+    if isinstance(data, Tensor) or (isinstance(data, tuple) and data and all(isinstance(t, Tensor) for t in data)):
+        tensors = (data,) if isinstance(data, Tensor) else data
+        n = tensors[0].shape[0]
+        if any(t.shape[0] != n for t in tensors):
+            raise ValueError(format_error("data", "tensors with the same first dimension", str([tuple(t.shape) for t in tensors]), "align the data"))
+        order = torch.randperm(n, generator=generator, device=generator.device if generator is not None else "cpu").to(tensors[0].device)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            picked = tuple(t[idx] for t in tensors)
+            yield picked[0] if isinstance(data, Tensor) else picked
+    elif callable(data):
+        if steps_per_epoch is None:
+            raise ValueError(format_error("steps_per_epoch", "an integer when data is a batch function", "None", "pass steps_per_epoch=..."))
+        for _ in range(steps_per_epoch):
+            yield data(generator)
+    else:
+        yield from data
+
+
+def _check_loss(loss, epoch: int, step: int, lr) -> Tensor:
+    if not isinstance(loss, Tensor) or loss.dim() != 0:
+        found = type(loss).__name__ if not isinstance(loss, Tensor) else f"shape {tuple(loss.shape)}"
+        raise TypeError(format_error("objective", "a callable returning a scalar tensor", found, "reduce the loss with .mean()"))
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(
+            f"loss became {loss.item()} at epoch {epoch}, step {step}. Training stopped rather than hide it. "
+            f"Fix: lower the learning rate (lr={lr}), clip gradients (max_grad_norm=...), or regularise the energy "
+            "(e.g. an energy-magnitude penalty or spectral norm)."
+        )
+    return loss
+
+
+def train(
+    model: nn.Module,
+    objective: Callable,
+    data,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    optimizer="adam",
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    max_grad_norm: float | None = None,
+    steps_per_epoch: int | None = None,
+    generator: torch.Generator | None = None,
+    metrics: Mapping[str, Callable[[nn.Module], float]] | None = None,
+    metric_every: int = 1,
+    callbacks: Iterable[Callable[[TrainState], bool | None]] = (),
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
+    progress: bool | None = None,
+    history: History | None = None,
+) -> History:
+    """Minimise ``objective(model, batch, generator=generator)`` over mini-batches of ``data``.
+
+    Args:
+        model: the module being trained (usually an `ebm.Energy`).
+        objective: callable ``(model, batch, generator=) -> scalar loss``. If it is an `nn.Module`,
+            its parameters are trained too (e.g. NCE's log-normaliser) and its state is checkpointed.
+        data: a tensor ``(n, ...)`` or tuple of tensors with the same ``n`` (shuffled each epoch with
+            ``generator``), a batch function ``generator -> batch`` (give ``steps_per_epoch``), or
+            any iterable of batches (e.g. a DataLoader).
+        epochs: number of passes.
+        batch_size: rows per step (tensor data).
+        optimizer: 'adam', 'adamw', 'sgd', 'lbfgs' or a ready `torch.optim.Optimizer`.
+        lr, weight_decay, momentum: optimiser settings when built by name.
+        max_grad_norm: clip the global gradient norm to this value.
+        steps_per_epoch: batches per epoch when ``data`` is a function.
+        generator: the random generator for shuffling and for the objective's sampling.
+        metrics: ``{name: fn(model) -> float}`` evaluated every ``metric_every`` epochs (and after the last).
+        callbacks: ``fn(TrainState)`` after each epoch; returning True stops training.
+        checkpoint: path written (atomically) every ``checkpoint_every`` epochs and at the end.
+        resume: load ``checkpoint`` first if it exists and continue from its epoch.
+        progress: show a progress bar (default: only on a terminal).
+        history: continue an existing History.
+
+    Returns:
+        The `History` of losses, metrics and wall time.
+
+    Raises:
+        TrainingDiverged: the loss or a parameter became non-finite (with advice).
+        ValueError / TypeError: invalid arguments.
+    """
+    from tqdm.auto import tqdm
+
+    epochs = check_int("epochs", epochs, minimum=0)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    metric_every = check_int("metric_every", metric_every, minimum=1)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, minimum=1)
+    if max_grad_norm is not None:
+        max_grad_norm = check_positive("max_grad_norm", max_grad_norm)
+    check_generator("generator", generator)
+    if not callable(objective):
+        raise TypeError(format_error("objective", "a callable (model, batch, generator=) -> loss", type(objective).__name__, "pass an ebm.objectives instance"))
+    params = _trainable_parameters(model, objective)
+    if not params:
+        raise ValueError(format_error("model", "at least one parameter with requires_grad=True", "none", "unfreeze the parameters to train"))
+    opt = make_optimizer(params, optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum)
+    history = history or History()
+    start_epoch = history.epochs_done
+    if resume and checkpoint is not None and Path(checkpoint).exists():
+        extra = load_checkpoint(checkpoint, model=model, objective=objective if isinstance(objective, nn.Module) else None, optimizer=opt)
+        history.load_state_dict(extra["history"])
+        if generator is not None and "generator_state" in extra:
+            generator.set_state(extra["generator_state"])
+        start_epoch = history.epochs_done
+    is_lbfgs = isinstance(opt, torch.optim.LBFGS)
+    constrain = getattr(model, "constrain_parameters_", None)
+    t0 = time.perf_counter()
+    step = len(history.losses)
+    bar = tqdm(range(start_epoch, start_epoch + epochs), desc="training", unit="epoch", disable=(None if progress is None else not progress))
+    for epoch in bar:
+        model.train()
+        total, count = 0.0, 0
+        for batch in _batches(data, batch_size, generator, steps_per_epoch):
+            if is_lbfgs:
+
+                def closure(batch=batch):
+                    opt.zero_grad(set_to_none=True)
+                    loss = _check_loss(objective(model, batch, generator=generator), epoch, step, lr)
+                    loss.backward()
+                    return loss
+
+                loss = opt.step(closure)
+            else:
+                opt.zero_grad(set_to_none=True)
+                loss = _check_loss(objective(model, batch, generator=generator), epoch, step, lr)
+                loss.backward()
+                if max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+                opt.step()
+            if constrain is not None:
+                with torch.no_grad():
+                    constrain()
+            value = float(loss)
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {step}. Fix: lower the learning rate (lr={lr}).")
+            history.losses.append(value)
+            total, count, step = total + value, count + 1, step + 1
+        _check_parameters(params, epoch)
+        history.epoch_losses.append(total / max(count, 1))
+        history.epochs_done = epoch + 1
+        last = epoch == start_epoch + epochs - 1
+        if metrics and ((epoch + 1) % metric_every == 0 or last):
+            model.eval()
+            for name, fn in metrics.items():
+                history.metrics.setdefault(name, []).append((epoch + 1, float(fn(model))))
+        postfix = {"loss": f"{history.epoch_losses[-1]:.4g}"}
+        postfix.update({k: f"{v[-1][1]:.4g}" for k, v in history.metrics.items() if v})
+        bar.set_postfix(postfix)
+        history.wall_time += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+            _save_training_checkpoint(checkpoint, model, objective, opt, history, generator)
+        state = TrainState(epoch + 1, step, model, objective, opt, history)
+        if any(cb(state) for cb in callbacks):
+            break
+    bar.close()
+    model.eval()
+    return history
+
+
+def _check_parameters(params, epoch: int) -> None:
+    for p in params:
+        if not bool(torch.isfinite(p).all()):
+            raise TrainingDiverged(
+                f"a parameter of shape {tuple(p.shape)} became non-finite during epoch {epoch}. "
+                "Fix: lower the learning rate or clip gradients (max_grad_norm=...)."
+            )
+
+
+def _save_training_checkpoint(path, model, objective, optimizer, history, generator) -> None:
+    modules = {"model": model, "optimizer": optimizer}
+    if isinstance(objective, nn.Module):
+        modules["objective"] = objective
+    extra = {"history": history.state_dict()}
+    if generator is not None:
+        extra["generator_state"] = generator.get_state()
+    save_checkpoint(path, extra=extra, **modules)
+
+
+def save_checkpoint(path: str | os.PathLike, *, extra: Mapping | None = None, **modules) -> Path:
+    """Save the state dicts of ``modules`` (and plain ``extra`` data) to ``path`` atomically.
+
+    The file is written to a temporary file in the same folder and then renamed over the target,
+    so an interrupted save never corrupts the last good checkpoint.
+
+    Example:
+        >>> save_checkpoint("rbm.pt", model=rbm, optimizer=opt, extra={"epoch": 3})
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"state": {name: m.state_dict() for name, m in modules.items() if m is not None}, "extra": dict(extra or {})}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, **modules) -> dict:
+    """Load state dicts saved by `save_checkpoint` into ``modules``; return the ``extra`` data.
+
+    Loading uses ``weights_only=True``, so a checkpoint cannot run code.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        KeyError: a module was asked for that the checkpoint does not hold.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(format_error("path", "an existing checkpoint file", str(path), "check the path or train first"))
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    for name, module in modules.items():
+        if module is None:
+            continue
+        if name not in payload["state"]:
+            raise KeyError(format_error(name, f"one of the saved entries {sorted(payload['state'])}", repr(name), "load with the names used when saving"))
+        module.load_state_dict(payload["state"][name])
+    return payload["extra"]
