@@ -30,7 +30,7 @@ from ebm._validation import check_int, check_positive, check_tensor, format_erro
 from ebm.energy import Energy
 from ebm.registry import register_energy
 
-__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine", "MAX_ENUMERATION_BITS", "binary_states"]
+__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine", "MAX_ENUMERATION_BITS", "binary_states", "bernoulli"]
 
 MAX_ENUMERATION_BITS = 25
 """Exact sums enumerate at most 2^25 (≈ 3.4e7) states; beyond that they refuse and suggest AIS."""
@@ -69,6 +69,14 @@ def _enumerate_logsumexp(n: int, log_weight, device) -> Tensor:
         states = binary_states(n, start, min(start + chunk, total), device=device)  # (m, n)
         parts.append(torch.logsumexp(log_weight(states), dim=0))
     return torch.logsumexp(torch.stack(parts), dim=0)
+
+
+def bernoulli(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Draw {0, 1} with probabilities ``p`` (same shape and dtype).
+
+    ``rand < p`` rather than ``torch.bernoulli``: the same distribution, about twice as fast on CPU.
+    """
+    return (torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device) < p).to(p.dtype)
 
 
 def _check_binary(name: str, x: Tensor, model: str) -> None:
@@ -110,7 +118,7 @@ class _RBMBase(Energy):
 
     def sample_h(self, v: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``h ~ p(h | v)``: ``(*batch, n_visible) -> (*batch, n_hidden)`` in {0, 1}."""
-        return torch.bernoulli(self.prob_h(v), generator=generator)
+        return bernoulli(self.prob_h(v), generator)
 
     def extra_repr(self) -> str:
         return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}"
@@ -177,7 +185,7 @@ class BernoulliRBM(_RBMBase):
 
     def sample_v(self, h: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``v ~ p(v | h)``: ``(*batch, H) -> (*batch, V)`` in {0, 1}."""
-        return torch.bernoulli(self.prob_v(h), generator=generator)
+        return bernoulli(self.prob_v(h), generator)
 
     def flip_energy_deltas(self, x: Tensor, i: int) -> Tensor:
         """``F(x with bit i flipped) - F(x)``: ``(*batch, V) -> (*batch,)``.

@@ -10,7 +10,7 @@ serves both the weight increment ``log p*_{β_k}(v) - log p*_{β_{k-1}}(v)`` and
 sample, so a temperature costs exactly two matrix products. For the Gaussian-Bernoulli RBM the
 base is the Gaussian ``N(b, diag σ²)`` and ``p*_β(v) = exp(-Σ(v-b)²/2σ²) Π_j (1 + exp(β a_j(v)))``.
 
-The estimate ``log Ẑ_B = log Z_A + log mean_i exp(w_i)`` is unbiased in Z (so biased low in log Z
+The loop is `samplers.AIS`; this module supplies the RBM path and kernel. The estimate ``log Ẑ_B = log Z_A + log mean_i exp(w_i)`` is unbiased in Z (so biased low in log Z
 by Jensen); its standard error comes from the delta method, and ``log_z_low/high`` is the
 ``log(Ẑ ± 3 σ̂)`` bracket of Salakhutdinov & Murray.
 
@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ebm._validation import check_generator, check_int, check_tensor, format_error
-from ebm.energies.boltzmann import BernoulliRBM, GaussianBernoulliRBM
+from ebm.energies.boltzmann import BernoulliRBM, GaussianBernoulliRBM, bernoulli
+from samplers.ais import AIS
 
 __all__ = ["AISResult", "ais_log_partition", "sm_schedule", "ais_log_likelihood"]
 
@@ -44,6 +45,7 @@ class AISResult:
         log_weights: the ``(n_chains,)`` importance log weights.
         log_z_base: exact log Z of the base-rate model.
         ess: effective sample size of the weights, ``(Σw)² / Σw²``.
+        log_z_upper: reverse-AIS estimate (a stochastic upper bound), when ``reverse_from`` was given.
     """
 
     log_z: Tensor
@@ -53,6 +55,7 @@ class AISResult:
     log_weights: Tensor
     log_z_base: Tensor
     ess: Tensor
+    log_z_upper: Tensor | None = None
 
     def __float__(self) -> float:
         return float(self.log_z)
@@ -93,6 +96,7 @@ def ais_log_partition(
     n_betas: int = 14500,
     data: Tensor | None = None,
     betas: Tensor | None = None,
+    reverse_from: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> AISResult:
     """Estimate ``log Z`` of a Bernoulli or Gaussian-Bernoulli RBM by AIS from a base-rate model.
@@ -108,6 +112,10 @@ def ais_log_partition(
         data: optional ``(n, n_visible)`` training data: the base rates of a BernoulliRBM become its
             (smoothed) visible marginals, which makes the path much shorter.
         betas: optional explicit increasing schedule ``(K+1,)`` from 0 to 1.
+        reverse_from: optional ``(m, n_visible)`` samples of the model (ideally exact, e.g. from long
+            chains) for reverse AIS (Grosse, Ghahramani & Adams 2015, arXiv:1511.02543): its
+            estimate ``log_z_upper`` is a stochastic upper bound when the samples are exact, so
+            ``[log_z, log_z_upper]`` brackets log Z.
         generator: random generator (on the model's device).
 
     Returns:
@@ -139,68 +147,76 @@ def ais_log_partition(
         if betas.numel() < 2 or float(betas[0]) != 0.0 or float(betas[-1]) != 1.0 or bool((betas.diff() < 0).any()):
             raise ValueError(format_error("betas", "an increasing schedule from 0 to 1", f"{betas.numel()} values from {float(betas[0]):.3g} to {float(betas[-1]):.3g}", "use sm_schedule(n_betas)"))
         betas = betas.double().to(W.device)
+    base_bias = None if isinstance(model, GaussianBernoulliRBM) else _base_visible_bias(model, data).detach()
+    path = _RBMPath(model, base_bias)
+    ais = AIS(betas.tolist(), kernel=path.kernel)
     with torch.no_grad():
-        if isinstance(model, GaussianBernoulliRBM):
-            log_w, log_z_base = _anneal_gaussian(model, betas, n_chains, generator)
+        forward = ais.run(path, path.base_samples(n_chains, generator), path.base_log_partition(), generator=generator)
+        upper = None
+        if reverse_from is not None:
+            check_tensor("reverse_from", reverse_from, floating=True, nonempty=True)
+            model.check_input(reverse_from, "reverse_from")
+            upper = ais.run_reverse(path, reverse_from.detach(), path.base_log_partition(), generator=generator)
+    return _summarise(forward.log_weights.double(), torch.tensor(path.base_log_partition(), dtype=torch.float64, device=W.device), upper)
+
+
+class _RBMPath:
+    """The annealing path of an RBM for `samplers.AIS`, with its Gibbs kernel.
+
+    ``path(v, β) = -log p*_β(v)`` and ``kernel(v, β, g)`` (one sweep h | v, v | h at β) share the
+    hidden input ``a = c + vW`` of the latest state through a one-entry cache, so each temperature
+    costs two matrix products: ``vW`` for the new state and ``hWᵀ`` inside the sweep.
+    """
+
+    def __init__(self, model, base_bias: Tensor | None):
+        self.gaussian = isinstance(model, GaussianBernoulliRBM)
+        self.W, self.b, self.c = model.weight.detach(), model.visible_bias.detach(), model.hidden_bias.detach()
+        if self.gaussian:
+            self.sigma = model.sigma.detach()
+            inv_var = self.sigma**-2
+            self.W_in = self.W * inv_var.unsqueeze(-1)  # (V, H): hidden units see v / σ²
+            self.inv_var = inv_var
         else:
-            log_w, log_z_base = _anneal_bernoulli(model, _base_visible_bias(model, data).detach(), betas, n_chains, generator)
-    return _summarise(log_w, log_z_base)
+            self.W_in = self.W
+            self.base_bias = base_bias
+            self.dbias = self.b - base_bias  # (V,)
+        self._x, self._a = None, None
+
+    def hidden_input(self, v: Tensor) -> Tensor:
+        if v is not self._x:
+            self._x, self._a = v, torch.addmm(self.c, v, self.W_in)  # (M, H)
+        return self._a
+
+    def __call__(self, v: Tensor, beta: float) -> Tensor:
+        a = self.hidden_input(v)
+        if self.gaussian:
+            quad = (0.5 * (v - self.b) ** 2 * self.inv_var).sum(-1)
+            return quad - F.softplus(beta * a).sum(-1)
+        return -(v @ (self.base_bias + beta * self.dbias)) - F.softplus(beta * a).sum(-1)
+
+    def kernel(self, v: Tensor, beta: float, generator) -> Tensor:
+        h = bernoulli(torch.sigmoid(beta * self.hidden_input(v)), generator)  # (M, H)
+        if self.gaussian:
+            noise = torch.randn(v.shape, generator=generator, dtype=v.dtype, device=v.device)
+            return torch.addmm(self.b, h, self.W.T, alpha=beta) + self.sigma * noise  # N(b + βWh, σ²)
+        # p_β(v | h) = σ((1-β) b_A + β (b + W h))
+        return bernoulli(torch.sigmoid(torch.addmm(self.base_bias + beta * self.dbias, h, self.W.T, alpha=beta)), generator)
+
+    def base_samples(self, n: int, generator) -> Tensor:
+        if self.gaussian:
+            noise = torch.randn((n, self.W.shape[0]), generator=generator, dtype=self.W.dtype, device=self.W.device)
+            return self.b + self.sigma * noise
+        return bernoulli(torch.sigmoid(self.base_bias).expand(n, -1), generator)
+
+    def base_log_partition(self) -> float:
+        # At β = 0 every hidden unit contributes a factor (1 + e^0) = 2.
+        hidden = self.W.shape[1] * math.log(2.0)
+        if self.gaussian:
+            return float((0.5 * math.log(2 * math.pi) + self.sigma.double().log()).sum()) + hidden
+        return float(F.softplus(self.base_bias.double()).sum()) + hidden
 
 
-def _anneal_bernoulli(model: BernoulliRBM, base_bias: Tensor, betas: Tensor, n_chains: int, generator) -> tuple[Tensor, Tensor]:
-    W, b, c = model.weight.detach(), model.visible_bias.detach(), model.hidden_bias.detach()
-    dtype, device = W.dtype, W.device
-    beta_list = betas.tolist()  # host floats: no device read-back inside the loop
-    # At β = 0 each hidden unit contributes a factor (1 + e^0) = 2 to p*_0.
-    log_z_base = F.softplus(base_bias.double()).sum() + W.shape[1] * math.log(2.0)
-    # v ~ p_A exactly; then for k = 1..K: w += log p*_k(v) - log p*_{k-1}(v); v ~ T_k(v).
-    v = torch.bernoulli(torch.sigmoid(base_bias).expand(n_chains, -1).contiguous(), generator=generator)  # (M, V)
-    dbias = b - base_bias  # (V,)
-    log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
-    a = torch.addmm(c, v, W)  # (M, H): hidden input at β = 1
-    sp_prev = F.softplus(beta_list[0] * a).sum(-1)
-    for k in range(1, len(beta_list)):
-        beta, beta_prev = beta_list[k], beta_list[k - 1]
-        sp = F.softplus(beta * a).sum(-1)  # (M,)
-        log_w += ((beta - beta_prev) * (v @ dbias) + sp - sp_prev).double()
-        if k == len(beta_list) - 1:
-            break
-        # One Gibbs sweep at β_k, reusing a for the hidden conditional.
-        h = torch.bernoulli(torch.sigmoid(beta * a), generator=generator)  # (M, H)
-        vis_in = torch.addmm(base_bias + beta * dbias, h, W.T, alpha=beta)  # (1-β) b_A + β (b + W h)
-        v = torch.bernoulli(torch.sigmoid(vis_in), generator=generator)
-        a = torch.addmm(c, v, W)
-        sp_prev = F.softplus(beta * a).sum(-1)
-    return log_w, log_z_base
-
-
-def _anneal_gaussian(model: GaussianBernoulliRBM, betas: Tensor, n_chains: int, generator) -> tuple[Tensor, Tensor]:
-    W, b, c = model.weight.detach(), model.visible_bias.detach(), model.hidden_bias.detach()
-    sigma = model.sigma.detach()
-    inv_var = sigma**-2
-    device = W.device
-    beta_list = betas.tolist()
-    log_z_base = (0.5 * math.log(2 * math.pi) + sigma.double().log()).sum() + W.shape[1] * math.log(2.0)
-    noise = lambda: torch.randn((n_chains, W.shape[0]), generator=generator, dtype=W.dtype, device=device)  # noqa: E731
-    v = b + sigma * noise()  # (M, V) ~ N(b, σ²), the base
-    Ws = W * inv_var.unsqueeze(-1)  # (V, H): the hidden units see v / σ²
-    log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
-    a = torch.addmm(c, v, Ws)
-    sp_prev = F.softplus(beta_list[0] * a).sum(-1)
-    for k in range(1, len(beta_list)):
-        beta = beta_list[k]
-        sp = F.softplus(beta * a).sum(-1)
-        log_w += (sp - sp_prev).double()
-        if k == len(beta_list) - 1:
-            break
-        h = torch.bernoulli(torch.sigmoid(beta * a), generator=generator)
-        v = torch.addmm(b, h, W.T, alpha=beta) + sigma * noise()  # N(b + βWh, σ²)
-        a = torch.addmm(c, v, Ws)
-        sp_prev = F.softplus(beta * a).sum(-1)
-    return log_w, log_z_base
-
-
-def _summarise(log_w: Tensor, log_z_base: Tensor) -> AISResult:
+def _summarise(log_w: Tensor, log_z_base: Tensor, upper=None) -> AISResult:
     m = log_w.numel()
     shift = log_w.max()
     w = (log_w - shift).exp()  # (M,) in (0, 1]
@@ -217,6 +233,7 @@ def _summarise(log_w: Tensor, log_z_base: Tensor) -> AISResult:
         log_weights=log_w,
         log_z_base=log_z_base,
         ess=w.sum() ** 2 / (w**2).sum(),
+        log_z_upper=None if upper is None else upper.log_z.double(),
     )
 
 
