@@ -1,0 +1,171 @@
+"""Exact evaluation, AIS against exact log Z, and CD / PCD / exact-ML training reaching known optima."""
+
+import math
+
+import pytest
+import torch
+
+from ebm.data import bars_and_stripes
+from ebm.energies import BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM, GaussianMixture
+from ebm.energies.boltzmann import binary_states
+from ebm.evaluate import ais_log_partition, empirical_entropy, exact_log_likelihood, pseudo_log_likelihood, reconstruction_error
+from ebm.evaluate.metrics import boltzmann_metrics
+from ebm.objectives import ContrastiveDivergence, ExactLikelihood
+from ebm.train import linear_lr_decay, load_checkpoint, save_checkpoint, train
+
+
+def _random_rbm(v, h, scale, g):
+    rbm = BernoulliRBM(v, h, weight_scale=scale, generator=g).double()
+    with torch.no_grad():
+        rbm.visible_bias.normal_(generator=g)
+        rbm.hidden_bias.normal_(generator=g)
+    return rbm
+
+
+# ---------------------------------------------------------------- exact evaluation
+def test_exact_log_likelihood_and_pseudo_likelihood_by_brute_force(generator):
+    bm = BoltzmannMachine(5, weight_scale=1.0, generator=generator).double()
+    X = binary_states(5, 0, 32)
+    logp = torch.log_softmax(-bm(X), 0)
+    data = X[[3, 7, 7, 30]]
+    torch.testing.assert_close(exact_log_likelihood(bm, data), logp[[3, 7, 7, 30]].mean())
+    # PL: log p(x_i | x_-i) from the joint table, averaged over units and rows
+    index = {tuple(r.tolist()): k for k, r in enumerate(X)}
+    total = 0.0
+    for row in data:
+        for i in range(5):
+            other = row.clone()
+            other[i] = 1 - other[i]
+            a, b = logp[index[tuple(row.tolist())]], logp[index[tuple(other.tolist())]]
+            total += float((a - torch.logaddexp(a, b)).detach())
+    assert abs(float(pseudo_log_likelihood(bm, data)) - total / 20) < 1e-12
+    # the empirical entropy is the best achievable mean log-likelihood
+    assert abs(float(empirical_entropy(bars_and_stripes(3))) - math.log(14)) < 1e-12
+
+
+def test_reconstruction_error_and_metric_helpers(generator):
+    rbm = _random_rbm(6, 3, 1.0, generator)
+    x = binary_states(6, 0, 64)
+    expected = ((rbm.prob_v(rbm.prob_h(x)) - x) ** 2).mean()
+    torch.testing.assert_close(reconstruction_error(rbm, x), expected)
+    metrics = boltzmann_metrics(rbm, x)
+    assert set(metrics) == {"log_likelihood", "pseudo_likelihood", "reconstruction"}
+    assert all(math.isfinite(fn(rbm)) for fn in metrics.values())
+
+
+# ---------------------------------------------------------------- AIS
+# Tolerance: |AIS - exact| < 4 standard errors + 0.02 nats (the delta-method SE understates the
+# error of a heavy-tailed weight mean a little; 0.02 covers that and the Jensen bias at these sizes).
+@pytest.mark.parametrize("scale", [0.5, 4.0, 10.0])
+def test_ais_matches_exact_log_z_including_large_weights(scale):
+    g = torch.Generator().manual_seed(1)
+    rbm = _random_rbm(12, 8, scale, g)
+    est = ais_log_partition(rbm, n_chains=300, n_betas=2000, generator=g)
+    exact = float(rbm.log_partition())
+    assert abs(float(est.log_z) - exact) < 4 * float(est.std_error) + 0.02, (float(est.log_z), exact, float(est.std_error))
+    assert float(est.log_z_low) <= exact + 0.02 and exact <= float(est.log_z_high) + 0.02
+
+
+def test_ais_with_data_base_rates_gaussian_rbm_and_reverse_bracket(generator):
+    rbm = _random_rbm(10, 6, 3.0, generator)
+    X = binary_states(10, 0, 1024)
+    p = torch.softmax(-rbm(X), 0)
+    exact_samples = X[torch.multinomial(p, 300, replacement=True, generator=generator)]  # (300, 10)
+    exact = float(rbm.log_partition())
+    est = ais_log_partition(rbm, n_chains=300, n_betas=1500, data=exact_samples, reverse_from=exact_samples, generator=generator)
+    assert abs(float(est.log_z) - exact) < 4 * float(est.std_error) + 0.02
+    assert abs(float(est.log_z_upper) - exact) < 0.1  # reverse AIS from exact samples: a stochastic upper bound
+    gb = GaussianBernoulliRBM(3, 5, sigma=torch.tensor([0.5, 1.0, 2.0]), weight_scale=1.5, generator=generator).double()
+    est = ais_log_partition(gb, n_chains=300, n_betas=1500, generator=generator)
+    assert abs(float(est.log_z) - float(gb.log_partition())) < 4 * float(est.std_error) + 0.02
+
+
+def test_ais_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="Fix:"):
+        ais_log_partition(BoltzmannMachine(4), n_chains=10, n_betas=10)
+    with pytest.raises(ValueError, match="n_chains"):
+        ais_log_partition(BernoulliRBM(4, 3), n_chains=0, n_betas=10)
+    with pytest.raises(ValueError, match="betas"):
+        ais_log_partition(BernoulliRBM(4, 3), n_chains=5, betas=torch.tensor([0.0, 0.7, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="binary"):
+        ais_log_partition(BernoulliRBM(4, 3), n_chains=5, n_betas=10, data=torch.full((3, 4), 0.5))
+
+
+# ---------------------------------------------------------------- training
+def _fit_bas(objective, epochs, lr, g, n_hidden=16, repeat=8, batch_size=28):
+    x = bars_and_stripes(3)  # the 14 distinct patterns, each once: best mean LL is -log 14
+    rbm = BernoulliRBM(9, n_hidden, weight_scale=0.1, generator=g)
+    history = train(rbm, objective, x.repeat(repeat, 1), epochs=epochs, batch_size=batch_size, lr=lr, generator=g,
+                    callbacks=[linear_lr_decay(epochs)], metrics={"ll": lambda m: float(exact_log_likelihood(m, x))},
+                    metric_every=epochs, progress=False)
+    return history.metrics["ll"][-1][1], -float(empirical_entropy(x))
+
+
+def test_exact_ml_reaches_bars_and_stripes_optimum():
+    g = torch.Generator().manual_seed(0)
+    ll, best = _fit_bas(ExactLikelihood(), 300, 0.1, g, repeat=1, batch_size=14)
+    assert ll > best - 0.2, (ll, best)
+
+
+@pytest.mark.slow
+def test_cd_pcd_and_parallel_tempering_pcd_reach_bars_and_stripes_optimum():
+    from samplers import ParallelTempering, SingleSiteGibbs
+
+    g = torch.Generator().manual_seed(0)
+    ll, best = _fit_bas(ContrastiveDivergence(k=10), 500, 0.02, g)
+    assert ll > best - 0.2, (ll, best)
+    ll, best = _fit_bas(ContrastiveDivergence(k=1, persistent=True, n_chains=200), 800, 0.02, g)
+    assert ll > best - 0.2, (ll, best)
+    pt = ParallelTempering(SingleSiteGibbs(), [1.0, 1.5, 2.2, 3.3])
+    ll, best = _fit_bas(ContrastiveDivergence(pt, k=1, persistent=True, n_chains=100), 500, 0.02, g)
+    assert ll > best - 0.2, (ll, best)
+
+
+def test_boltzmann_machine_trained_by_single_site_gibbs_pcd():
+    g = torch.Generator().manual_seed(0)
+    x = bars_and_stripes(2)  # 2×2: 6 patterns
+    bm = BoltzmannMachine(4, generator=g)
+    before = float(exact_log_likelihood(bm, x))
+    train(bm, ContrastiveDivergence(k=1, persistent=True, n_chains=200), x.repeat(20, 1), epochs=30, batch_size=40, lr=0.05,
+          generator=g, callbacks=[linear_lr_decay(30)], progress=False)
+    after = float(exact_log_likelihood(bm, x))
+    assert after > before + 0.2 and (bm.coupling == bm.coupling.T).all()
+
+
+def test_gaussian_bernoulli_rbm_learns_a_two_component_mixture():
+    g = torch.Generator().manual_seed(0)
+    mix = GaussianMixture(torch.tensor([[-2.0, 0.0], [2.0, 1.0]]), 0.25 * torch.eye(2).expand(2, 2, 2).clone(), torch.tensor([0.3, 0.7]))
+    x, x_test = mix.sample(2000, generator=g), mix.sample(2000, generator=g)
+    best = float(mix.log_prob(x_test).mean())
+    rbm = GaussianBernoulliRBM(2, 4, weight_scale=0.5, generator=g)
+    train(rbm, ContrastiveDivergence(k=1, persistent=True, n_chains=200), x, epochs=60, batch_size=100, lr=0.02,
+          generator=g, callbacks=[linear_lr_decay(60)], progress=False)
+    ll = float(-rbm(x_test).double().mean() - rbm.log_partition().double())
+    assert ll > best - 0.05, (ll, best)  # one Gaussian fitted to x scores about best - 0.9
+
+
+def test_persistent_chains_travel_with_checkpoints(tmp_path, generator):
+    rbm = BernoulliRBM(9, 4, generator=generator)
+    cd = ContrastiveDivergence(k=1, persistent=True, n_chains=7)
+    x = bars_and_stripes(3)
+    cd(rbm, x, generator=generator).backward()
+    save_checkpoint(tmp_path / "ck.pt", model=rbm, objective=cd)
+    rbm2, cd2 = BernoulliRBM(9, 4), ContrastiveDivergence(k=1, persistent=True, n_chains=7)
+    load_checkpoint(tmp_path / "ck.pt", model=rbm2, objective=cd2)
+    assert torch.equal(cd.chains, cd2.chains) and cd2.chains.shape == (7, 9)
+    assert torch.equal(rbm.weight, rbm2.weight)
+
+
+def test_cd_bad_inputs():
+    rbm = BernoulliRBM(4, 3)
+    cd = ContrastiveDivergence()
+    with pytest.raises(ValueError, match="binary"):
+        cd(rbm, torch.full((2, 4), 0.5))
+    with pytest.raises(ValueError, match="Fix:"):
+        cd(rbm, torch.ones(2, 5))
+    with pytest.raises(ValueError, match="row"):
+        cd(rbm, torch.ones(0, 4))
+    with pytest.raises(ValueError, match="sampler"):
+        from ebm.energies import MLPEnergy
+
+        cd(MLPEnergy((2,)), torch.zeros(3, 2))
