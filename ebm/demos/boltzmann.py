@@ -22,7 +22,7 @@ from ebm.train import linear_lr_decay, train
 def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
     x = bars_and_stripes(3)  # (14, 9): each pattern once, so the best mean log-likelihood is -log 14
     best = -float(empirical_entropy(x))
-    epochs = 3 if quick else 300
+    epochs = 3 if quick else 200
     repeat = 1 if quick else 8
     methods = {
         "CD-1": (ContrastiveDivergence(k=1), 0.05),
