@@ -180,19 +180,36 @@ class _RBMPath:
             self.W_in = self.W
             self.base_bias = base_bias
             self.dbias = self.b - base_bias  # (V,)
-        self._x, self._a = None, None
+        self._x, self._a, self._vis = None, None, None
+        self._log2 = self.W.shape[1] * math.log(2.0)
 
     def hidden_input(self, v: Tensor) -> Tensor:
         if v is not self._x:
             self._x, self._a = v, torch.addmm(self.c, v, self.W_in)  # (M, H)
+            self._vis = None
         return self._a
+
+    def _visible_terms(self, v: Tensor) -> tuple[Tensor, Tensor]:
+        # The visible part is linear in β: -(b_Aᵀv) - β (b - b_A)ᵀv (Gaussian: the β-free quadratic).
+        self.hidden_input(v)
+        if self._vis is None:
+            if self.gaussian:
+                self._vis = ((0.5 * (v - self.b) ** 2 * self.inv_var).sum(-1), None)
+            else:
+                self._vis = (-(v @ self.base_bias), -(v @ self.dbias))
+        return self._vis
+
+    def _hidden_term(self, a: Tensor, beta: float) -> Tensor:
+        # Σ_j softplus(β a_j) = β Σ_j softplus_β(a_j): torch's softplus(a, beta) fuses the scaling.
+        if beta == 0.0:
+            return torch.full(a.shape[:-1], self._log2, dtype=a.dtype, device=a.device)
+        return beta * F.softplus(a, beta=beta).sum(-1)
 
     def __call__(self, v: Tensor, beta: float) -> Tensor:
         a = self.hidden_input(v)
-        if self.gaussian:
-            quad = (0.5 * (v - self.b) ** 2 * self.inv_var).sum(-1)
-            return quad - F.softplus(beta * a).sum(-1)
-        return -(v @ (self.base_bias + beta * self.dbias)) - F.softplus(beta * a).sum(-1)
+        const, slope = self._visible_terms(v)
+        energy = const - self._hidden_term(a, beta)
+        return energy if slope is None else energy + beta * slope
 
     def kernel(self, v: Tensor, beta: float, generator) -> Tensor:
         h = bernoulli(torch.sigmoid(beta * self.hidden_input(v)), generator)  # (M, H)

@@ -1,0 +1,77 @@
+"""Benchmark: AIS log Z of a 784 x 500 Bernoulli RBM, 100 chains, 14,500 temperatures, float32.
+
+Compares in one run: `ebm.evaluate.ais_log_partition` (Salakhutdinov & Murray's schedule, base
+rates from data; two matrix products per temperature) and the `rbms` library's
+`compute_partition_function_ais` (uniform schedule of the same length, which it fixes), plus the
+time of the two matrix products alone per temperature (the floor). The RBM has random weights
+N(0, 0.05²) and visible biases set to the log-odds of random "data" with varied pixel means.
+
+Run: python3 benchmarks/rbm_ais.py [--quick] [--betas N] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,450 temperatures instead of 14,500")
+    parser.add_argument("--betas", type=int, default=None, help="number of temperatures (overrides --quick)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from ebm.energies import BernoulliRBM
+    from ebm.evaluate import ais_log_partition
+
+    n_betas = args.betas or (1450 if args.quick else 14500)
+    n_chains, n_vis, n_hid = 100, 784, 500
+    g = torch.Generator().manual_seed(0)
+    rbm = BernoulliRBM(n_vis, n_hid, weight_scale=0.05, generator=g)
+    means = torch.rand(n_vis, generator=g) * 0.8 + 0.1
+    data = torch.bernoulli(means.expand(500, n_vis), generator=g)  # (500, 784)
+    with torch.no_grad():
+        rbm.visible_bias.copy_(torch.logit(means))
+
+    W = rbm.weight.detach()
+    v = torch.bernoulli(torch.full((n_chains, n_vis), 0.5), generator=g)
+    h = torch.bernoulli(torch.full((n_chains, n_hid), 0.5), generator=g)
+    t0 = time.perf_counter()
+    for _ in range(200):
+        torch.mm(v, W)
+        torch.mm(h, W.T)
+    gemm = (time.perf_counter() - t0) / 200 * (n_betas - 1)
+
+    rows = []
+    t0 = time.perf_counter()
+    est = ais_log_partition(rbm, n_chains=n_chains, n_betas=n_betas, data=data, generator=g)
+    rows.append(("ebm-playground ais_log_partition", time.perf_counter() - t0, float(est.log_z), float(est.std_error)))
+    try:
+        from rbms.bernoulli_bernoulli.classes import BBRBM
+        from rbms.partition_function.ais import compute_partition_function_ais
+
+        torch.manual_seed(0)  # rbms draws from the global generator
+        peer = BBRBM(weight_matrix=W.clone(), vbias=rbm.visible_bias.detach().clone(), hbias=rbm.hidden_bias.detach().clone())
+        t0 = time.perf_counter()
+        log_z = compute_partition_function_ais(n_chains, n_betas, peer)
+        rows.append(("rbms compute_partition_function_ais", time.perf_counter() - t0, float(log_z), float("nan")))
+    except ImportError:
+        print("rbms is not installed (pip install rbms); skipping it")
+    print(f"\nAIS log Z, RBM {n_vis}x{n_hid}, {n_chains} chains, {n_betas} temperatures, float32, torch {torch.__version__}, {args.threads} thread(s)\n")
+    print("| implementation | wall time (s) | ms / temperature | log Z estimate | std. error | time vs ebm-playground |")
+    print("|---|---:|---:|---:|---:|---:|")
+    ours = rows[0][1]
+    print(f"| two matmuls per temperature alone (floor) | {gemm:.1f} | {gemm / (n_betas - 1) * 1e3:.2f} | | | {gemm / ours:.2f}x |")
+    for name, t, lz, se in rows:
+        se_s = "" if se != se else f"{se:.3f}"
+        print(f"| {name} | {t:.1f} | {t / (n_betas - 1) * 1e3:.2f} | {lz:.2f} | {se_s} | {t / ours:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
