@@ -169,3 +169,17 @@ def test_cd_bad_inputs():
         from ebm.energies import MLPEnergy
 
         cd(MLPEnergy((2,)), torch.zeros(3, 2))
+
+
+def test_train_rbm_recipe_writes_metrics_checkpoint_and_figures(tmp_path):
+    import json
+
+    from ebm.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "rbm", "--data", "bars-and-stripes", "--hidden", "4", "--method", "pcd", "--epochs", "2",
+                 "--batch-size", "100", "--chains", "20", "--out", str(out)]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["test_log_likelihood"] < 0 and len(result["metrics"]["test_pseudo_likelihood"]) == 2
+    for name in ("checkpoint.pt", "filters.png", "samples.png", "curves.png"):
+        assert (out / name).exists(), name
