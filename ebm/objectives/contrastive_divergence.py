@@ -196,8 +196,8 @@ class ContrastiveDivergence(nn.Module):
         check_tensor("batch", batch, floating=True, nonempty=True)
         model.check_input(batch, "batch")
         neg = self.negatives(model, batch, generator=generator)
-        pos_e = model(batch)  # (n,)
-        with trusted_inputs():  # the sampler's output is valid by construction
+        with trusted_inputs():  # the batch was checked above; the sampler's output is valid by construction
+            pos_e = model(batch)  # (n,)
             neg_e = model(neg)  # (n_neg,)
         loss = pos_e.mean() - neg_e.mean()
         if self.energy_penalty > 0:
