@@ -2,6 +2,7 @@
 latent-variable models and joint-embedding energies. Each module registers its classes in
 `ebm.registry`."""
 
+from ebm.energies.joint import JointEmbeddingEnergy
 from ebm.energies.latent import LatentEnergy
 
-__all__ = ["LatentEnergy"]
+__all__ = ["JointEmbeddingEnergy", "LatentEnergy"]
