@@ -10,7 +10,7 @@ whitening needs ``n > d`` rows per sub-batch (the covariance must be invertible)
 
 Reference: Ermolov, Siarohin, Sangineto & Sebe (2021), "Whitening for Self-Supervised
 Representation Learning", arXiv:2007.06346 (eqs. 3-5; sub-batch size ``w_size`` and repeats
-``w_iter``; the paper uses w_size = 128 for d = 64 and w_iter = 1 by default).
+``w_iter`` are the paper's hyper-parameters; whitening the whole batch is w_iter = 1 with one sub-batch).
 """
 
 from __future__ import annotations
