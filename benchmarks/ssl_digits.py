@@ -3,7 +3,9 @@
 For each method an encoder 64 → 256 → 256 → 8 (batch-norm, ReLU) is trained through `ebm.train`
 with `TwoViewObjective` and `DigitAugment` for a fixed wall-time budget, then frozen; the 8-dim
 embeddings are scored by a logistic-regression linear probe and 5-NN on the fixed stratified 25%
-test split, and by RankMe. Baselines: PCA to 8 dimensions and the untrained encoder.
+test split, and by RankMe. Baselines: PCA to 8 dimensions and the untrained encoder. VICReg, VCReg and Barlow
+Twins use a 512-wide expander head, TiCo a 64-wide one, SimSiam a projector and a bottleneck
+predictor; the probes always read the 8-dim encoder output.
 
 Usage:
     python3 benchmarks/ssl_digits.py            # 30 s per method (about 9 minutes in all)
@@ -35,22 +37,11 @@ BATCH = 256
 
 
 def load_split():
-    """Digits scaled to [0, 1]; the fixed stratified 25% test split (random_state=0)."""
-    try:
-        from ebm.data import load_digits  # main's loader, when merged
+    """Digits scaled to [0, 1]; the playground's fixed stratified 25% test split."""
+    from ebm.data import load_digits
 
-        out = load_digits()
-        if isinstance(out, tuple) and len(out) == 4:
-            return out
-    except (ImportError, TypeError, ValueError):
-        pass
-    from sklearn.datasets import load_digits as sk_digits
-    from sklearn.model_selection import train_test_split
-
-    d = sk_digits()
-    x = torch.tensor(d.data, dtype=torch.float32) / 16
-    y = torch.tensor(d.target)
-    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.25, stratify=y, random_state=0)
+    xtr, ytr = load_digits("train")
+    xte, yte = load_digits("test")
     return xtr, ytr, xte, yte
 
 
@@ -58,7 +49,7 @@ def encoder():
     return nn.Sequential(nn.Linear(64, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, D))
 
 
-def expander(width=64):
+def expander(width=512):
     return nn.Sequential(nn.Linear(D, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, width))
 
 
@@ -87,7 +78,7 @@ def make_task(name, f, n_train, g, steps):
     if name == "wmse":
         return TwoViewObjective(WMSE(w_size=64), aug)
     if name == "tico":
-        return TwoViewObjective(TiCo(64), aug, head=expander())
+        return TwoViewObjective(TiCo(64), aug, head=expander(64))
     if name == "swav":
         return TwoViewObjective(SwAV(D, 30, generator=g), aug)
     if name == "deepcluster":
@@ -95,7 +86,10 @@ def make_task(name, f, n_train, g, steps):
     if name == "byol":
         return TwoViewObjective(BYOL(), aug, predictor=predictor(), target=EMATarget(f, 0.99, total_steps=steps))
     if name == "simsiam":
-        return TwoViewObjective(SimSiam(), aug, predictor=predictor(4))
+        # SimSiam's recipe: a projector ending in batch-norm and a bottleneck predictor.
+        head = nn.Sequential(nn.Linear(D, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 64), nn.BatchNorm1d(64))
+        pred = nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 64))
+        return TwoViewObjective(SimSiam(), aug, head=head, predictor=pred)
     if name == "dino":
         head = nn.Linear(D, 64)
         return TwoViewObjective(DINO(64, teacher_temperature=0.07, warmup_steps=steps // 5), aug, head=head, target=EMATarget(nn.Sequential(f, head), 0.99))

@@ -52,8 +52,8 @@ class TwoViewObjective(nn.Module):
         augment: callable ``augment(x, generator) -> x'`` (e.g. `ebm.augment.DigitAugment`).
         head: optional module after the encoder (projector / DINO head).
         predictor: optional predictor ``q`` (BYOL, SimSiam, data2vec).
-        target: optional `EMATarget` of ``head ∘ f`` (MoCo, BYOL, DINO, data2vec); built from the
-            model on first use is *not* done -- pass it, so checkpoints have a fixed layout.
+        target: optional `EMATarget` of ``head ∘ f`` (MoCo, BYOL, DINO, data2vec). It is passed in
+            rather than built lazily, so a checkpoint's layout is fixed before training starts.
         mode: override the input mode (see the module docstring); default from the loss type.
 
     Shapes: ``batch``: ``x (n, *event)`` or ``(x, index)`` with ``index (n,)`` long → scalar loss.

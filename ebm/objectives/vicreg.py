@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ebm._validation import check_nonnegative, check_positive
 from ebm.distributed import gather
-from ebm.objectives._pairs import check_embeddings, check_pair, off_diagonal, registry_pair
+from ebm.objectives._pairs import check_pair, off_diagonal, registry_pair
 from ebm.registry import register_objective
 
 __all__ = ["VICReg", "variance_term", "covariance_term"]
