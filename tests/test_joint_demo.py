@@ -1,10 +1,12 @@
 """The joint-embedding demo story runs (quick) and writes its three figures."""
 
+import pytest
 import torch
 
 torch.set_num_threads(1)
 
 
+@pytest.mark.slow  # tests/test_cli.py already runs every story quickly; this one checks the figure files
 def test_joint_demo_quick(tmp_path):
     from ebm.demos import STORIES, load_stories
 
