@@ -24,14 +24,15 @@ __all__ = ["BlockGibbs", "SingleSiteGibbs"]
 class BlockGibbs:
     """Block Gibbs sampling from user-supplied conditional samplers.
 
-    The state is a tuple of K blocks ``(b_1, ..., b_K)``, each ``(batch, ...)``. One step applies,
-    in order, ``b_k ← conditionals[k](blocks, generator)`` for k = 1..K, where ``blocks`` is the
-    current tuple (already holding the blocks updated earlier in the same step). Each conditional
-    must return an exact draw from p(b_k | all other blocks) with the shape of b_k.
+    The state is a tuple of K blocks ``(b_1, ..., b_K)``, each ``(batch, ...)``, listed in update
+    order. One step applies ``b_k ← conditionals[k](blocks, generator)`` for k = 1..K, where
+    ``blocks`` is the current tuple (already holding the blocks updated earlier in the same step).
+    Each conditional must return an exact draw from p(b_k | all other blocks) with b_k's shape.
 
-    For an RBM with state ``(v, h)``::
+    For an RBM, the v → h → v sweep uses the state ``(h, v)`` (h first, so its initial value is
+    irrelevant)::
 
-        BlockGibbs([lambda b, g: sample_h(b[0], g), lambda b, g: sample_v(b[1], g)])
+        BlockGibbs([lambda b, g: sample_h(b[1], g), lambda b, g: sample_v(b[0], g)])
 
     Reference: Geman & Geman (1984), IEEE TPAMI 6(6).
 
