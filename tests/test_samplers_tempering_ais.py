@@ -36,11 +36,11 @@ def mixture(x):
 
 
 def test_parallel_tempering_recovers_mode_weights_where_mala_cannot():
-    n = 1000
+    n = 600
     x0 = MU[0].expand(n, 2).clone()  # every chain starts in the light (0.3) mode
     gen = torch.Generator().manual_seed(0)
-    mala = MALA(0.1).run(mixture, x0, 400, generator=gen)
-    pt = ParallelTempering(MALA(0.1), geometric_temperatures(60.0, 8)).run(mixture, x0, 400, generator=gen)
+    mala = MALA(0.1).run(mixture, x0, 250, generator=gen)
+    pt = ParallelTempering(MALA(0.1), geometric_temperatures(60.0, 8)).run(mixture, x0, 250, generator=gen)
     se = math.sqrt(0.3 * 0.7 / n)
     left_mala = float((mala.x[:, 0] < 0).double().mean())
     left_pt = float((pt.x[:, 0] < 0).double().mean())
@@ -97,7 +97,7 @@ def test_ais_binary_exact_log_z_and_error_shrinks_with_temperatures(scale):
     errors = []
     for k in [10, 100, 1000]:
         gen = torch.Generator().manual_seed(4)
-        x0 = torch.bernoulli(torch.full((400, n), 0.5, dtype=torch.float64), generator=gen)
+        x0 = torch.bernoulli(torch.full((200, n), 0.5, dtype=torch.float64), generator=gen)
         r = AIS(k, kernel="gibbs").run(path, x0, n * math.log(2), generator=gen)
         errors.append(abs(float(r.log_z) - exact))
         if k == 1000:
