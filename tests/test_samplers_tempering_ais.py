@@ -94,15 +94,17 @@ def bm_setup(n, scale, seed):
 def test_ais_binary_exact_log_z_and_error_shrinks_with_temperatures(scale):
     n = 8
     energy, states, exact, path = bm_setup(n, scale, seed=3)
-    errors = []
+    errors, ses = [], []
     for k in [10, 100, 1000]:
         gen = torch.Generator().manual_seed(4)
         x0 = torch.bernoulli(torch.full((200, n), 0.5, dtype=torch.float64), generator=gen)
         r = AIS(k, kernel="gibbs").run(path, x0, n * math.log(2), generator=gen)
         errors.append(abs(float(r.log_z) - exact))
+        ses.append(float(r.log_z_se))
         if k == 1000:
             assert errors[-1] < max(Z * float(r.log_z_se), 0.02), (errors, float(r.log_z_se))
     assert errors[2] < errors[0] and errors[2] < 0.05, errors
+    assert ses[0] > ses[1] > ses[2], ses  # the weights' spread shrinks as temperatures are added
 
 
 def test_reverse_ais_brackets_log_z():
