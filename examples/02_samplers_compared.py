@@ -50,7 +50,7 @@ bounds = ((-6, 6), (-4, 4))
 for col, (name, r) in enumerate(results.items()):
     plot.landscape(target, bounds, ax=axes[0, col], resolution=120, title=name, colorbar=False)
     plot.samples(r.x, ax=axes[0, col], color="tab:red", size=5)
-    plot.trace_plot(r.trajectory[:, :, 0], ax=axes[1, col], label="x₁", max_chains=6)
+    plot.trace_plot(r.trajectory[:, :, 0], ax=axes[1, col], label="x₁", max_chains=6, thin=thin)
 fig.suptitle("Same target (0.8 / 0.2 mixture), same chains and steps: final states (top) and traces of x₁ (bottom)")
 out = plot.save(fig, Path("out") / "02_samplers_compared.png")
 print(f"figure: {out}")

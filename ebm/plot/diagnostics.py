@@ -16,7 +16,7 @@ def _draws(draws) -> torch.Tensor:
     return check_tensor("draws", d, ndim=2, nonempty=True, finite=True)  # (n_draws, n_chains)
 
 
-def trace_plot(draws, *, ax=None, max_chains: int = 8, label: str = "x", title: str | None = None):
+def trace_plot(draws, *, ax=None, max_chains: int = 8, label: str = "x", thin: int = 1, title: str | None = None):
     """Plot ``draws (n_draws, n_chains)`` (one coordinate) against the step, one line per chain.
 
     The title reports split R-hat (Vehtari et al. 2021, arXiv:1903.08008) and the multi-chain ESS
@@ -27,13 +27,15 @@ def trace_plot(draws, *, ax=None, max_chains: int = 8, label: str = "x", title: 
         ax: axes to draw on (new figure if None).
         max_chains: draw at most this many chains.
         label: y-axis label.
+        thin: the sampler's thinning, so the x axis counts sampler steps.
     Returns:
         The axes.
     """
     d = _draws(draws)
+    thin = check_int("thin", thin, minimum=1)
     max_chains = check_int("max_chains", max_chains, minimum=1)
     ax = new_axes(ax, figsize=(6.0, 3.2))
-    steps = torch.arange(d.shape[0]).numpy()
+    steps = (torch.arange(1, d.shape[0] + 1) * thin).numpy()
     for c in range(min(max_chains, d.shape[1])):
         ax.plot(steps, d[:, c].numpy(), lw=0.7, alpha=0.8)
     ax.set_xlabel("step")
