@@ -23,10 +23,10 @@ def _landscape() -> GaussianMixture:
 def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
     energy = _landscape()
     bounds = ((-4.5, 4.5), (-4.5, 4.5))
-    n_chains, n_steps = (40, 40) if quick else (200, 300)
+    n_chains, n_steps = (40, 40) if quick else (150, 200)
     x0 = torch.rand(n_chains, 2, generator=generator) * 9 - 4.5  # uniform over the box
     mala = MALA(0.05, thin=1).run(energy, x0, n_steps, generator=generator)
-    paths = [plot.animate_chains(energy, mala.trajectory, out_dir / "mala_chains.gif", bounds=bounds, max_frames=5 if quick else 60,
+    paths = [plot.animate_chains(energy, mala.trajectory, out_dir / "mala_chains.gif", bounds=bounds, max_frames=5 if quick else 30,
                                  title=f"MALA, {n_chains} chains (acceptance {float(mala.acceptance_rate.mean()):.2f})")]
 
     # Same budget, one chain population started in the lightest mode: MALA stays, PT finds all four.
