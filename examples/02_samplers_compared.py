@@ -39,9 +39,9 @@ for name, (sampler, grads_per_step) in samplers.items():
     ess = float(effective_sample_size(draws))
     rhat = float(split_rhat(draws))
     left = float((r.trajectory[r.trajectory.shape[0] // 2 :, :, 0] < 0).float().mean())  # second half
-    accept = float(r.acceptance_rate.mean()) if r.acceptance_rate is not None else float("nan")
+    accept = f"{float(r.acceptance_rate.mean()):.2f}" if r.acceptance_rate is not None else "-"  # ULA has no accept step
     per_1k = 1000 * ess / (n_chains * n_steps * grads_per_step)
-    print(f"{name:<22}{accept:>8.2f}{per_1k:>14.2f}{rhat:>8.3f}{left:>9.3f}{left - exact_left:>+8.3f}")
+    print(f"{name:<22}{accept:>8}{per_1k:>14.2f}{rhat:>8.3f}{left:>9.3f}{left - exact_left:>+8.3f}")
     results[name] = r
 
 # Only PT moves chains between modes; the others keep the split of the start (R-hat >> 1).
