@@ -3,5 +3,20 @@ latent-variable models and joint-embedding energies. Each module registers its c
 `ebm.registry`."""
 
 from ebm.energies.latent import LatentEnergy
+from ebm.energies.kmeans import KMeansEnergy
+from ebm.energies.gmm import GMMEnergy
+from ebm.energies.pca import PCAEnergy
+from ebm.energies.decoder import DecoderEnergy
+from ebm.energies.autoencoders import AutoencoderEnergy, ContractiveAutoencoderEnergy, DenoisingAutoencoderEnergy, SparseAutoencoderEnergy
 
-__all__ = ["LatentEnergy"]
+__all__ = [
+    "LatentEnergy",
+    "KMeansEnergy",
+    "GMMEnergy",
+    "PCAEnergy",
+    "DecoderEnergy",
+    "AutoencoderEnergy",
+    "DenoisingAutoencoderEnergy",
+    "ContractiveAutoencoderEnergy",
+    "SparseAutoencoderEnergy",
+]
