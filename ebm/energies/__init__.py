@@ -2,7 +2,10 @@
 latent-variable models and joint-embedding energies. Each module registers its classes in
 `ebm.registry`."""
 
+from ebm.energies.analytic import Gaussian, GaussianMixture, circle_of_gaussians, grid_of_gaussians, unbalanced_modes
+from ebm.energies.landscapes import Banana, DoubleWell, Himmelblau, NealFunnel, Ring, WavyValley
 from ebm.energies.latent import LatentEnergy
+from ebm.energies.neural import MLPEnergy
 from ebm.energies.kmeans import KMeansEnergy
 from ebm.energies.gmm import GMMEnergy
 from ebm.energies.pca import PCAEnergy
@@ -10,7 +13,19 @@ from ebm.energies.decoder import DecoderEnergy
 from ebm.energies.autoencoders import AutoencoderEnergy, ContractiveAutoencoderEnergy, DenoisingAutoencoderEnergy, SparseAutoencoderEnergy
 
 __all__ = [
+    "Gaussian",
+    "GaussianMixture",
+    "circle_of_gaussians",
+    "grid_of_gaussians",
+    "unbalanced_modes",
+    "DoubleWell",
+    "Banana",
+    "Ring",
+    "NealFunnel",
+    "Himmelblau",
+    "WavyValley",
     "LatentEnergy",
+    "MLPEnergy",
     "KMeansEnergy",
     "GMMEnergy",
     "PCAEnergy",
