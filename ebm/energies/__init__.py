@@ -10,6 +10,7 @@ from ebm.energies.kmeans import KMeansEnergy
 from ebm.energies.gmm import GMMEnergy
 from ebm.energies.pca import PCAEnergy
 from ebm.energies.decoder import DecoderEnergy
+from ebm.energies.latent_prior import LatentEBMPrior
 from ebm.energies.autoencoders import AutoencoderEnergy, ContractiveAutoencoderEnergy, DenoisingAutoencoderEnergy, SparseAutoencoderEnergy
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "DenoisingAutoencoderEnergy",
     "ContractiveAutoencoderEnergy",
     "SparseAutoencoderEnergy",
+    "LatentEBMPrior",
 ]

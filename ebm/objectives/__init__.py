@@ -3,5 +3,6 @@ returning a scalar loss to minimise (joint-embedding losses take two views' embe
 
 from ebm.objectives.autoencoder import ContractiveLoss, DenoisingLoss, ReconstructionLoss, SparseCodeLoss
 from ebm.objectives.free_energy import FreeEnergyLoss
+from ebm.objectives.latent_prior import LatentPriorLoss
 
-__all__: list[str] = ["ContractiveLoss", "DenoisingLoss", "ReconstructionLoss", "SparseCodeLoss", "FreeEnergyLoss"]
+__all__: list[str] = ["ContractiveLoss", "DenoisingLoss", "ReconstructionLoss", "SparseCodeLoss", "FreeEnergyLoss", "LatentPriorLoss"]
