@@ -38,7 +38,7 @@ print(f"mean free energy of the data: {history.epoch_losses[0]:.3f} (epoch 1) ->
 with torch.no_grad():
     centre, outside = torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, 0.0]])
     for beta in (math.inf, 5.0, 0.5):
-        f = [model.free_energy(p, beta).item() for p in (y[:256], centre, outside)]
+        f = [model.free_energy(p, beta).mean().item() for p in (y[:256], centre, outside)]
         print(f"β = {beta:>4}: F(data) mean {f[0]:+.3f}   F(centre) {f[1]:+.3f}   F(3, 0) {f[2]:+.3f}")
     z = model.infer(y[:5])  # the best latent angle of each point, (5,)
     print("inferred angles (deg):", [round(math.degrees(a)) for a in z.tolist()])
