@@ -95,10 +95,12 @@ class GMMEnergy(LatentEnergy):
         """``E(x, k) = -log π_k - log N(x; μ_k, Σ_k)`` for every k: x ``(*batch, d)`` -> ``(*batch, K)``."""
         d = self.event_shape[0]
         chol = torch.linalg.cholesky(self.covariances)  # (K, d, d)
+        eye = torch.eye(d, dtype=chol.dtype, device=chol.device)
+        chol_inv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)  # (K, d, d) = L⁻¹
         diff = x.unsqueeze(-2) - self.means  # (*batch, K, d)
-        flat = diff.reshape(-1, *diff.shape[-2:]).transpose(0, 1).unsqueeze(-1)  # (K, N, d, 1)
-        y = torch.linalg.solve_triangular(chol.unsqueeze(1), flat, upper=False).squeeze(-1)  # (K, N, d)
-        maha = y.pow(2).sum(-1).transpose(0, 1).reshape(diff.shape[:-1])  # (*batch, K)
+        # One small matrix product per component instead of N·K triangular solves: y = L⁻¹ (x - μ).
+        y = torch.einsum("...kd,ked->...ke", diff, chol_inv)  # (*batch, K, d)
+        maha = y.pow(2).sum(-1)  # (*batch, K)
         logdet = 2 * torch.diagonal(chol, dim1=-2, dim2=-1).log().sum(-1)  # (K,)
         log_normal = -0.5 * (d * math.log(2 * math.pi) + logdet + maha)
         return -(self.weights.log() + log_normal)
