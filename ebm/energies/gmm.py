@@ -142,7 +142,7 @@ class GMMEnergy(LatentEnergy):
         *,
         covariance_type: str = "full",
         n_iter: int = 100,
-        tol: float = 1e-6,
+        tol: float | None = 1e-6,
         reg_covar: float = 1e-6,
         beta: float = 1.0,
         generator: torch.Generator | None = None,
@@ -159,7 +159,7 @@ class GMMEnergy(LatentEnergy):
             n_components: K.
             covariance_type: 'full', 'diag' or 'spherical'.
             n_iter: maximum EM iterations.
-            tol: stop when the mean log-likelihood improves by less than ``tol``.
+            tol: stop when the mean log-likelihood improves by less than ``tol`` (None: run all ``n_iter``).
             reg_covar: ridge added to every covariance (keeps them positive definite).
             beta: inverse temperature of the returned model.
             generator: random generator for the seeding.
@@ -172,7 +172,7 @@ class GMMEnergy(LatentEnergy):
         n_components = check_int("n_components", n_components, minimum=1)
         check_data_matrix("x", x, min_rows=n_components)
         n_iter = check_int("n_iter", n_iter, minimum=0)
-        tol = check_nonnegative("tol", tol)
+        tol = None if tol is None else check_nonnegative("tol", tol)
         reg_covar = check_nonnegative("reg_covar", reg_covar)
         x = x.detach()
         seeds = kmeans_plus_plus(x, n_components, generator=generator)
@@ -182,7 +182,7 @@ class GMMEnergy(LatentEnergy):
         for it in range(n_iter + 1):
             energies = model.component_energies(x)  # (n, K)
             history.append(float(torch.logsumexp(-energies, -1).mean()))  # mean log p(x)
-            if it == n_iter or (len(history) > 1 and history[-1] - history[-2] < tol):
+            if it == n_iter or (tol is not None and len(history) > 1 and history[-1] - history[-2] < tol):
                 break
             resp = torch.softmax(-energies, -1)
             model = cls(*_m_step(x, resp, covariance_type, reg_covar), beta=beta)

@@ -35,11 +35,14 @@ def _sq_dists(x: Tensor, c: Tensor) -> Tensor:
     return (x.unsqueeze(-2) - c).pow(2).sum(-1)  # (*batch, k, d) -> (*batch, k)
 
 
-def _sq_dists_fast(x: Tensor, x_sq: Tensor, c: Tensor) -> Tensor:
-    """``‖x‖² - 2 x·c + ‖c‖²`` for x ``(n, d)`` -> ``(n, k)``: one matrix product, for the fit loop.
+def _nearest(x: Tensor, x_sq: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """Nearest centroid of each row of x ``(n, d)``: squared distances ``(n,)`` and labels ``(n,)``.
 
-    Rounding error is ~1e-16·‖x‖² in float64; the tiny negative values it can give are clamped."""
-    return (x_sq[:, None] - 2 * (x @ c.T) + c.pow(2).sum(-1)).clamp_min_(0)  # (n, k)
+    Uses ``‖x - c‖² = ‖x‖² + (‖c‖² - 2 x·c)``: one fused matrix product over ``(n, K)``, and ‖x‖² is
+    added after the min because it does not change the argmin (rounding ~1e-16·‖x‖² in float64)."""
+    partial = torch.addmm(c.pow(2).sum(-1), x, c.T, alpha=-2)  # (n, K)
+    vals, labels = partial.min(-1)
+    return (vals + x_sq).clamp_min_(0), labels
 
 
 def kmeans_plus_plus(x: Tensor, k: int, *, generator: torch.Generator | None = None) -> Tensor:
@@ -176,22 +179,20 @@ class KMeansEnergy(LatentEnergy):
             c = init.clone()
         x = x.detach()
         x_sq = x.pow(2).sum(-1)  # (n,)
-        d2 = _sq_dists_fast(x, x_sq, c)  # (n, K)
-        history = [float(d2.min(-1).values.mean())]
-        labels = d2.argmin(-1)
+        d2, labels = _nearest(x, x_sq, c)  # (n,), (n,)
+        history = [float(d2.mean())]
         done = 0
         for it in range(n_iter):
             counts = torch.bincount(labels, minlength=n_clusters).to(x.dtype)  # (K,)
             sums = torch.zeros_like(c).index_add_(0, labels, x)  # (K, d)
             c = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], c)
-            d2 = _sq_dists_fast(x, x_sq, c)
-            new_labels = d2.argmin(-1)
-            history.append(float(d2.min(-1).values.mean()))
+            d2, new_labels = _nearest(x, x_sq, c)
+            history.append(float(d2.mean()))
             done = it + 1
-            if bool((new_labels == labels).all()) or (tol > 0 and history[-2] - history[-1] <= tol):
-                labels = new_labels
-                break
+            converged = bool((new_labels == labels).all()) or (tol > 0 and history[-2] - history[-1] <= tol)
             labels = new_labels
+            if converged:
+                break
         model = cls(c, beta=beta)
         model.history_ = history
         model.n_iter_ = done
