@@ -131,3 +131,11 @@ def test_gmm_log_partition_only_at_beta_one():
     with pytest.raises(NotImplementedError):
         model.log_partition()
     assert math.isclose(model.free_energy(torch.zeros(1, 2), 1.0).item(), math.log(2 * math.pi), rel_tol=1e-6)
+
+
+def test_latent_prior_recipe_writes_metrics_checkpoint_and_figure(tmp_path):
+    from ebm.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "latent_prior", "--data", "moons", "--epochs", "1", "--prior-steps", "5", "--posterior-steps", "5", "--out", str(out)]) == 0
+    assert (out / "metrics.json").exists() and (out / "model.pt").exists() and (out / "samples.png").exists()
