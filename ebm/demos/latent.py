@@ -99,7 +99,7 @@ def run_family(out_dir: Path, generator: torch.Generator, quick: bool) -> list[P
             ax.axis("off")
         missing = "" if any("sparse coding" in t for t in models) else " (sparse coding: module not available)"
         fig.suptitle("Free energy F(x) = min_z E(x, z) of latent-variable models on one data set (red): dark = low energy" + missing)
-        return [plot.save(fig, out_dir / "latent_family.png")]
+        return [plot.save(fig, out_dir / "latent_family.png", dpi=60 if quick else 120)]
 
 
 def train_ellipse(y: torch.Tensor, generator: torch.Generator, snapshots: list[int], *, lr: float = 1e-2, n_grid: int = 256):
@@ -142,4 +142,4 @@ def run_ellipse(out_dir: Path, generator: torch.Generator, quick: bool) -> list[
             ax.set_xlabel("y₁")
             ax.set_ylabel("y₂")
         fig.suptitle("E(y, z) = ‖y − g(z)‖², z ∈ [0, 2π): training on the free energy carves the ring (top); temperature smooths it (bottom)")
-        return [plot.save(fig, out_dir / "ellipse.png")]
+        return [plot.save(fig, out_dir / "ellipse.png", dpi=60 if quick else 120)]
