@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ebm._validation import check_choice, check_int, check_nonnegative, format_error
-from ebm.sparse.active_set import support_solve
+from ebm.sparse.active_set import active_set_polish
 from ebm.sparse.problem import check_problem, gram_terms, lipschitz_constant
 
 __all__ = ["SparseCode", "ista", "fista"]
@@ -97,6 +97,7 @@ def fista(
     compute_dtype: torch.dtype | None = None,
     lipschitz: Tensor | float | None = None,
     polish: bool = False,
+    polish_rounds: int = 5,
 ) -> SparseCode:
     """FISTA for ``min_z ½‖x − z D‖² + α‖z‖₁``, batched, with per-signal stopping.
 
@@ -138,13 +139,13 @@ def fista(
     """
     return _proximal_gradient(
         x, dictionary, alpha, accelerated=True, restart=restart, max_iter=max_iter, tol=tol, init=init,
-        criterion=criterion, check_every=check_every, compute_dtype=compute_dtype, lipschitz=lipschitz, polish=polish,
+        criterion=criterion, check_every=check_every, compute_dtype=compute_dtype, lipschitz=lipschitz, polish=polish, polish_rounds=polish_rounds,
     )
 
 
 def _proximal_gradient(
     x, dictionary, alpha, *, accelerated, restart, max_iter, tol, init=None, criterion="gap",
-    check_every=10, compute_dtype=None, lipschitz=None, polish=False,
+    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5,
 ) -> SparseCode:
     problem, init = check_problem(x, dictionary, alpha, init=init)
     max_iter = check_int("max_iter", max_iter, minimum=0)
@@ -196,20 +197,23 @@ def _proximal_gradient(
         z = z_new
         if not stopping or (it % check_every and it != max_iter):
             continue
-        done = _check(problem, z, rows, tol, criterion, step, rdtype)
+        if polish and cdtype != rdtype:
+            # Low-precision iterates cannot certify tol; only the (full-precision) polish ends a signal.
+            done = torch.zeros(z.shape[0], dtype=torch.bool, device=dev)
+        else:
+            done = _check(problem, z, rows, tol, criterion, step, rdtype)
         polished = torch.zeros_like(done)
         if polish:
             # Only signals whose support has not changed since the last check are worth a solve.
             support = z != 0
-            stable = (support == last_support).all(1) & ~done
+            # After 30 iterations every remaining signal is tried (the active-set rounds fix the rest).
+            stable = ((support == last_support).all(1) | (it >= 30)) & ~done
             last_support = support
-        if polish and bool(stable.any()):
-            sub = stable.nonzero().squeeze(1)
-            cand, ok = support_solve(z[sub], problem.gram, problem.corr[rows[sub]], problem.alpha, max_support=min(k, x.shape[1]))
-            primal, gap = gram_terms(problem, cand, rows=rows[sub])
-            accept = sub[ok & (gap <= tol * primal)]
-            codes[rows[accept]] = cand[ok & (gap <= tol * primal)]  # kept in the dtype of x
-            polished[accept] = True
+            if bool(stable.any()):
+                sub = stable.nonzero().squeeze(1)
+                cand, accept = active_set_polish(z[sub], problem, rows[sub], tol, rounds=polish_rounds)
+                codes[rows[sub[accept]]] = cand[accept]  # kept in the dtype of x
+                polished[sub[accept]] = True
         if bool((done | polished).any()):
             codes[rows[done]] = z[done].to(rdtype)
             fin = rows[done | polished]
