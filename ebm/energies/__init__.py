@@ -3,5 +3,6 @@ latent-variable models and joint-embedding energies. Each module registers its c
 `ebm.registry`."""
 
 from ebm.energies.latent import LatentEnergy
+from ebm.energies.sparse_coding import SparseCodingEnergy
 
-__all__ = ["LatentEnergy"]
+__all__ = ["LatentEnergy", "SparseCodingEnergy"]
