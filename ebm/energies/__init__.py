@@ -2,7 +2,25 @@
 latent-variable models and joint-embedding energies. Each module registers its classes in
 `ebm.registry`."""
 
+from ebm.energies.analytic import Gaussian, GaussianMixture, circle_of_gaussians, grid_of_gaussians, unbalanced_modes
+from ebm.energies.landscapes import Banana, DoubleWell, Himmelblau, NealFunnel, Ring, WavyValley
 from ebm.energies.latent import LatentEnergy
+from ebm.energies.neural import MLPEnergy
 from ebm.energies.sparse_coding import SparseCodingEnergy
 
-__all__ = ["LatentEnergy", "SparseCodingEnergy"]
+__all__ = [
+    "Gaussian",
+    "GaussianMixture",
+    "circle_of_gaussians",
+    "grid_of_gaussians",
+    "unbalanced_modes",
+    "DoubleWell",
+    "Banana",
+    "Ring",
+    "NealFunnel",
+    "Himmelblau",
+    "WavyValley",
+    "LatentEnergy",
+    "MLPEnergy",
+    "SparseCodingEnergy",
+]
