@@ -114,6 +114,7 @@ def fista(
         tol: a signal stops when ``gap ≤ tol · P(z)`` (``criterion="gap"``, a certificate:
             ``P(z) − P* ≤ gap``) or when ``‖z_{t+1} − z_t‖∞ ≤ tol · ‖z_{t+1}‖∞``
             (``criterion="change"``), checked every ``check_every`` iterations; 0 disables stopping.
+            Values below ``64 · finfo(x.dtype).eps`` (rounding noise of the gap) are raised to it.
         init: warm start ``(n, k)``.
         restart: adaptive momentum restart.
         criterion: ``"gap"`` or ``"change"``.
@@ -178,6 +179,8 @@ def _proximal_gradient(
     b = b_scaled
     t = torch.ones(n, dtype=cdtype, device=dev)
     stopping = tol > 0
+    # A gap below the dtype's rounding noise cannot be certified: never ask for less than 64 eps.
+    tol = max(tol, 64 * torch.finfo(rdtype).eps) if stopping else 0.0
     last_support = z != 0
     for it in range(1, max_iter + 1):
         u = torch.addmm(b, y, w)  # (m, k)
