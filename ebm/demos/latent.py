@@ -47,16 +47,15 @@ def _one_thread():
 
 
 def _sparse_coding(x: torch.Tensor, generator, quick: bool):
-    """SparseCodingEnergy fitted to x, or None when the sparse-coding module is not installed."""
-    if importlib.util.find_spec("ebm.energies.sparse_coding") is None:
+    """`SparseCodingEnergy` with a dictionary learned on x (8 atoms, α = 0.1), or None when the
+    sparse-coding modules are not installed."""
+    if importlib.util.find_spec("ebm.energies.sparse_coding") is None or importlib.util.find_spec("ebm.sparse.dictionary") is None:
         return None
-    from ebm.energies import sparse_coding
+    from ebm.energies.sparse_coding import SparseCodingEnergy
+    from ebm.sparse.dictionary import learn_dictionary
 
-    cls = getattr(sparse_coding, "SparseCodingEnergy", None)
-    fit = getattr(cls, "fit", None)
-    if fit is None:
-        return None
-    return fit(x, 8, alpha=0.1, generator=generator)
+    learned = learn_dictionary(x, 8, 0.1, n_epochs=3 if quick else 10, generator=generator)
+    return SparseCodingEnergy(learned.dictionary, alpha=0.1)
 
 
 def fit_family(x: torch.Tensor, generator: torch.Generator, quick: bool) -> dict:
@@ -69,7 +68,7 @@ def fit_family(x: torch.Tensor, generator: torch.Generator, quick: bool) -> dict
     }
     sc = _sparse_coding(x, generator, quick)
     if sc is not None:
-        models["sparse coding (8 atoms)"] = sc
+        models["sparse coding (8 atoms, α = 0.1)"] = sc
     for title, cls, kw in (
         ("denoising AE (σ = 0.5)", DenoisingAutoencoderEnergy, {"noise_std": 0.5}),
         ("contractive AE (λ = 1)", ContractiveAutoencoderEnergy, {"penalty": 1.0}),

@@ -12,6 +12,7 @@ from ebm.energies.pca import PCAEnergy
 from ebm.energies.decoder import DecoderEnergy
 from ebm.energies.latent_prior import LatentEBMPrior
 from ebm.energies.autoencoders import AutoencoderEnergy, ContractiveAutoencoderEnergy, DenoisingAutoencoderEnergy, SparseAutoencoderEnergy
+from ebm.energies.sparse_coding import SparseCodingEnergy
 
 __all__ = [
     "Gaussian",
@@ -36,4 +37,5 @@ __all__ = [
     "ContractiveAutoencoderEnergy",
     "SparseAutoencoderEnergy",
     "LatentEBMPrior",
+    "SparseCodingEnergy",
 ]
