@@ -122,3 +122,17 @@ def test_beta_infinity_score_is_the_envelope_gradient(generator):
     x = torch.randn(10, 2, generator=generator, dtype=torch.float64)
     nearest = model.centroids[model.infer(x)].detach()
     torch.testing.assert_close(model.score(x), -2 * (x - nearest))
+
+
+def test_sparse_coding_free_energy_matches_an_independent_lasso_solver(generator):
+    from sklearn.decomposition import sparse_encode
+
+    from ebm.energies import SparseCodingEnergy
+
+    d = torch.randn(6, 4, generator=generator, dtype=torch.float64)
+    model = SparseCodingEnergy(d, alpha=0.2)
+    x = torch.randn(12, 4, generator=generator, dtype=torch.float64)
+    dn = model.dictionary.detach().numpy()  # unit-norm atoms
+    codes = sparse_encode(x.numpy(), dn, algorithm="lasso_cd", alpha=0.2, max_iter=100000)  # coordinate descent, ½‖x - zD‖² + α‖z‖₁
+    ref = 0.5 * ((x.numpy() - codes @ dn) ** 2).sum(1) + 0.2 * np.abs(codes).sum(1)
+    np.testing.assert_allclose(model(x).detach().numpy(), ref, rtol=1e-6, atol=1e-9)
