@@ -139,9 +139,9 @@ class DenoisingAutoencoderEnergy(AutoencoderEnergy):
     """
 
     def __init__(self, dim: int, n_latent: int, *, noise_std: float = 0.3, **kwargs):
-        self_noise = check_positive("noise_std", noise_std)
+        noise_std = check_positive("noise_std", noise_std)
         super().__init__(dim, n_latent, **kwargs)
-        self.noise_std = self_noise
+        self.noise_std = noise_std
 
     def training_objective(self):
         from ebm.objectives.autoencoder import DenoisingLoss

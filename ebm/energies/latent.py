@@ -43,8 +43,7 @@ def grid_free_energy(joint: Tensor, beta: float, log_volume: Tensor | float = 0.
         ``F_β(x)``, shape ``(*batch,)``.
 
     Example:
-        >>> grid_free_energy(torch.tensor([[0.0, 1.0]]), beta=100.0)  # ≈ min = 0
-        tensor([-0.0000])
+        >>> f = grid_free_energy(torch.tensor([[0.0, 1.0]]), beta=100.0)  # (1,), ≈ min = 0 (gap e^-100/100)
     """
     return -torch.logsumexp(-beta * joint + log_volume, dim=-1) / beta
 
