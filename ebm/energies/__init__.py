@@ -3,5 +3,7 @@ latent-variable models and joint-embedding energies. Each module registers its c
 `ebm.registry`."""
 
 from ebm.energies.latent import LatentEnergy
+from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEnergy
+from ebm.energies.quadratic import QuadraticEnergy
 
-__all__ = ["LatentEnergy"]
+__all__ = ["LatentEnergy", "QuadraticEnergy", "NoiseConditionalEnergy", "FixedNoiseEnergy"]

@@ -1,4 +1,16 @@
 """Training principles: one file per principle, each a callable ``objective(model, batch, generator=None)``
 returning a scalar loss to minimise (joint-embedding losses take two views' embeddings)."""
 
-__all__: list[str] = []
+from ebm.objectives.denoising_score_matching import DenoisingScoreMatching, MultiLevelDenoisingScoreMatching, geometric_sigmas
+from ebm.objectives.noise_contrastive_estimation import NoiseContrastiveEstimation
+from ebm.objectives.score_matching import ScoreMatching
+from ebm.objectives.sliced_score_matching import SlicedScoreMatching
+
+__all__: list[str] = [
+    "ScoreMatching",
+    "DenoisingScoreMatching",
+    "MultiLevelDenoisingScoreMatching",
+    "geometric_sigmas",
+    "SlicedScoreMatching",
+    "NoiseContrastiveEstimation",
+]
