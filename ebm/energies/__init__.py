@@ -2,8 +2,28 @@
 latent-variable models and joint-embedding energies. Each module registers its classes in
 `ebm.registry`."""
 
+from ebm.energies.analytic import Gaussian, GaussianMixture, circle_of_gaussians, grid_of_gaussians, unbalanced_modes
+from ebm.energies.landscapes import Banana, DoubleWell, Himmelblau, NealFunnel, Ring, WavyValley
 from ebm.energies.latent import LatentEnergy
+from ebm.energies.neural import MLPEnergy
 from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEnergy
 from ebm.energies.quadratic import QuadraticEnergy
 
-__all__ = ["LatentEnergy", "QuadraticEnergy", "NoiseConditionalEnergy", "FixedNoiseEnergy"]
+__all__ = [
+    "Gaussian",
+    "GaussianMixture",
+    "circle_of_gaussians",
+    "grid_of_gaussians",
+    "unbalanced_modes",
+    "DoubleWell",
+    "Banana",
+    "Ring",
+    "NealFunnel",
+    "Himmelblau",
+    "WavyValley",
+    "LatentEnergy",
+    "MLPEnergy",
+    "QuadraticEnergy",
+    "NoiseConditionalEnergy",
+    "FixedNoiseEnergy",
+]

@@ -1,3 +1,5 @@
 """Evaluation: partition functions, likelihoods, sample quality and representation monitors."""
 
-__all__: list[str] = []
+from ebm.grid import energy_on_grid, grid_log_partition
+
+__all__ = ["grid_log_partition", "energy_on_grid"]
