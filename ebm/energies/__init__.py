@@ -3,6 +3,7 @@ latent-variable models and joint-embedding energies. Each module registers its c
 `ebm.registry`."""
 
 from ebm.energies.analytic import Gaussian, GaussianMixture, circle_of_gaussians, grid_of_gaussians, unbalanced_modes
+from ebm.energies.boltzmann import BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM
 from ebm.energies.landscapes import Banana, DoubleWell, Himmelblau, NealFunnel, Ring, WavyValley
 from ebm.energies.latent import LatentEnergy
 from ebm.energies.neural import MLPEnergy
@@ -26,4 +27,7 @@ __all__ = [
     "QuadraticEnergy",
     "NoiseConditionalEnergy",
     "FixedNoiseEnergy",
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "BoltzmannMachine",
 ]
