@@ -2,7 +2,10 @@
 returning a scalar loss to minimise (joint-embedding losses take two views' embeddings)."""
 
 from ebm.objectives.denoising_score_matching import DenoisingScoreMatching, MultiLevelDenoisingScoreMatching, geometric_sigmas
+from ebm.objectives.minimum_probability_flow import MinimumProbabilityFlow
 from ebm.objectives.noise_contrastive_estimation import NoiseContrastiveEstimation
+from ebm.objectives.pseudo_likelihood import PseudoLikelihood
+from ebm.objectives.ratio_matching import RatioMatching
 from ebm.objectives.score_matching import ScoreMatching
 from ebm.objectives.sliced_score_matching import SlicedScoreMatching
 
@@ -13,4 +16,7 @@ __all__: list[str] = [
     "geometric_sigmas",
     "SlicedScoreMatching",
     "NoiseContrastiveEstimation",
+    "RatioMatching",
+    "MinimumProbabilityFlow",
+    "PseudoLikelihood",
 ]

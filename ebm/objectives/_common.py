@@ -75,9 +75,10 @@ def as_flat(x: Tensor, event_shape: torch.Size) -> Tensor:
 def flip_energy_deltas(energy: Energy, x: Tensor) -> Tensor:
     """``ΔE[b, i] = E(x_b with bit i flipped) - E(x_b)`` for every bit at once, shape ``(batch, D)``.
 
-    Uses the energy's own ``flip_energy_deltas(x, i)`` (shape ``(batch,)``) when it offers one —
-    Boltzmann machines know it in closed form — and otherwise evaluates the energy on all ``D``
-    one-bit neighbours of every row in a single batched call.
+    Uses the energy's own closed form when it offers one — ``all_flip_energy_deltas(x)`` (shape
+    ``(batch, D)``) first, else ``flip_energy_deltas(x, i)`` (shape ``(batch,)``) per bit, as the
+    Boltzmann machines and RBMs do — and otherwise evaluates the energy on all ``D`` one-bit
+    neighbours of every row in a single batched call.
 
     Args:
         energy: a binary energy with event shape ``(*event_shape)``, ``D = prod(event_shape)`` bits.
@@ -89,6 +90,9 @@ def flip_energy_deltas(energy: Energy, x: Tensor) -> Tensor:
     event_shape = energy.event_shape
     flat = as_flat(x, event_shape)  # (batch, D)
     batch, d = flat.shape
+    every = getattr(energy, "all_flip_energy_deltas", None)
+    if every is not None:
+        return every(x).reshape(batch, d)  # (batch, D)
     own = getattr(energy, "flip_energy_deltas", None)
     if own is not None:
         return torch.stack([own(x, i) for i in range(d)], dim=-1)  # (batch, D)
