@@ -250,7 +250,7 @@ def train(
             if constrain is not None:
                 with torch.no_grad():
                     constrain()
-            value = float(loss)
+            value = float(loss.detach())
             if not math.isfinite(value):
                 raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {step}. Fix: lower the learning rate (lr={lr}).")
             history.losses.append(value)

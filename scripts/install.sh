@@ -11,8 +11,13 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 extra=${1:-}
 
+# SYSTEM_SITE=0 builds an isolated venv (what a machine without torch looks like).
 if [ ! -x "$VENV/bin/python" ]; then
-  "$PYTHON" -m venv --system-site-packages "$VENV"
+  if [ "${SYSTEM_SITE:-1}" = "1" ]; then
+    "$PYTHON" -m venv --system-site-packages "$VENV"
+  else
+    "$PYTHON" -m venv "$VENV"
+  fi
 fi
 py="$VENV/bin/python"
 if ! "$py" -c "import torch, sys; v = tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < (2, 2))" 2>/dev/null; then

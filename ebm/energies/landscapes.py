@@ -252,7 +252,9 @@ _B3 = ((-3.0, 3.0), (-3.0, 3.0))
 register_landscape("double_well", DoubleWell, ((-2.2, 2.2), (-2.2, 2.2)), "two wells separated by a barrier")
 register_landscape("banana", Banana, ((-3.5, 3.5), (-2.5, 6.0)), "a Gaussian bent along a parabola")
 register_landscape("ring", Ring, _B3, "low energy on a circle")
-register_landscape("neal_funnel", NealFunnel, ((-12.0, 12.0), (-8.0, 8.0)), "Neal's funnel: scales vary by orders of magnitude")
+register_landscape(
+    "neal_funnel", NealFunnel, ((-12.0, 12.0), (-8.0, 8.0)), "Neal's funnel: scales vary by orders of magnitude", kind="density", log_scale=True
+)
 register_landscape("himmelblau", Himmelblau, ((-6.0, 6.0), (-6.0, 6.0)), "four minima of different shapes")
 register_landscape("wavy_valley", WavyValley, ((-5.0, 5.0), (-3.0, 3.0)), "a valley following a sine wave")
 register_landscape("eight_modes", circle_of_gaussians, _B3, "eight Gaussians on a circle")
