@@ -179,9 +179,9 @@ def _finite_difference_check(loss_fn, params, eps=1e-6, atol=1e-6, rtol=1e-5):
         for i in range(flat.numel()):
             old = float(flat[i])
             flat[i] = old + eps
-            up = float(loss_fn())
+            up = loss_fn().item()
             flat[i] = old - eps
-            down = float(loss_fn())
+            down = loss_fn().item()
             flat[i] = old
             numeric[i] = (up - down) / (2 * eps)
         torch.testing.assert_close(g.reshape(-1), numeric, atol=atol, rtol=rtol)
