@@ -63,7 +63,7 @@ def fit_every_principle(
 
 @register_demo("principles", title="One data set, every principle: CD, NCE, exact/denoising/sliced score matching", order=50)
 def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
-    n, steps, k, resolution = (512, 20, 5, 50) if quick else (2048, 250, 10, 120)
+    n, steps, k, resolution = (256, 10, 3, 40) if quick else (2048, 250, 10, 120)
     x = make_toy("8gaussians", n, generator=generator)
     x = (x - x.mean(0)) / x.std(0)  # standardised: one set of hyper-parameters for every principle
     results = fit_every_principle(x, steps=steps, generator=generator, langevin_steps=k)
