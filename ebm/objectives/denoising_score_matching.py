@@ -61,8 +61,8 @@ class DenoisingScoreMatching(nn.Module):
     energy the mean is the sample mean and the precision is ``(S + σ²I)⁻¹`` (S the 1/n sample
     covariance). Cost: one forward and one backward pass per step, any dimension.
 
-    The loss is reported as is (it does not reach 0; its floor is ``d/(2σ²)`` minus the Fisher
-    information of the smoothed data).
+    The loss is reported as is (it does not reach 0; its floor is ``d/(2σ²) - ½ E‖∇ log p_σ(x̃)‖²``
+    with ``p_σ`` the smoothed data density).
 
     Reference: Vincent (2011), "A Connection Between Score Matching and Denoising Autoencoders",
     Neural Computation 23(7).
