@@ -3,6 +3,7 @@ latent-variable models and joint-embedding energies. Each module registers its c
 `ebm.registry`."""
 
 from ebm.energies.analytic import Gaussian, GaussianMixture, circle_of_gaussians, grid_of_gaussians, unbalanced_modes
+from ebm.energies.boltzmann import BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM
 from ebm.energies.landscapes import Banana, DoubleWell, Himmelblau, NealFunnel, Ring, WavyValley
 from ebm.energies.latent import LatentEnergy
 from ebm.energies.neural import MLPEnergy
@@ -13,6 +14,8 @@ from ebm.energies.decoder import DecoderEnergy
 from ebm.energies.latent_prior import LatentEBMPrior
 from ebm.energies.autoencoders import AutoencoderEnergy, ContractiveAutoencoderEnergy, DenoisingAutoencoderEnergy, SparseAutoencoderEnergy
 from ebm.energies.sparse_coding import SparseCodingEnergy
+from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEnergy
+from ebm.energies.quadratic import QuadraticEnergy
 
 __all__ = [
     "Gaussian",
@@ -38,4 +41,10 @@ __all__ = [
     "SparseAutoencoderEnergy",
     "LatentEBMPrior",
     "SparseCodingEnergy",
+    "QuadraticEnergy",
+    "NoiseConditionalEnergy",
+    "FixedNoiseEnergy",
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "BoltzmannMachine",
 ]
