@@ -7,6 +7,9 @@
       p_k = σ_k / ‖σ‖₁ + ε,     RankMe(Z) = exp(-Σ_k p_k log p_k)     ∈ [1, min(n, d)]
 
   ≈ 1 at complete collapse (all embeddings on a line), ≈ d when every direction is used.
+  RankMe is scale-invariant: embeddings that shrink towards 0 while keeping isotropic noise (e.g.
+  behind a batch-norm in eval mode) can keep a high RankMe, so read it together with the absolute
+  spectrum and `normalized_std`.
 * `singular_values`: the (centred) spectrum, to plot on a log scale over training.
 * `normalized_std`: the per-dimension standard deviation of ℓ2-normalised embeddings, averaged
   over dimensions: ≈ 1/√d for healthy isotropic embeddings, → 0 at collapse (Chen & He 2021,

@@ -1,0 +1,323 @@
+"""The one sampling loop shared by ULA, MALA and HMC: cached state, chunked noise, adaptation.
+
+A gradient-based kernel only says how to make *one* step from a cached state
+``(x, energy, score)`` given pre-drawn Gaussian noise and a pre-drawn ``log u``; this module owns
+everything else (validation, warm-up with dual-averaging step-size adaptation, thinning, energy
+recording, acceptance statistics and divergence reporting), so the samplers do not each grow a loop
+(house rule 7).
+
+Why the loop looks the way it does:
+
+* **No per-step host synchronisation.** Nothing inside the loop calls ``.item()`` or branches on a
+  tensor value; acceptance and "saw a NaN" flags are accumulated on the device and read once at the
+  end. Energies are called inside ``trusted_inputs()`` so ``ebm.Energy`` skips its finiteness check.
+* **Noise is drawn in chunks** (one ``randn`` for many steps), which on a CPU removes most of the
+  per-call overhead at small batch sizes and on a GPU keeps the launch queue full.
+* **One energy evaluation per proposal.** The state caches the energy and score of the current
+  position; a rejected proposal costs nothing more and an accepted one swaps the cache.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ._validation import check_int, check_positive, check_tensor, check_generator, format_error, trusted_inputs
+
+__all__ = ["SamplerResult", "SamplerDivergedError", "ChainState", "energy_and_score_fn", "GradientSampler"]
+
+# Pre-draw at most this many noise entries at once (1 MiB of float32): big enough to amortise the
+# call overhead at small batch, small enough that the chunk stays in cache at large batch.
+_NOISE_BUDGET = 1 << 18
+
+
+@dataclass
+class SamplerResult:
+    """What every sampler returns.
+
+    Attributes:
+        x: final states, same shape as ``x0`` ``(batch, *event)`` (a tuple of blocks for BlockGibbs).
+        acceptance_rate: ``(batch,)`` fraction of accepted proposals per chain after warm-up
+            (None for samplers without an accept step, e.g. ULA, Gibbs).
+        energy: ``(batch,)`` energies of the final states.
+        trajectory: ``(n_steps // thin, batch, *event)`` kept states, or None.
+        energies: ``(n_steps, batch)`` energy after each post-warm-up step, or None.
+        step_size: the step size used after warm-up: a float, or ``(batch,)`` per chain if adapted.
+        diverged: ``(batch,)`` bool, chains whose energy or state became non-finite.
+        extras: sampler-specific diagnostics (e.g. swap acceptance for parallel tempering).
+    """
+
+    x: torch.Tensor | tuple
+    acceptance_rate: torch.Tensor | None = None
+    energy: torch.Tensor | None = None
+    trajectory: torch.Tensor | None = None
+    energies: torch.Tensor | None = None
+    step_size: torch.Tensor | float | None = None
+    diverged: torch.Tensor | None = None
+    extras: dict = field(default_factory=dict)
+
+
+class SamplerDivergedError(RuntimeError):
+    """Some chains produced a non-finite energy; ``.result`` holds the (partial) SamplerResult."""
+
+    def __init__(self, message: str, result: SamplerResult):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class ChainState:
+    """Cached state of a batch of chains: position ``(batch, *event)``, energy and score."""
+
+    x: torch.Tensor
+    energy: torch.Tensor
+    score: torch.Tensor | None
+
+
+def energy_and_score_fn(energy):
+    """Return ``f(x) -> (E (batch,), score (batch, *event))`` with score ``= -∇x E``.
+
+    Preference order: ``energy.energy_and_score(x)`` (one pass, e.g. ``ebm.Energy``), then
+    ``energy(x)`` with ``energy.score(x)``, then autograd of ``energy(x).sum()``.
+    """
+    if hasattr(energy, "energy_and_score"):
+        return energy.energy_and_score
+    if hasattr(energy, "score"):
+        return lambda x: (energy(x), energy.score(x))
+
+    minus_ones = {}
+
+    def autograd_energy_and_score(x):
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            e = energy(xg)
+            # Back-propagating -1 per chain yields the score directly: no sum node, no negation.
+            key = (e.shape, e.dtype, e.device)
+            if key not in minus_ones:
+                minus_ones[key] = torch.full(e.shape, -1.0, dtype=e.dtype, device=e.device)
+            (s,) = torch.autograd.grad(e, xg, grad_outputs=minus_ones[key])
+        return e.detach(), s
+
+    return autograd_energy_and_score
+
+
+def axpy(x: torch.Tensor, a, y: torch.Tensor) -> torch.Tensor:
+    """``x + a * y`` in one kernel for a float ``a`` or a broadcastable tensor ``a``."""
+    if isinstance(a, torch.Tensor):
+        return torch.addcmul(x, a, y)
+    return torch.add(x, y, alpha=a)
+
+
+def diverged_message(diverged: torch.Tensor, sampler: str, fix: str) -> str:
+    idx = diverged.nonzero().flatten().tolist()
+    shown = ", ".join(map(str, idx[:10])) + (", ..." if len(idx) > 10 else "")
+    return format_error(
+        "energy",
+        f"finite energies along every {sampler} chain",
+        f"{len(idx)} of {diverged.numel()} chains diverged (non-finite energy or state; chains {shown})",
+        fix,
+    )
+
+
+def validate_x0(x0, name: str = "x0") -> torch.Tensor:
+    """x0 must be a finite, floating, non-empty ``(batch, *event)`` tensor."""
+    return check_tensor(name, x0, min_ndim=1, floating=True, finite=True, nonempty=True)
+
+
+def check_energy_output(e, s, x: torch.Tensor) -> None:
+    """Check an energy's output once, at initialisation: shape (batch,), finite, score shape."""
+    batch = x.shape[0]
+    if not isinstance(e, torch.Tensor) or e.shape != (batch,):
+        found = f"shape {tuple(e.shape)}" if isinstance(e, torch.Tensor) else type(e).__name__
+        raise ValueError(
+            format_error(
+                "energy",
+                f"a callable returning one energy per chain, shape ({batch},)",
+                found,
+                "reduce over the event dimensions, e.g. return E.sum(dim=-1) or E.flatten(1).sum(1)",
+            )
+        )
+    if s is not None and (not isinstance(s, torch.Tensor) or s.shape != x.shape):
+        raise ValueError(format_error("energy.score", f"shape {tuple(x.shape)} like x", f"{getattr(s, 'shape', type(s))}", "return -dE/dx with the shape of x"))
+    if not bool(torch.isfinite(e).all()):
+        bad = (~torch.isfinite(e)).nonzero().flatten()[:10].tolist()
+        raise ValueError(format_error("energy(x0)", "finite energies at the initial states", f"non-finite energy for chains {bad}", "start the chains inside the support of the energy"))
+
+
+class GradientSampler:
+    """Base class: owns ``run``; subclasses implement ``_step`` (and may set ``metropolis``).
+
+    Subclass hooks:
+        metropolis: whether ``_step`` has an accept/reject (enables adaptation and acceptance stats).
+        needs_energy: whether ``_step`` needs the cached energy (ULA does not, unless recording).
+        _step(fn, state, eps, sqrt2eps, noise, threshold, partial_out): update ``state`` in place.
+            Metropolis kernels write ``partial = log α - ½|ξ|²`` into ``partial_out`` (batch,) and
+            accept where ``threshold < partial``.
+    """
+
+    metropolis = True
+    needs_energy = True
+    target_acceptance = 0.574
+    divergence_fix = "lower step_size (or enable adapt_step_size with warmup_steps > 0)"
+
+    def __init__(self, step_size: float, *, warmup_steps: int = 0, adapt_step_size: bool = False, target_acceptance: float | None = None, thin: int | None = None, record_energies: bool = False):
+        self.step_size = check_positive("step_size", step_size, fix="pass a small positive step size, e.g. 1e-2")
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
+        if adapt_step_size and not self.metropolis:
+            raise ValueError(format_error("adapt_step_size", "False for a sampler without an accept step", "True", "use MALA or HMC to adapt the step size"))
+        self.adapt_step_size = bool(adapt_step_size)
+        if target_acceptance is not None:
+            from ._validation import check_probability
+
+            self.target_acceptance = check_probability("target_acceptance", target_acceptance)
+        self.thin = None if thin is None else check_int("thin", thin, minimum=1)
+        self.record_energies = bool(record_energies)
+
+    # -- the loop -------------------------------------------------------------------------
+    def _energy_fn(self, energy):
+        return energy_and_score_fn(energy)
+
+    def _init_state(self, fn, x: torch.Tensor) -> ChainState:
+        e, s = fn(x)
+        check_energy_output(e, s, x)
+        return ChainState(x.clone(), e, s)
+
+    def _advance(self, fn, state: ChainState, n_steps: int, eps, generator, *, adapt=None, n_accept=None, nan_seen=None, traj=None, energies=None, thin=None):
+        """Run ``n_steps`` steps in place on ``state``; accumulate statistics on the device.
+
+        Metropolis kernels accept when ``log u < log α``. With ``log α = partial + ½|ξ|²`` (the
+        ``½|ξ|²`` is the forward-proposal / initial-kinetic term that MALA and HMC share) the loop
+        pre-computes ``threshold = log u - ½|ξ|²`` for a whole chunk, the kernel only computes
+        ``partial`` into a chunk buffer, and acceptance counts and NaN flags are tallied once per
+        chunk rather than once per step.
+        """
+        x = state.x
+        batch = x.shape[0]
+        event_dims = tuple(range(1, x.dim()))
+        chunk = max(1, min(n_steps, _NOISE_BUDGET // max(1, x.numel())))
+        sqrt2eps = eps.mul(2).sqrt_() if isinstance(eps, torch.Tensor) else math.sqrt(2 * eps)
+        t = 0
+        while t < n_steps:
+            c = min(chunk, n_steps - t)
+            noise = torch.randn((c, *x.shape), generator=generator, dtype=x.dtype, device=x.device)  # (c, batch, *event)
+            if self.metropolis:
+                half_sq = noise.square().sum(dim=tuple(d + 1 for d in event_dims)).mul_(0.5) if event_dims else noise.square().mul_(0.5)  # (c, batch)
+                threshold = torch.rand((c, batch), generator=generator, dtype=x.dtype, device=x.device).log_().sub_(half_sq)  # (c, batch)
+                partial = torch.empty((c, batch), dtype=x.dtype, device=x.device)  # (c, batch)
+            for j in range(c):
+                if adapt is not None:
+                    eps = adapt.eps
+                    sqrt2eps = adapt.sqrt2eps
+                if self.metropolis:
+                    self._step(fn, state, eps, sqrt2eps, noise[j], threshold[j], partial[j])
+                    if adapt is not None:
+                        adapt.update(partial[j] + half_sq[j])
+                else:
+                    self._step(fn, state, eps, sqrt2eps, noise[j], None, None)
+                step = t + j + 1
+                if traj is not None and step % thin == 0:
+                    traj[step // thin - 1].copy_(state.x)
+                if energies is not None:
+                    energies[step - 1].copy_(state.energy)
+            if self.metropolis and n_accept is not None:
+                n_accept.add_((threshold < partial).sum(0))
+                nan_seen.logical_or_(torch.isnan(partial).any(0))
+            t += c
+        return eps
+
+    def run(self, energy, x0: torch.Tensor, n_steps: int, *, generator: torch.Generator | None = None) -> SamplerResult:
+        """Run ``warmup_steps`` (adapting if asked) then ``n_steps`` steps from ``x0``.
+
+        Args:
+            energy: callable ``(batch, *event) -> (batch,)``; its ``energy_and_score`` or ``score``
+                method is used when present, else autograd.
+            x0: ``(batch, *event)`` finite floating initial states (device/dtype followed).
+            n_steps: number of post-warm-up steps (>= 1).
+            generator: torch.Generator on x0's device, or None for the global generator.
+
+        Returns:
+            SamplerResult.
+
+        Raises:
+            ValueError/TypeError: bad x0, n_steps, generator or energy output.
+            SamplerDivergedError: some chains hit a non-finite energy (lists them; lower step_size).
+        """
+        x0 = validate_x0(x0)
+        n_steps = check_int("n_steps", n_steps, minimum=1)
+        check_generator("generator", generator, x0.device)
+        batch = x0.shape[0]
+        dev, dt = x0.device, x0.dtype
+        with torch.no_grad(), trusted_inputs():
+            fn = self._energy_fn(energy) if (self.needs_energy or self.record_energies) else self._score_fn(energy)
+            state = self._init_state(fn, x0)
+            eps = self.step_size
+            if self.warmup_steps:
+                adapt = None
+                if self.adapt_step_size:
+                    adapt = DualAveraging(eps, self.target_acceptance, batch, x0.dim(), dev, dt)
+                self._advance(fn, state, self.warmup_steps, eps, generator, adapt=adapt)
+                if adapt is not None:
+                    eps = adapt.final()
+            n_accept = torch.zeros(batch, dtype=dt, device=dev) if self.metropolis else None
+            nan_seen = torch.zeros(batch, dtype=torch.bool, device=dev)
+            thin = self.thin
+            traj = torch.empty((n_steps // thin, *x0.shape), dtype=dt, device=dev) if thin else None
+            energies = torch.empty((n_steps, batch), dtype=dt, device=dev) if self.record_energies else None
+            self._advance(fn, state, n_steps, eps, generator, n_accept=n_accept, nan_seen=nan_seen, traj=traj, energies=energies, thin=thin)
+            if state.energy is None:  # score-only ULA: evaluate the final energy once
+                state.energy = energy(state.x)
+        finite_x = torch.isfinite(state.x).flatten(1).all(1) if state.x.dim() > 1 else torch.isfinite(state.x)
+        diverged = nan_seen | ~torch.isfinite(state.energy) | ~finite_x
+        step_size = eps.flatten() if isinstance(eps, torch.Tensor) else eps
+        result = SamplerResult(
+            x=state.x,
+            acceptance_rate=None if n_accept is None else n_accept / n_steps,
+            energy=state.energy,
+            trajectory=traj,
+            energies=energies,
+            step_size=step_size,
+            diverged=diverged,
+        )
+        if bool(diverged.any()):
+            raise SamplerDivergedError(diverged_message(diverged, type(self).__name__, self.divergence_fix), result)
+        return result
+
+
+class DualAveraging:
+    """Per-chain dual averaging of log step size toward a target acceptance probability.
+
+    Hoffman & Gelman (2014), "The No-U-Turn Sampler", JMLR 15, Algorithm 5 (arXiv:1111.4246):
+    ``H_t = (1 - 1/(t+t0)) H_{t-1} + (δ - α_t)/(t+t0)``, ``log ε_t = μ - √t/γ · H_t``,
+    ``log ε̄_t = t^-κ log ε_t + (1 - t^-κ) log ε̄_{t-1}`` with μ = log(10 ε0), γ = 0.05, t0 = 10,
+    κ = 0.75. After warm-up the chain freezes ε = ε̄ so that sampling is exact.
+    """
+
+    def __init__(self, eps0: float, target: float, batch: int, ndim: int, device, dtype, gamma=0.05, t0=10.0, kappa=0.75):
+        self.mu = math.log(10 * eps0)
+        self.target, self.gamma, self.t0, self.kappa = target, gamma, t0, kappa
+        self.shape = (batch,) + (1,) * (ndim - 1)
+        self.h = torch.zeros(batch, dtype=dtype, device=device)
+        self.log_eps_bar = torch.full((batch,), math.log(eps0), dtype=dtype, device=device)
+        self.t = 0
+        self._set(torch.full((batch,), math.log(eps0), dtype=dtype, device=device))
+
+    def _set(self, log_eps: torch.Tensor) -> None:
+        self.eps = log_eps.exp().view(self.shape)  # (batch, 1, ...) broadcasts over the event
+        self.sqrt2eps = self.eps.mul(2).sqrt()
+
+    def update(self, log_alpha: torch.Tensor) -> None:
+        self.t += 1
+        t = self.t
+        # NaN proposals count as rejections so that adaptation moves away from them.
+        alpha = torch.nan_to_num(log_alpha.clamp(max=0.0), nan=-math.inf).exp()
+        w = 1.0 / (t + self.t0)
+        self.h.mul_(1 - w).add_(self.target - alpha, alpha=w)
+        log_eps = self.mu - math.sqrt(t) / self.gamma * self.h
+        eta = t ** (-self.kappa)
+        self.log_eps_bar.mul_(1 - eta).add_(log_eps, alpha=eta)
+        self._set(log_eps)
+
+    def final(self) -> torch.Tensor:
+        return self.log_eps_bar.exp().view(self.shape)

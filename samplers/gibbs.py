@@ -1,0 +1,197 @@
+"""Gibbs samplers: block Gibbs from conditional samplers, and single-site Gibbs for binary energies.
+
+Block Gibbs (Geman & Geman 1984) alternates exact draws from the full conditionals of blocks of
+variables (for an RBM: h ~ p(h | v), then v ~ p(v | h)). Single-site Gibbs for a binary energy
+``E(x)``, x ∈ {0,1}ⁿ, resamples one bit at a time from
+
+    p(x_i = 1 | x_-i) = σ(E(x with x_i=0) - E(x with x_i=1)),
+
+which we write as "flip bit i with probability σ(-ΔE_i)", ``ΔE_i = E(x ⊕ e_i) - E(x)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from ._base import SamplerDivergedError, SamplerResult, check_energy_output, diverged_message
+from ._validation import check_choice, check_generator, check_int, check_tensor, format_error, trusted_inputs
+
+__all__ = ["BlockGibbs", "SingleSiteGibbs"]
+
+
+class BlockGibbs:
+    """Block Gibbs sampling from user-supplied conditional samplers.
+
+    The state is a tuple of K blocks ``(b_1, ..., b_K)``, each ``(batch, ...)``, listed in update
+    order. One step applies ``b_k ← conditionals[k](blocks, generator)`` for k = 1..K, where
+    ``blocks`` is the current tuple (already holding the blocks updated earlier in the same step).
+    Each conditional must return an exact draw from p(b_k | all other blocks) with b_k's shape.
+
+    For an RBM, the v → h → v sweep uses the state ``(h, v)`` (h first, so its initial value is
+    irrelevant)::
+
+        BlockGibbs([lambda b, g: sample_h(b[1], g), lambda b, g: sample_v(b[0], g)])
+
+    Reference: Geman & Geman (1984), IEEE TPAMI 6(6).
+
+    Args:
+        conditionals: sequence of K callables ``(blocks: tuple, generator) -> Tensor``.
+        thin: keep every ``thin``-th state of the *first* block in ``result.trajectory``.
+
+    Example:
+        >>> f = lambda b, g: torch.bernoulli(torch.full_like(b[0], 0.3), generator=g)
+        >>> BlockGibbs([f]).run(None, (torch.zeros(10, 4),), 5).x[0].shape
+        torch.Size([10, 4])
+    """
+
+    def __init__(self, conditionals: Sequence[Callable], *, thin: int | None = None):
+        if not isinstance(conditionals, Sequence) or len(conditionals) == 0 or not all(callable(c) for c in conditionals):
+            raise TypeError(format_error("conditionals", "a non-empty sequence of callables (blocks, generator) -> block", repr(conditionals), "pass e.g. [sample_h_given_v, sample_v_given_h]"))
+        self.conditionals = list(conditionals)
+        self.thin = None if thin is None else check_int("thin", thin, minimum=1)
+
+    def run(self, energy, x0, n_steps: int, *, generator: torch.Generator | None = None) -> SamplerResult:
+        """Run ``n_steps`` full sweeps over the blocks.
+
+        Args:
+            energy: optional callable ``energy(*blocks) -> (batch,)`` used for ``result.energy``
+                (and divergence checks); None to skip.
+            x0: a tensor (one block) or tuple of K tensors, each ``(batch, ...)``.
+            n_steps: number of sweeps.
+            generator: torch.Generator or None.
+
+        Returns:
+            SamplerResult whose ``x`` is the tuple of final blocks.
+        """
+        blocks = tuple(x0) if isinstance(x0, (tuple, list)) else (x0,)
+        if len(blocks) != len(self.conditionals):
+            raise ValueError(format_error("x0", f"{len(self.conditionals)} blocks (one per conditional)", f"{len(blocks)}", "pass a tuple with one initial tensor per block"))
+        for i, b in enumerate(blocks):
+            check_tensor(f"x0[{i}]", b, min_ndim=1, finite=True, nonempty=True)
+        n_steps = check_int("n_steps", n_steps, minimum=1)
+        check_generator("generator", generator, blocks[0].device)
+        traj = None
+        with torch.no_grad(), trusted_inputs():
+            if self.thin:
+                traj = torch.empty((n_steps // self.thin, *blocks[0].shape), dtype=blocks[0].dtype, device=blocks[0].device)
+            for t in range(1, n_steps + 1):
+                for k, cond in enumerate(self.conditionals):
+                    new = cond(blocks, generator)
+                    blocks = blocks[:k] + (new,) + blocks[k + 1 :]
+                if traj is not None and t % self.thin == 0:
+                    traj[t // self.thin - 1].copy_(blocks[0])
+            e = energy(*blocks) if energy is not None else None
+        diverged = None
+        if e is not None:
+            check_energy_output(e, None, blocks[0]) if e.shape != (blocks[0].shape[0],) else None
+            diverged = ~torch.isfinite(e)
+        result = SamplerResult(x=blocks, energy=e, trajectory=traj, diverged=diverged)
+        if diverged is not None and bool(diverged.any()):
+            raise SamplerDivergedError(diverged_message(diverged, "BlockGibbs", "check the conditionals and the energy for overflow"), result)
+        return result
+
+
+class SingleSiteGibbs:
+    """Single-site (bit-flip) Gibbs sampling for a binary energy, vectorised over chains.
+
+    One step is a sweep of n site updates. ``scan="systematic"`` visits sites 0..n-1 in order;
+    ``scan="random"`` visits n sites drawn uniformly with replacement (the same site for all chains
+    at a given update, drawn once up front so the loop never synchronises with the device).
+
+    Fast path (protocol): if the energy has a method ``flip_energy_deltas(x, i) -> (batch,)``
+    returning ``E(x with bit i flipped) - E(x)`` for an int site index i, it is used (for a
+    Boltzmann machine this is O(n) instead of O(n²)). Otherwise the delta is computed with one
+    energy evaluation of the flipped state (the current energy is cached).
+
+    Args:
+        scan: "systematic" or "random".
+        thin: keep every ``thin``-th state in ``result.trajectory``.
+        record_energies: store ``(n_steps, batch)`` energies after each sweep.
+
+    Example:
+        >>> E = lambda x: -(x[:, :-1] * x[:, 1:]).sum(-1)
+        >>> SingleSiteGibbs().run(E, torch.zeros(8, 5), 10).x.shape
+        torch.Size([8, 5])
+    """
+
+    def __init__(self, scan: str = "systematic", *, thin: int | None = None, record_energies: bool = False):
+        self.scan = check_choice("scan", scan, ("systematic", "random"))
+        self.thin = None if thin is None else check_int("thin", thin, minimum=1)
+        self.record_energies = bool(record_energies)
+
+    # -- pieces reused by parallel tempering and AIS -------------------------------------
+    def _init_energy(self, energy, x):
+        e = energy(x)
+        check_energy_output(e, None, x)
+        return e
+
+    def _sweep(self, energy, x, e, sites, logistic, nan_seen=None):
+        """One sweep in place on ``x`` (batch, *event); returns the updated energies (batch,).
+
+        A NaN delta never flips (the comparison is False), so NaNs are recorded in ``nan_seen``
+        (batch,) on the device instead of silently vanishing.
+        """
+        flat = x.view(x.shape[0], -1)  # (batch, n) view sharing storage with x
+        fast = hasattr(energy, "flip_energy_deltas")
+        for j, i in enumerate(sites):
+            if fast:
+                delta = energy.flip_energy_deltas(x, i)
+            else:
+                xf = x.clone()
+                ff = xf.view(x.shape[0], -1)
+                ff[:, i] = 1 - ff[:, i]
+                delta = energy(xf) - e
+            # flip with probability σ(-Δ)  ⇔  logit(u) < -Δ
+            flip = (logistic[j] + delta) < 0  # (batch,)
+            if nan_seen is not None:
+                nan_seen.logical_or_(torch.isnan(delta))
+            flat[:, i] = torch.where(flip, 1 - flat[:, i], flat[:, i])
+            e = torch.where(flip, e + delta, e)
+        return e
+
+    def _draws(self, n_sites: int, n_sweeps: int, batch: int, x, generator):
+        if self.scan == "systematic":
+            sites = [list(range(n_sites))] * n_sweeps
+        else:  # one host read for the whole run, never per step
+            sites = torch.randint(n_sites, (n_sweeps, n_sites), generator=generator, device=x.device).tolist()
+        return sites
+
+    def run(self, energy, x0: torch.Tensor, n_steps: int, *, generator: torch.Generator | None = None) -> SamplerResult:
+        """Run ``n_steps`` sweeps from binary ``x0`` ``(batch, *event)`` with entries in {0, 1}.
+
+        Returns:
+            SamplerResult with ``x`` (batch, *event) and the final ``energy`` (batch,).
+
+        Raises:
+            ValueError: x0 not binary/finite, bad energy output shape; SamplerDivergedError when
+                an energy becomes non-finite.
+        """
+        x0 = check_tensor("x0", x0, min_ndim=1, floating=True, finite=True, nonempty=True)
+        if not bool(((x0 == 0) | (x0 == 1)).all()):
+            raise ValueError(format_error("x0", "binary states with entries in {0, 1}", "other values", "pass (x0 > 0.5).float()"))
+        n_steps = check_int("n_steps", n_steps, minimum=1)
+        check_generator("generator", generator, x0.device)
+        batch = x0.shape[0]
+        n_sites = x0[0].numel()
+        x = x0.clone()
+        with torch.no_grad(), trusted_inputs():
+            e = self._init_energy(energy, x)
+            traj = torch.empty((n_steps // self.thin, *x.shape), dtype=x.dtype, device=x.device) if self.thin else None
+            energies = torch.empty((n_steps, batch), dtype=x.dtype, device=x.device) if self.record_energies else None
+            sites = self._draws(n_sites, n_steps, batch, x, generator)
+            nan_seen = torch.zeros(batch, dtype=torch.bool, device=x.device)
+            for t in range(n_steps):
+                u = torch.rand((n_sites, batch), generator=generator, dtype=x.dtype, device=x.device)
+                logistic = torch.logit(u)  # (n_sites, batch) logistic noise
+                e = self._sweep(energy, x, e, sites[t], logistic, nan_seen)
+                if traj is not None and (t + 1) % self.thin == 0:
+                    traj[(t + 1) // self.thin - 1].copy_(x)
+                if energies is not None:
+                    energies[t].copy_(e)
+        diverged = ~torch.isfinite(e) | nan_seen
+        result = SamplerResult(x=x, energy=e, trajectory=traj, energies=energies, diverged=diverged)
+        if bool(diverged.any()):
+            raise SamplerDivergedError(diverged_message(diverged, "SingleSiteGibbs", "check the energy for overflow (e.g. huge couplings) at these states"), result)
+        return result
