@@ -355,3 +355,28 @@ def test_stateful_buffers_round_trip_through_checkpoint(tmp_path):
     assert int(moco2.pointer) == 4
     torch.testing.assert_close(dino2.center, dino.center)
     torch.testing.assert_close(tico2.covariance, tico.covariance)
+
+
+def test_rpc_matches_loop_formula():
+    """RPC against a direct loop over pairs (Tsai et al. 2021, eq. 3, authors' negative set)."""
+    from ebm.objectives import RPC
+
+    g = torch.Generator().manual_seed(11)
+    a = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    b = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    alpha, beta, gamma, tau = 0.5, 0.01, 1.0, 2.0
+    n = a.shape[0]
+
+    def terms(x, y):
+        joint = sum(float(x[i] @ y[i]) / tau - beta / 2 * (float(x[i] @ y[i]) / tau) ** 2 for i in range(n)) / n
+        negs = [float(x[i] @ y[j]) / tau for i in range(n) for j in range(n) if i != j]
+        negs += [float(x[i] @ x[j]) / tau for i in range(n) for j in range(n) if i != j]
+        marg = sum(alpha * f + gamma / 2 * f * f for f in negs) / len(negs)
+        return joint, marg
+
+    ja, ma = terms(a, b)
+    jb, mb = terms(b, a)
+    expected = -((ja + jb) / 2 - (ma + mb) / 2)
+    got = RPC(alpha=alpha, beta=beta, gamma=gamma, temperature=tau)(a, b)
+    assert float(got) == pytest.approx(expected, rel=1e-12)
+    assert float(RPC()(b, a)) == pytest.approx(float(RPC()(a, b)), rel=1e-12)  # symmetric

@@ -11,6 +11,7 @@ from ebm.objectives.minimum_probability_flow import MinimumProbabilityFlow
 from ebm.objectives.noise_contrastive_estimation import NoiseContrastiveEstimation
 from ebm.objectives.pseudo_likelihood import PseudoLikelihood
 from ebm.objectives.ratio_matching import RatioMatching
+from ebm.objectives.rpc import RPC
 from ebm.objectives.score_matching import ScoreMatching
 from ebm.objectives.sliced_score_matching import SlicedScoreMatching
 
@@ -32,6 +33,7 @@ from ebm.objectives.vicreg import VICReg
 from ebm.objectives.wmse import WMSE, whiten
 
 __all__: list[str] = [
+    "RPC",
     "ContrastiveDivergence",
     "ExactLikelihood",
     "rbm_block_gibbs",

@@ -4,7 +4,7 @@
 this package into such an objective. The model is a `JointEmbeddingEnergy` (its encoder ``f`` is
 trained) or a bare encoder module. What is fed to the loss depends on the method:
 
-    pair       loss(h(x_a), h(x_b))                           InfoNCE, DCL(W), VICReg, VCReg, Barlow
+    pair       loss(h(x_a), h(x_b))                           InfoNCE, DCL(W), RPC, VICReg, VCReg, Barlow
                                                               Twins, W-MSE, TiCo, SwAV, DeepCluster
     indexed    loss(h(x_a), h(x_b), index)                    PIRL (batch = (x, index))
     query_key  loss(h(x_a), h_ema(x_b))                       MoCo
