@@ -26,7 +26,7 @@ from ebm.augment import DigitAugment
 from ebm.energies import JointEmbeddingEnergy
 from ebm.evaluate import knn_accuracy, linear_probe_accuracy, rank_me
 from ebm.objectives import (
-    BYOL, DCL, DCLW, DINO, PIRL, WMSE, BarlowTwins, Data2Vec, DeepCluster, EMATarget, InfoNCE, MoCo, SimSiam,
+    BYOL, DCL, DCLW, DINO, PIRL, RPC, WMSE, BarlowTwins, Data2Vec, DeepCluster, EMATarget, InfoNCE, MoCo, SimSiam,
     SwAV, TiCo, VCReg, VICReg,
 )
 from ebm.objectives.two_view import TwoViewObjective
@@ -69,6 +69,8 @@ def make_task(name, f, n_train, g, steps):
         return TwoViewObjective(DCLW(0.2), aug)
     if name == "pirl":
         return TwoViewObjective(PIRL(n_train, D, temperature=0.2, generator=g), aug)
+    if name == "rpc":
+        return TwoViewObjective(RPC(), aug, head=expander())
     if name == "vicreg":
         return TwoViewObjective(VICReg(), aug, head=expander())
     if name == "vcreg":
@@ -98,7 +100,7 @@ def make_task(name, f, n_train, g, steps):
     raise KeyError(name)
 
 
-METHODS = ["infonce", "moco", "dcl", "dclw", "pirl", "vicreg", "vcreg", "barlow_twins", "wmse", "tico", "swav", "deepcluster", "byol", "simsiam", "dino", "data2vec"]
+METHODS = ["infonce", "moco", "dcl", "dclw", "pirl", "rpc", "vicreg", "vcreg", "barlow_twins", "wmse", "tico", "swav", "deepcluster", "byol", "simsiam", "dino", "data2vec"]
 
 
 def evaluate(f, xtr, ytr, xte, yte):
