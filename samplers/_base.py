@@ -28,9 +28,9 @@ from ._validation import check_int, check_positive, check_tensor, check_generato
 
 __all__ = ["SamplerResult", "SamplerDivergedError", "ChainState", "energy_and_score_fn", "GradientSampler"]
 
-# Pre-draw at most this many noise entries at once (4 MiB of float32): big enough to amortise the
-# call overhead, small enough not to matter for memory.
-_NOISE_BUDGET = 1 << 20
+# Pre-draw at most this many noise entries at once (1 MiB of float32): big enough to amortise the
+# call overhead at small batch, small enough that the chunk stays in cache at large batch.
+_NOISE_BUDGET = 1 << 18
 
 
 @dataclass
@@ -87,12 +87,18 @@ def energy_and_score_fn(energy):
     if hasattr(energy, "score"):
         return lambda x: (energy(x), energy.score(x))
 
+    minus_ones = {}
+
     def autograd_energy_and_score(x):
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             e = energy(xg)
-            (g,) = torch.autograd.grad(e.sum(), xg)
-        return e.detach(), g.neg_()
+            # Back-propagating -1 per chain yields the score directly: no sum node, no negation.
+            key = (e.shape, e.dtype, e.device)
+            if key not in minus_ones:
+                minus_ones[key] = torch.full(e.shape, -1.0, dtype=e.dtype, device=e.device)
+            (s,) = torch.autograd.grad(e, xg, grad_outputs=minus_ones[key])
+        return e.detach(), s
 
     return autograd_energy_and_score
 
@@ -146,7 +152,9 @@ class GradientSampler:
     Subclass hooks:
         metropolis: whether ``_step`` has an accept/reject (enables adaptation and acceptance stats).
         needs_energy: whether ``_step`` needs the cached energy (ULA does not, unless recording).
-        _step(fn, state, eps, sqrt2eps, noise, logu, noise_sq) -> log_alpha (batch,) or None.
+        _step(fn, state, eps, sqrt2eps, noise, threshold, partial_out): update ``state`` in place.
+            Metropolis kernels write ``partial = log α - ½|ξ|²`` into ``partial_out`` (batch,) and
+            accept where ``threshold < partial``.
     """
 
     metropolis = True
@@ -177,7 +185,14 @@ class GradientSampler:
         return ChainState(x.clone(), e, s)
 
     def _advance(self, fn, state: ChainState, n_steps: int, eps, generator, *, adapt=None, n_accept=None, nan_seen=None, traj=None, energies=None, thin=None):
-        """Run ``n_steps`` steps in place on ``state``; accumulate statistics on the device."""
+        """Run ``n_steps`` steps in place on ``state``; accumulate statistics on the device.
+
+        Metropolis kernels accept when ``log u < log α``. With ``log α = partial + ½|ξ|²`` (the
+        ``½|ξ|²`` is the forward-proposal / initial-kinetic term that MALA and HMC share) the loop
+        pre-computes ``threshold = log u - ½|ξ|²`` for a whole chunk, the kernel only computes
+        ``partial`` into a chunk buffer, and acceptance counts and NaN flags are tallied once per
+        chunk rather than once per step.
+        """
         x = state.x
         batch = x.shape[0]
         event_dims = tuple(range(1, x.dim()))
@@ -188,24 +203,27 @@ class GradientSampler:
             c = min(chunk, n_steps - t)
             noise = torch.randn((c, *x.shape), generator=generator, dtype=x.dtype, device=x.device)  # (c, batch, *event)
             if self.metropolis:
-                logu = torch.rand((c, batch), generator=generator, dtype=x.dtype, device=x.device).log_()  # (c, batch)
-                noise_sq = noise.square().sum(dim=tuple(d + 1 for d in event_dims)) if event_dims else noise.square()  # (c, batch)
+                half_sq = noise.square().sum(dim=tuple(d + 1 for d in event_dims)).mul_(0.5) if event_dims else noise.square().mul_(0.5)  # (c, batch)
+                threshold = torch.rand((c, batch), generator=generator, dtype=x.dtype, device=x.device).log_().sub_(half_sq)  # (c, batch)
+                partial = torch.empty((c, batch), dtype=x.dtype, device=x.device)  # (c, batch)
             for j in range(c):
                 if adapt is not None:
                     eps = adapt.eps
                     sqrt2eps = adapt.sqrt2eps
-                log_alpha = self._step(fn, state, eps, sqrt2eps, noise[j], logu[j] if self.metropolis else None, noise_sq[j] if self.metropolis else None)
-                if log_alpha is not None:
+                if self.metropolis:
+                    self._step(fn, state, eps, sqrt2eps, noise[j], threshold[j], partial[j])
                     if adapt is not None:
-                        adapt.update(log_alpha)
-                    if n_accept is not None:
-                        n_accept.add_(logu[j] < log_alpha)
-                        nan_seen.logical_or_(torch.isnan(log_alpha))
+                        adapt.update(partial[j] + half_sq[j])
+                else:
+                    self._step(fn, state, eps, sqrt2eps, noise[j], None, None)
                 step = t + j + 1
                 if traj is not None and step % thin == 0:
                     traj[step // thin - 1].copy_(state.x)
                 if energies is not None:
                     energies[step - 1].copy_(state.energy)
+            if self.metropolis and n_accept is not None:
+                n_accept.add_((threshold < partial).sum(0))
+                nan_seen.logical_or_(torch.isnan(partial).any(0))
             t += c
         return eps
 

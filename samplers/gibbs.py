@@ -24,14 +24,15 @@ __all__ = ["BlockGibbs", "SingleSiteGibbs"]
 class BlockGibbs:
     """Block Gibbs sampling from user-supplied conditional samplers.
 
-    The state is a tuple of K blocks ``(b_1, ..., b_K)``, each ``(batch, ...)``. One step applies,
-    in order, ``b_k ← conditionals[k](blocks, generator)`` for k = 1..K, where ``blocks`` is the
-    current tuple (already holding the blocks updated earlier in the same step). Each conditional
-    must return an exact draw from p(b_k | all other blocks) with the shape of b_k.
+    The state is a tuple of K blocks ``(b_1, ..., b_K)``, each ``(batch, ...)``, listed in update
+    order. One step applies ``b_k ← conditionals[k](blocks, generator)`` for k = 1..K, where
+    ``blocks`` is the current tuple (already holding the blocks updated earlier in the same step).
+    Each conditional must return an exact draw from p(b_k | all other blocks) with b_k's shape.
 
-    For an RBM with state ``(v, h)``::
+    For an RBM, the v → h → v sweep uses the state ``(h, v)`` (h first, so its initial value is
+    irrelevant)::
 
-        BlockGibbs([lambda b, g: sample_h(b[0], g), lambda b, g: sample_v(b[1], g)])
+        BlockGibbs([lambda b, g: sample_h(b[1], g), lambda b, g: sample_v(b[0], g)])
 
     Reference: Geman & Geman (1984), IEEE TPAMI 6(6).
 
@@ -126,8 +127,12 @@ class SingleSiteGibbs:
         check_energy_output(e, None, x)
         return e
 
-    def _sweep(self, energy, x, e, sites, logistic):
-        """One sweep in place on ``x`` (batch, *event); returns the updated energies (batch,)."""
+    def _sweep(self, energy, x, e, sites, logistic, nan_seen=None):
+        """One sweep in place on ``x`` (batch, *event); returns the updated energies (batch,).
+
+        A NaN delta never flips (the comparison is False), so NaNs are recorded in ``nan_seen``
+        (batch,) on the device instead of silently vanishing.
+        """
         flat = x.view(x.shape[0], -1)  # (batch, n) view sharing storage with x
         fast = hasattr(energy, "flip_energy_deltas")
         for j, i in enumerate(sites):
@@ -140,6 +145,8 @@ class SingleSiteGibbs:
                 delta = energy(xf) - e
             # flip with probability σ(-Δ)  ⇔  logit(u) < -Δ
             flip = (logistic[j] + delta) < 0  # (batch,)
+            if nan_seen is not None:
+                nan_seen.logical_or_(torch.isnan(delta))
             flat[:, i] = torch.where(flip, 1 - flat[:, i], flat[:, i])
             e = torch.where(flip, e + delta, e)
         return e
@@ -174,15 +181,16 @@ class SingleSiteGibbs:
             traj = torch.empty((n_steps // self.thin, *x.shape), dtype=x.dtype, device=x.device) if self.thin else None
             energies = torch.empty((n_steps, batch), dtype=x.dtype, device=x.device) if self.record_energies else None
             sites = self._draws(n_sites, n_steps, batch, x, generator)
+            nan_seen = torch.zeros(batch, dtype=torch.bool, device=x.device)
             for t in range(n_steps):
                 u = torch.rand((n_sites, batch), generator=generator, dtype=x.dtype, device=x.device)
                 logistic = torch.logit(u)  # (n_sites, batch) logistic noise
-                e = self._sweep(energy, x, e, sites[t], logistic)
+                e = self._sweep(energy, x, e, sites[t], logistic, nan_seen)
                 if traj is not None and (t + 1) % self.thin == 0:
                     traj[(t + 1) // self.thin - 1].copy_(x)
                 if energies is not None:
                     energies[t].copy_(e)
-        diverged = ~torch.isfinite(e)
+        diverged = ~torch.isfinite(e) | nan_seen
         result = SamplerResult(x=x, energy=e, trajectory=traj, energies=energies, diverged=diverged)
         if bool(diverged.any()):
             raise SamplerDivergedError(diverged_message(diverged, "SingleSiteGibbs", "check the energy for overflow (e.g. huge couplings) at these states"), result)

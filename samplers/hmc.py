@@ -61,15 +61,13 @@ class HMC(GradientSampler):
             self._sqrt_m, self._inv_m = self._m.sqrt(), self._m.reciprocal()
         return super()._init_state(fn, x)
 
-    def _step(self, fn, st, eps, sqrt2eps, noise, logu, noise_sq):
+    def _step(self, fn, st, eps, sqrt2eps, noise, threshold, partial):
         half = eps / 2 if not isinstance(eps, torch.Tensor) else eps * 0.5
         if self.mass is None:
             p = noise.clone()
-            k0 = 0.5 * noise_sq  # kinetic energy ½|p|² from the pre-computed |ξ|²
             step_x = eps
         else:
-            p = noise * self._sqrt_m  # p ~ N(0, M)
-            k0 = 0.5 * noise_sq  # ½ pᵀM⁻¹p = ½|ξ|²
+            p = noise * self._sqrt_m  # p ~ N(0, M); its kinetic energy ½ pᵀM⁻¹p = ½|ξ|² is in the loop's threshold
             step_x = eps * self._inv_m
         x, s = st.x, st.score
         p = axpy(p, half, s)
@@ -82,10 +80,9 @@ class HMC(GradientSampler):
         p = axpy(p, half, s)
         pk = p.square() if self.mass is None else p.square() * self._inv_m
         k1 = 0.5 * (pk.flatten(1).sum(1) if pk.dim() > 1 else pk)  # (batch,)
-        log_alpha = (st.energy - e).add_(k0).sub_(k1)
-        accept = logu < log_alpha
+        torch.sub(st.energy, e, out=partial).sub_(k1)  # log α - ½|ξ|² = E(x) - E(x') - K(p')
+        accept = threshold < partial
         mask = accept.view((-1,) + (1,) * (x.dim() - 1))
         st.x = torch.where(mask, x, st.x)
         st.energy = torch.where(accept, e, st.energy)
         st.score = torch.where(mask, s, st.score)
-        return log_alpha

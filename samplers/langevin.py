@@ -85,7 +85,7 @@ class ULA(GradientSampler):
             _clip_(st.score, self.grad_clip)
         return st
 
-    def _step(self, fn, st, eps, sqrt2eps, noise, logu, noise_sq):
+    def _step(self, fn, st, eps, sqrt2eps, noise, threshold, partial):
         x = _axpy_(_axpy_(st.x, eps, st.score), sqrt2eps, noise)
         if self.clamp is not None:
             x.clamp_(*self.clamp)
@@ -95,7 +95,6 @@ class ULA(GradientSampler):
         if e is not None:
             st.energy = e
         st.score = s
-        return None
 
 
 class MALA(GradientSampler):
@@ -127,20 +126,23 @@ class MALA(GradientSampler):
         torch.Size([100])
     """
 
-    def _step(self, fn, st, eps, sqrt2eps, noise, logu, noise_sq):
+    def _step(self, fn, st, eps, sqrt2eps, noise, threshold, partial):
         x = st.x
         y = _axpy_(axpy(x, eps, st.score), sqrt2eps, noise)  # (batch, *event)
         ey, sy = fn(y)
-        r = axpy(x - y, -eps if not isinstance(eps, torch.Tensor) else eps.neg(), sy)  # x - y - ε s(y)
-        r_sq = r.square().flatten(1).sum(1) if r.dim() > 1 else r.square()  # (batch,)
-        four_eps = 4 * (eps.flatten() if isinstance(eps, torch.Tensor) else eps)
-        log_alpha = (st.energy - ey).add_(noise_sq, alpha=0.5).sub_(r_sq / four_eps)  # (batch,)
-        accept = logu < log_alpha
+        r = _axpy_(x - y, -eps if not isinstance(eps, torch.Tensor) else eps.neg(), sy)  # x - y - ε s(y)
+        r_sq = torch.linalg.vecdot(r.flatten(1), r.flatten(1)) if r.dim() > 1 else r.square()  # (batch,)
+        # partial = log α - ½|ξ|² = E(x) - E(y) - |x - y - ε s(y)|² / (4ε)
+        torch.sub(st.energy, ey, out=partial)
+        if isinstance(eps, torch.Tensor):
+            partial.sub_(r_sq / (4 * eps.flatten()))
+        else:
+            partial.sub_(r_sq, alpha=1.0 / (4 * eps))
+        accept = threshold < partial
         mask = accept.view((-1,) + (1,) * (x.dim() - 1))
         st.x = torch.where(mask, y, x)
         st.energy = torch.where(accept, ey, st.energy)
         st.score = torch.where(mask, sy, st.score)
-        return log_alpha
 
 
 class AnnealedLangevin:

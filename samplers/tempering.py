@@ -125,6 +125,7 @@ class ParallelTempering:
                 e = kern._init_energy(target, x)
                 n_sites = x[0].numel()
                 sites = kern._draws(n_sites, n_steps * self.swap_every, K * B, x, generator)
+                nan_seen = torch.zeros(K * B, dtype=torch.bool, device=dev)
             else:
                 fn = kern._energy_fn(target)
                 state = kern._init_state(fn, x)
@@ -139,7 +140,7 @@ class ParallelTempering:
                 if binary:
                     for s in range(self.swap_every):
                         logistic = torch.logit(torch.rand((n_sites, K * B), generator=generator, dtype=dt, device=dev))
-                        e = kern._sweep(target, x, e, sites[t * self.swap_every + s], logistic)
+                        e = kern._sweep(target, x, e, sites[t * self.swap_every + s], logistic, nan_seen)
                     cur_e, cur_x, cur_s = e, x, None
                 else:
                     kern._advance(fn, state, self.swap_every, eps, generator, n_accept=n_accept, nan_seen=nan_seen)

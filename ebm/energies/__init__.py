@@ -4,9 +4,19 @@ latent-variable models and joint-embedding energies. Each module registers its c
 
 from ebm.energies.analytic import Gaussian, GaussianMixture, circle_of_gaussians, grid_of_gaussians, unbalanced_modes
 from ebm.energies.boltzmann import BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM
+from ebm.energies.joint import JointEmbeddingEnergy
 from ebm.energies.landscapes import Banana, DoubleWell, Himmelblau, NealFunnel, Ring, WavyValley
 from ebm.energies.latent import LatentEnergy
 from ebm.energies.neural import MLPEnergy
+from ebm.energies.kmeans import KMeansEnergy
+from ebm.energies.gmm import GMMEnergy
+from ebm.energies.pca import PCAEnergy
+from ebm.energies.decoder import DecoderEnergy
+from ebm.energies.latent_prior import LatentEBMPrior
+from ebm.energies.autoencoders import AutoencoderEnergy, ContractiveAutoencoderEnergy, DenoisingAutoencoderEnergy, SparseAutoencoderEnergy
+from ebm.energies.sparse_coding import SparseCodingEnergy
+from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEnergy
+from ebm.energies.quadratic import QuadraticEnergy
 
 __all__ = [
     "Gaussian",
@@ -20,8 +30,22 @@ __all__ = [
     "NealFunnel",
     "Himmelblau",
     "WavyValley",
+    "JointEmbeddingEnergy",
     "LatentEnergy",
     "MLPEnergy",
+    "KMeansEnergy",
+    "GMMEnergy",
+    "PCAEnergy",
+    "DecoderEnergy",
+    "AutoencoderEnergy",
+    "DenoisingAutoencoderEnergy",
+    "ContractiveAutoencoderEnergy",
+    "SparseAutoencoderEnergy",
+    "LatentEBMPrior",
+    "SparseCodingEnergy",
+    "QuadraticEnergy",
+    "NoiseConditionalEnergy",
+    "FixedNoiseEnergy",
     "BernoulliRBM",
     "GaussianBernoulliRBM",
     "BoltzmannMachine",

@@ -2,6 +2,7 @@
 
 from ebm.evaluate.ais import AISResult, ais_log_likelihood, ais_log_partition, sm_schedule
 from ebm.evaluate.exact import empirical_entropy, exact_log_likelihood, pseudo_log_likelihood, reconstruction_error
+from ebm.evaluate.representation import knn_accuracy, linear_probe_accuracy, normalized_std, rank_me, singular_values
 from ebm.grid import energy_on_grid, grid_log_partition
 
 __all__ = [
@@ -15,4 +16,9 @@ __all__ = [
     "exact_log_likelihood",
     "pseudo_log_likelihood",
     "reconstruction_error",
+    "rank_me",
+    "singular_values",
+    "normalized_std",
+    "linear_probe_accuracy",
+    "knn_accuracy",
 ]

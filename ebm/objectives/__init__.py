@@ -1,7 +1,60 @@
 """Training principles: one file per principle, each a callable ``objective(model, batch, generator=None)``
 returning a scalar loss to minimise (joint-embedding losses take two views' embeddings)."""
 
+from ebm.objectives.autoencoder import ContractiveLoss, DenoisingLoss, ReconstructionLoss, SparseCodeLoss
 from ebm.objectives.contrastive_divergence import ContrastiveDivergence, rbm_block_gibbs
+from ebm.objectives.denoising_score_matching import DenoisingScoreMatching, MultiLevelDenoisingScoreMatching, geometric_sigmas
 from ebm.objectives.exact_likelihood import ExactLikelihood
+from ebm.objectives.free_energy import FreeEnergyLoss
+from ebm.objectives.latent_prior import LatentPriorLoss
+from ebm.objectives.minimum_probability_flow import MinimumProbabilityFlow
+from ebm.objectives.noise_contrastive_estimation import NoiseContrastiveEstimation
+from ebm.objectives.pseudo_likelihood import PseudoLikelihood
+from ebm.objectives.ratio_matching import RatioMatching
+from ebm.objectives.rpc import RPC
+from ebm.objectives.score_matching import ScoreMatching
+from ebm.objectives.sliced_score_matching import SlicedScoreMatching
 
-__all__ = ["ContrastiveDivergence", "ExactLikelihood", "rbm_block_gibbs"]
+from ebm.objectives.barlow_twins import BarlowTwins
+from ebm.objectives.byol import BYOL, SimSiam
+from ebm.objectives.cpc import CPC
+from ebm.objectives.data2vec import Data2Vec
+from ebm.objectives.dcl import DCL, DCLW
+from ebm.objectives.deepcluster import DeepCluster
+from ebm.objectives.dino import DINO
+from ebm.objectives.infonce import InfoNCE
+from ebm.objectives.moco import MoCo
+from ebm.objectives.momentum import EMATarget, cosine_momentum
+from ebm.objectives.pirl import PIRL
+from ebm.objectives.swav import SwAV, sinkhorn_knopp
+from ebm.objectives.tico import TiCo
+from ebm.objectives.vcreg import VCReg
+from ebm.objectives.vicreg import VICReg
+from ebm.objectives.wmse import WMSE, whiten
+
+__all__: list[str] = [
+    "RPC",
+    "ContrastiveDivergence",
+    "ExactLikelihood",
+    "rbm_block_gibbs",
+    "ScoreMatching",
+    "DenoisingScoreMatching",
+    "MultiLevelDenoisingScoreMatching",
+    "geometric_sigmas",
+    "SlicedScoreMatching",
+    "NoiseContrastiveEstimation",
+    "RatioMatching",
+    "MinimumProbabilityFlow",
+    "PseudoLikelihood",
+    "ContractiveLoss",
+    "DenoisingLoss",
+    "ReconstructionLoss",
+    "SparseCodeLoss",
+    "FreeEnergyLoss",
+    "LatentPriorLoss",
+    # joint-embedding (self-supervised) losses: loss(z_a, z_b) on two views' embeddings
+    "InfoNCE", "MoCo", "DCL", "DCLW", "PIRL",
+    "VICReg", "VCReg", "BarlowTwins", "WMSE", "TiCo",
+    "SwAV", "DeepCluster", "BYOL", "SimSiam", "DINO", "CPC", "Data2Vec",
+    "EMATarget", "cosine_momentum", "sinkhorn_knopp", "whiten",
+]

@@ -15,6 +15,7 @@ if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo", 
 
 from ebm.plot.animation import animate_chains
 from ebm.plot.curves import training_curves
+from ebm.plot.diagnostics import autocorrelation_plot, trace_plot
 from ebm.plot.images import image_grid
 from ebm.plot.landscape import data_density, landscape, samples, score_field, trajectories
 from ebm.plot.style import new_axes, save
@@ -28,6 +29,8 @@ __all__ = [
     "image_grid",
     "training_curves",
     "animate_chains",
+    "trace_plot",
+    "autocorrelation_plot",
     "new_axes",
     "save",
 ]

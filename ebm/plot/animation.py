@@ -36,6 +36,9 @@ def animate_chains(energy, path, out, *, bounds=((-3, 3), (-3, 3)), fps: int = 1
     fig, ax = plt.subplots(figsize=(5.2, 4.4), constrained_layout=True)
     landscape(energy, bounds, ax=ax, resolution=150, title=title)
     (x0, x1), (y0, y1) = bounds
+    # Lay the figure out once; re-running the constrained layout on every frame dominates the cost.
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
     dots = ax.scatter(p[0, :, 0], p[0, :, 1], s=8, c="tab:red", linewidths=0)
     trail = ax.scatter([], [], s=3, c="tab:red", alpha=0.3, linewidths=0)
     label = ax.text(0.02, 0.96, "", transform=ax.transAxes, color="white", va="top", fontsize=9)

@@ -25,7 +25,7 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {}
 
 # One module per recipe; add yours here.
-_MODULES: list[str] = ["rbm"]
+_MODULES: list[str] = ["latent_prior", "rbm"]
 
 
 def register_recipe(name: str, *, help: str, add_arguments: Callable[[argparse.ArgumentParser], None]):

@@ -1,4 +1,18 @@
 """Sparse coding: ``x (n, f) ≈ codes (n, k) @ dictionary (k, f)`` with the per-signal objective
-``½‖x - z D‖² + α‖z‖₁`` (scikit-learn's convention)."""
+``½‖x - z D‖² + α‖z‖₁`` (scikit-learn's convention: ``alpha`` is the plain l1 weight, as in
+``sklearn.decomposition.sparse_encode``).
 
-__all__: list[str] = []
+- `ista`, `fista`: batched proximal-gradient solvers with per-signal stopping (`SparseCode`).
+- `LISTA`, `ALISTA`: learned unrolled encoders; losses for `ebm.train.train`.
+- `learn_dictionary`: batch alternating minimisation and online (Mairal et al. 2009).
+- `objective`, `duality_gap`, `lipschitz_constant`, `soft_threshold`: the problem's pieces.
+"""
+
+from ebm.sparse.problem import duality_gap, lipschitz_constant, objective, soft_threshold
+from ebm.sparse.solvers import SparseCode, fista, ista
+from ebm.sparse.lista import ALISTA, LISTA, lista_objective_loss, lista_supervised_loss
+from ebm.sparse.dictionary import DictionaryLearning, learn_dictionary
+
+__all__ = [
+    "SparseCode", "ista", "fista", "LISTA", "ALISTA", "lista_objective_loss", "lista_supervised_loss",
+    "DictionaryLearning", "learn_dictionary", "objective", "duality_gap", "lipschitz_constant", "soft_threshold"]

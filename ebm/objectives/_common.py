@@ -1,0 +1,104 @@
+"""Checks and small helpers shared by the training principles in `ebm.objectives`.
+
+Every message is built with `format_error` (argument, expected, found, fix), like the rest of
+the package. The flip helper is the one place that knows how to get ``E(x with bit i flipped) - E(x)``
+for all bits at once, which ratio matching, minimum probability flow and pseudo-likelihood share.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ebm._validation import check_tensor, format_error
+from ebm.energy import Energy
+
+__all__ = ["check_energy", "check_continuous_data", "check_binary_data", "flip_energy_deltas", "as_flat"]
+
+
+def check_energy(energy, objective: str) -> Energy:
+    """Raise TypeError unless `energy` is an `ebm.Energy`."""
+    if not isinstance(energy, Energy):
+        raise TypeError(
+            format_error("energy", f"an ebm.Energy for {objective}", type(energy).__name__, "wrap your function in an Energy subclass (forward(x) -> (*batch,))")
+        )
+    return energy
+
+
+def check_continuous_data(energy: Energy, x, objective: str) -> Tensor:
+    """Data for a continuous objective: a floating tensor ``(batch, *event_shape)`` with finite entries."""
+    if isinstance(x, Tensor) and not x.is_floating_point():
+        raise TypeError(
+            format_error(
+                "x",
+                f"real-valued (floating-point) data for {objective}",
+                f"dtype {x.dtype}",
+                "convert with x.float(); for binary data use RatioMatching, MinimumProbabilityFlow or PseudoLikelihood",
+            )
+        )
+    energy.check_input(x)
+    if x.dim() != len(energy.event_shape) + 1 or x.shape[0] == 0:
+        raise ValueError(
+            format_error("x", f"one non-empty batch dimension, shape (batch, {', '.join(map(str, energy.event_shape))})", f"shape {tuple(x.shape)}", "flatten extra batch dimensions: x.reshape(-1, *energy.event_shape)")
+        )
+    return x
+
+
+def check_binary_data(energy: Energy, x, objective: str) -> Tensor:
+    """Data for a binary objective: a floating tensor ``(batch, *event_shape)`` with entries in {0, 1}."""
+    check_tensor("x", x)
+    if not x.is_floating_point():
+        raise TypeError(format_error("x", f"{{0, 1}} data as a floating tensor for {objective}", f"dtype {x.dtype}", "convert with x.float()"))
+    energy.check_input(x)
+    if x.dim() != len(energy.event_shape) + 1 or x.shape[0] == 0:
+        raise ValueError(
+            format_error("x", f"one non-empty batch dimension, shape (batch, {', '.join(map(str, energy.event_shape))})", f"shape {tuple(x.shape)}", "flatten extra batch dimensions: x.reshape(-1, *energy.event_shape)")
+        )
+    if not bool(((x == 0) | (x == 1)).all()):
+        bad = x[(x != 0) & (x != 1)]
+        raise ValueError(
+            format_error(
+                "x",
+                f"binary data in {{0, 1}} for {objective}",
+                f"{bad.numel()} entries outside {{0, 1}} (e.g. {float(bad[0]):.4g})",
+                "binarise the data (e.g. (x > 0.5).float()); for real-valued data use ScoreMatching, DenoisingScoreMatching or NoiseContrastiveEstimation",
+            )
+        )
+    return x
+
+
+def as_flat(x: Tensor, event_shape: torch.Size) -> Tensor:
+    """``(batch, *event_shape) -> (batch, D)`` with ``D = prod(event_shape)``."""
+    return x.reshape(x.shape[0], -1)  # (batch, D)
+
+
+def flip_energy_deltas(energy: Energy, x: Tensor) -> Tensor:
+    """``ΔE[b, i] = E(x_b with bit i flipped) - E(x_b)`` for every bit at once, shape ``(batch, D)``.
+
+    Uses the energy's own closed form when it offers one — ``all_flip_energy_deltas(x)`` (shape
+    ``(batch, D)``) first, else ``flip_energy_deltas(x, i)`` (shape ``(batch,)``) per bit, as the
+    Boltzmann machines and RBMs do — and otherwise evaluates the energy on all ``D`` one-bit
+    neighbours of every row in a single batched call.
+
+    Args:
+        energy: a binary energy with event shape ``(*event_shape)``, ``D = prod(event_shape)`` bits.
+        x: binary states ``(batch, *event_shape)`` (already validated).
+
+    Returns:
+        ``(batch, D)`` energy differences, differentiable in the energy's parameters.
+    """
+    event_shape = energy.event_shape
+    flat = as_flat(x, event_shape)  # (batch, D)
+    batch, d = flat.shape
+    every = getattr(energy, "all_flip_energy_deltas", None)
+    if every is not None:
+        return every(x).reshape(batch, d)  # (batch, D)
+    own = getattr(energy, "flip_energy_deltas", None)
+    if own is not None:
+        return torch.stack([own(x, i) for i in range(d)], dim=-1)  # (batch, D)
+    # One-bit neighbours: x + (1 - 2x) e_i for every i.
+    eye = torch.eye(d, dtype=flat.dtype, device=flat.device)
+    flipped = flat.unsqueeze(1) + (1 - 2 * flat).unsqueeze(1) * eye  # (batch, D, D)
+    both = torch.cat([flat.unsqueeze(1), flipped], dim=1).reshape(batch * (d + 1), *event_shape)  # (batch*(D+1), *event)
+    energies = energy(both).reshape(batch, d + 1)  # (batch, D+1)
+    return energies[:, 1:] - energies[:, :1]

@@ -1,0 +1,124 @@
+"""Active-set Newton polish: solve the LASSO exactly once the signs of the solution are known.
+
+If ``S`` is the support of a LASSO minimiser and ``θ`` its signs, the optimality conditions on
+``S`` are linear,
+
+    z_S G_SS = B_S − α θ_S,        |B_j − (z G)_j| ≤ α  for j ∉ S,
+
+so one symmetric solve with the ``|S| × |S|`` block of the Gram matrix gives the exact minimiser
+(feature-sign search, Lee, Battle, Raina & Ng 2007, NIPS). A few proximal-gradient iterations
+identify ``S`` and ``θ`` long before they reach high accuracy, so "iterate a little, then solve on
+the support and check the certificate" is far cheaper than iterating to 1e-6. A candidate is
+accepted only if its signs agree with ``θ`` — the caller then checks the duality gap, which also
+covers the off-support conditions, so a wrong guess can never be returned.
+
+Signals are processed in chunks sorted by support size, so padding to the chunk's largest support
+wastes little; padded rows and columns are the identity.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["support_solve", "active_set_polish"]
+
+
+def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, max_support: int, chunk: int = 1024, check_signs: bool = True) -> tuple[Tensor, Tensor]:
+    """Solve ``z_S G_SS = B_S − α sign(z_S)`` on each signal's current support.
+
+    Args:
+        codes: current codes ``(m, k)``; their non-zeros define the support and signs.
+        gram: ``G = D Dᵀ (k, k)`` in the solve dtype (float64 recommended).
+        corr: ``B = x Dᵀ (m, k)`` for the same signals, same dtype as ``gram``.
+        alpha: the l1 weight.
+        max_support: the largest support to try, ``min(k, f)`` (the rank of ``G`` at most).
+        chunk: signals per batched Cholesky call.
+        check_signs: require the solution to keep the assumed signs (False: any solve that
+            factorises is returned, as the primal-dual active-set iteration needs).
+
+    Returns:
+        ``(candidate (m, k), ok (m,))`` — ``ok`` marks a successful factorisation whose solution
+        keeps the assumed signs; the candidate equals ``codes`` (cast) where ``ok`` is False.
+    """
+    m, k = codes.shape
+    dtype, dev = gram.dtype, codes.device
+    support = codes != 0  # (m, k)
+    size = support.sum(1)  # (m,)
+    out = codes.to(dtype).clone()
+    ok = size == 0  # z = 0 is its own candidate; the duality gap decides
+    # Padding trick: slot i of a short support points at index k + i of G ⊕ I, so padded blocks
+    # are the identity and padded right-hand sides are zero without masking the (c, s, s) blocks.
+    gram_aug = torch.block_diag(gram, torch.eye(max_support + 1, dtype=dtype, device=dev))  # (k+p, k+p)
+    # A unique minimiser has |S| <= rank(G) <= min(k, f); larger supports are left to the iterations.
+    todo = ((size > 0) & (size <= max_support)).nonzero().squeeze(1)
+    todo = todo[torch.argsort(size[todo])]
+    sizes_sorted = size[todo].tolist()
+    for start in range(0, todo.shape[0], chunk):
+        stop = min(start + chunk, todo.shape[0])
+        rows = todo[start:stop]
+        c, s_max = rows.shape[0], int(sizes_sorted[stop - 1])
+        sup = support[rows]  # (c, k)
+        # Support indices in order, padded with k: slot = rank within the support, or s_max (dropped).
+        slot = torch.where(sup, sup.cumsum(1) - 1, torch.full_like(size[rows, None], s_max))  # (c, k)
+        idx = (k + torch.arange(s_max + 1, device=dev)).expand(c, s_max + 1).clone()
+        idx.scatter_(1, slot, torch.arange(k, device=dev).expand(c, k))
+        idx = idx[:, :s_max]  # (c, s)
+        block = gram_aug.index_select(0, idx.reshape(-1)).reshape(c, s_max, -1)  # (c, s, k+p)
+        block = block.gather(2, idx[:, None, :].expand(c, s_max, s_max))  # (c, s, s)
+        sign_aug = torch.nn.functional.pad(torch.sign(codes[rows]).to(dtype), (0, max_support + 1))  # (c, k+p)
+        theta = sign_aug.gather(1, idx)  # (c, s), zero on padding
+        corr_aug = torch.nn.functional.pad(corr[rows], (0, max_support + 1))  # (c, k+p)
+        rhs = corr_aug.gather(1, idx) - alpha * theta  # (c, s), zero on padding
+        factor, info = torch.linalg.cholesky_ex(block)
+        # Two triangular solves (faster on CPU than cholesky_solve for many small systems).
+        half = torch.linalg.solve_triangular(factor, rhs.unsqueeze(-1), upper=False)
+        sol = torch.linalg.solve_triangular(factor.mT, half, upper=True).squeeze(-1)  # (c, s)
+        good = info == 0
+        if check_signs:
+            good = good & ((torch.sign(sol) == theta) | (idx >= k)).all(1)
+        cand = torch.zeros(c, gram_aug.shape[0], dtype=dtype, device=dev).scatter_(1, idx, sol)[:, :k]
+        out[rows[good]] = cand[good]
+        ok[rows[good]] = True
+    return out, ok
+
+
+def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, rounds: int = 5) -> tuple[Tensor, Tensor]:
+    """A few primal-dual active-set (semismooth Newton) rounds, each certified by the duality gap.
+
+    Round r guesses the support and signs from one proximal step of length ``τ = 1/mean(diag G)``,
+    ``S, θ = supp, sign(soft(z_r + τ (B − z_r G), τ α))``, and solves on ``S`` (Fan, Jiao & Lu 2014,
+    arXiv:1403.0515, "A primal dual active set algorithm with continuation for compressed
+    sensing"). Each candidate whose relative duality gap is at most ``tol`` is accepted.
+
+    Args:
+        codes: current codes ``(m, k)`` (any floating dtype) of the problem's rows ``rows (m,)``.
+        problem: the `ebm.sparse.problem.SparseProblem` (its dtype is used for the solves).
+        tol: accept when ``gap ≤ tol · P``.
+        rounds: active-set rounds.
+    Returns:
+        ``(codes (m, k) in the problem's dtype, accepted (m,) bool)``.
+    """
+    from ebm.sparse.problem import gram_terms
+
+    gram, corr = problem.gram, problem.corr[rows]
+    k, f = problem.dictionary.shape
+    tau = 1.0 / float(gram.diagonal().mean())
+    z = codes.to(gram.dtype)
+    accepted = torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
+    best = z.clone()
+    todo = torch.arange(z.shape[0], device=z.device)
+    for _ in range(rounds):
+        zt = z[todo]
+        u = zt + tau * (corr[todo] - zt @ gram)  # (t, k)
+        pattern = torch.sign(u) * (u.abs() > tau * problem.alpha)
+        cand, ok = support_solve(pattern, gram, corr[todo], problem.alpha, max_support=min(k, f), check_signs=False)
+        primal, gap = gram_terms(problem, cand, rows=rows[todo])
+        win = ok & (gap <= tol * primal)
+        best[todo[win]] = cand[win]
+        accepted[todo[win]] = True
+        z[todo[ok]] = cand[ok]
+        todo = todo[ok & ~win]
+        if todo.numel() == 0:
+            break
+    return best, accepted

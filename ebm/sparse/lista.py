@@ -1,0 +1,150 @@
+"""Learned ISTA: an unrolled, trainable sparse encoder.
+
+LISTA (Gregor & LeCun 2010, ICML, "Learning Fast Approximations of Sparse Coding") writes
+``n_layers`` ISTA steps as a recurrent network
+
+    z_0 = soft(x W_e, θ_0),        z_{l+1} = soft(x W_e + z_l S, θ_{l+1}),
+
+and initialises ``W_e = Dᵀ/L (f, k)``, ``S = I − D Dᵀ/L (k, k)``, ``θ_l = α/L`` so that the untrained
+network is *exactly* ``n_layers`` ISTA iterations from ``z = 0`` (the first ISTA step from zero is
+``soft(x Dᵀ/L, α/L)``). Training ``W_e``, ``S`` and the thresholds makes a few layers reach what ISTA
+needs many iterations for.
+
+`ALISTA`-style lighter variant (Liu, Chen, Wang & Yin 2019, ICLR, "ALISTA: Analytic Weights Are As
+Good As Learned Weights in LISTA"): the matrices stay analytic (here ``Dᵀ``), and only one step size
+``γ_l`` and one threshold ``θ_l`` per layer are learned,
+
+    z_{l+1} = soft(z_l − γ_l (z_l D − x) Dᵀ, θ_l),    initialised γ_l = 1/L, θ_l = α/L.
+
+Losses for `ebm.train.train`: `lista_objective_loss` (unsupervised, the mean sparse-coding
+objective of the output codes) and `lista_supervised_loss` (mean squared error to target codes,
+e.g. from `fista`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ebm._validation import check_int, format_error
+from ebm.sparse.problem import _check_alpha, check_dictionary, check_signals, lipschitz_constant, soft_threshold
+
+__all__ = ["LISTA", "ALISTA", "lista_objective_loss", "lista_supervised_loss"]
+
+
+class LISTA(nn.Module):
+    """Gregor & LeCun's LISTA encoder: ``n_layers`` learned ISTA steps.
+
+    ``z_0 = soft(x W_e, θ_0)``, ``z_{l+1} = soft(x W_e + z_l S, θ_{l+1})``; untrained it equals
+    ``n_layers`` ISTA iterations with step ``1/L`` from zero codes.
+
+    Args:
+        dictionary: ``(k, f)`` atoms as rows (copied; the network does not share it).
+        alpha: ``α ≥ 0``.
+        n_layers: number of ISTA steps unrolled (>= 1).
+        shared_threshold: one threshold for all layers (True) or one per layer (False).
+
+    Attributes:
+        encoder: ``W_e (f, k)``.  inhibition: ``S (k, k)``.  thresholds: ``(n_layers,)`` or ``(1,)``.
+        dictionary (buffer ``(k, f)``), alpha.
+
+    Example:
+        >>> D = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+        >>> LISTA(D, 0.1, n_layers=4)(torch.randn(5, 8)).shape
+        torch.Size([5, 16])
+    """
+
+    def __init__(self, dictionary: Tensor, alpha, n_layers: int, *, shared_threshold: bool = False):
+        super().__init__()
+        check_dictionary(dictionary)
+        self.alpha = _check_alpha(alpha)
+        self.n_layers = check_int("n_layers", n_layers, minimum=1)
+        d = dictionary.detach().clone()
+        L = lipschitz_constant(d)
+        k = d.shape[0]
+        self.register_buffer("dictionary", d)
+        self.encoder = nn.Parameter(d.T / L)  # (f, k)
+        self.inhibition = nn.Parameter(torch.eye(k, dtype=d.dtype, device=d.device) - d @ d.T / L)  # (k, k)
+        self.thresholds = nn.Parameter(torch.full((1 if shared_threshold else self.n_layers,), 0.0, dtype=d.dtype, device=d.device) + self.alpha / L)
+
+    def _threshold(self, layer: int) -> Tensor:
+        return self.thresholds[0 if self.thresholds.shape[0] == 1 else layer]
+
+    def forward(self, x: Tensor, n_layers: int | None = None) -> Tensor:
+        """Codes ``(n, k)`` of signals ``x (n, f)`` after ``n_layers`` (default all) layers."""
+        check_signals(x, self.dictionary)
+        depth = self.n_layers if n_layers is None else check_int("n_layers", n_layers, minimum=1, maximum=self.n_layers)
+        b = x @ self.encoder  # (n, k)
+        z = soft_threshold(b, self._threshold(0))
+        for layer in range(1, depth):
+            z = soft_threshold(torch.addmm(b, z, self.inhibition), self._threshold(layer))
+        return z
+
+
+class ALISTA(nn.Module):
+    """ALISTA-style encoder: analytic matrices, learned per-layer step sizes and thresholds.
+
+    ``z_{l+1} = soft(z_l − γ_l (z_l G − x Dᵀ), θ_l)`` with ``G = D Dᵀ``; initialised ``γ_l = 1/L``,
+    ``θ_l = α/L`` (exactly ISTA). Learns ``2 · n_layers`` numbers (Liu et al. 2019, ICLR).
+
+    Args:
+        dictionary: ``(k, f)``.  alpha: ``α ≥ 0``.  n_layers: >= 1.
+
+    Example:
+        >>> D = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+        >>> ALISTA(D, 0.1, n_layers=4)(torch.randn(5, 8)).shape
+        torch.Size([5, 16])
+    """
+
+    def __init__(self, dictionary: Tensor, alpha, n_layers: int):
+        super().__init__()
+        check_dictionary(dictionary)
+        self.alpha = _check_alpha(alpha)
+        self.n_layers = check_int("n_layers", n_layers, minimum=1)
+        d = dictionary.detach().clone()
+        L = lipschitz_constant(d)
+        self.register_buffer("dictionary", d)
+        self.register_buffer("gram", d @ d.T)  # (k, k)
+        self.steps = nn.Parameter(torch.full((self.n_layers,), 1.0, dtype=d.dtype, device=d.device) / L)
+        self.thresholds = nn.Parameter(torch.full((self.n_layers,), 1.0, dtype=d.dtype, device=d.device) * self.alpha / L)
+
+    def forward(self, x: Tensor, n_layers: int | None = None) -> Tensor:
+        """Codes ``(n, k)`` of ``x (n, f)`` after ``n_layers`` (default all) layers."""
+        check_signals(x, self.dictionary)
+        depth = self.n_layers if n_layers is None else check_int("n_layers", n_layers, minimum=1, maximum=self.n_layers)
+        corr = x @ self.dictionary.T  # (n, k)
+        z = torch.zeros_like(corr)
+        for layer in range(depth):
+            z = soft_threshold(z - self.steps[layer] * (z @ self.gram - corr), self.thresholds[layer])
+        return z
+
+
+def _signals(batch) -> Tensor:
+    return batch[0] if isinstance(batch, (tuple, list)) else batch
+
+
+def lista_objective_loss(model: nn.Module, batch, generator: torch.Generator | None = None) -> Tensor:
+    """Mean sparse-coding objective ``½‖x − z D‖² + α‖z‖₁`` of the encoder's codes (unsupervised).
+
+    Args:
+        model: a `LISTA` or `ALISTA` (uses its ``dictionary`` and ``alpha``).
+        batch: signals ``(b, f)`` or a tuple whose first entry is.
+    """
+    x = _signals(batch)
+    z = model(x)  # (b, k)
+    r = x - z @ model.dictionary  # (b, f)
+    return (0.5 * (r * r).sum(1) + model.alpha * z.abs().sum(1)).mean()
+
+
+def lista_supervised_loss(model: nn.Module, batch, generator: torch.Generator | None = None) -> Tensor:
+    """Mean squared error ``‖model(x) − z*‖²`` to target codes (Gregor & LeCun's training signal).
+
+    Args:
+        batch: a tuple ``(x (b, f), z* (b, k))``, e.g. ``(x, fista(x, D, alpha).codes)``.
+    Raises:
+        ValueError: ``batch`` is not a pair.
+    """
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(format_error("batch", "a pair (x, target_codes)", type(batch).__name__, "pass data=(x, fista(x, D, alpha).codes)"))
+    x, target = batch
+    return ((model(x) - target) ** 2).sum(1).mean()

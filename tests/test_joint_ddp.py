@@ -1,0 +1,78 @@
+"""DDP equivalence on CPU: 2 gloo processes (localhost) give the loss and gradients of one process
+on the concatenated batch, for losses that need the global batch."""
+
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from ebm.distributed import gather
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _make(seed=0):
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.Tanh(), torch.nn.Linear(6, 4)).double()
+    g = torch.Generator().manual_seed(1)
+    x_a = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    x_b = x_a + 0.2 * torch.randn(8, 5, generator=g, dtype=torch.float64)
+    return net, x_a, x_b
+
+
+def _losses():
+    from ebm.objectives import BarlowTwins, DCL, InfoNCE, VICReg
+
+    return {"infonce": InfoNCE(0.5), "vicreg": VICReg(), "barlow": BarlowTwins(), "dcl": DCL()}
+
+
+def _worker(rank, world, port, out_dir):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    try:
+        out = {}
+        for name, loss_fn in _losses().items():
+            net, x_a, x_b = _make()
+            ddp = torch.nn.parallel.DistributedDataParallel(net)
+            rows = slice(rank * 4, rank * 4 + 4)
+            loss = loss_fn(ddp(x_a[rows]), ddp(x_b[rows]))
+            loss.backward()  # DDP averages gradients over ranks
+            out[name] = (loss.item(), [p.grad.clone() for p in net.parameters()])
+        # the naive gather (no all-reduce in backward) would give gradients W times too small:
+        z = torch.ones(2, 3, dtype=torch.float64, requires_grad=True)
+        gather(z * (rank + 1)).sum().backward()
+        out["gather_grad"] = z.grad.clone()
+        torch.save(out, f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_process_gloo_equals_one_process_on_concatenated_batch(tmp_path):
+    ctx = mp.get_context("spawn")
+    port = _free_port()
+    procs = [ctx.Process(target=_worker, args=(r, 2, port, str(tmp_path))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    results = {r: torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)}
+    for name, loss_fn in _losses().items():
+        net, x_a, x_b = _make()
+        loss = loss_fn(net(x_a), net(x_b))
+        loss.backward()
+        for r in range(2):
+            got_loss, got_grads = results[r][name]
+            assert got_loss == pytest.approx(loss.item(), rel=1e-12), name
+            for g_ddp, p in zip(got_grads, net.parameters()):
+                torch.testing.assert_close(g_ddp, p.grad, rtol=1e-10, atol=1e-12)
+    # d/dz of sum over the gathered rows, summed over both ranks' losses: each rank's rows are
+    # used by 2 losses, scaled by (rank + 1) -> 2 * (rank + 1).
+    torch.testing.assert_close(results[0]["gather_grad"], torch.full((2, 3), 2.0, dtype=torch.float64))
+    torch.testing.assert_close(results[1]["gather_grad"], torch.full((2, 3), 4.0, dtype=torch.float64))

@@ -1,0 +1,149 @@
+"""ISTA/FISTA: optimality certificates, agreement with scikit-learn, iteration guarantees, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from ebm.sparse import duality_gap, fista, ista, lipschitz_constant, objective
+
+
+def _problem(n=40, k=24, f=12, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    d = torch.randn(k, f, generator=g, dtype=dtype)
+    d = d / d.norm(dim=1, keepdim=True)
+    z = torch.randn(n, k, generator=g, dtype=dtype) * (torch.rand(n, k, generator=g, dtype=dtype) < 0.15)
+    x = z @ d + 0.05 * torch.randn(n, f, generator=g, dtype=dtype)
+    alpha = 0.1 * float((x @ d.T).abs().amax(1).median())
+    return x, d, alpha
+
+
+@pytest.mark.parametrize("polish", [False, True])
+def test_kkt_conditions_and_gap(polish):
+    x, d, alpha = _problem()
+    res = fista(x, d, alpha, tol=1e-12, max_iter=20000, polish=polish)
+    assert bool(res.converged.all())
+    z = res.codes
+    c = (x - z @ d) @ d.T  # (n, k) correlation of the residual
+    on = z != 0
+    # Stationarity: c_j = α sign(z_j) on the support, |c_j| <= α off it.
+    assert torch.allclose(c[on], alpha * torch.sign(z[on]), atol=1e-5)
+    assert bool((c[~on].abs() <= alpha * (1 + 1e-5)).all())
+    gap = duality_gap(x, z, d, alpha)
+    assert bool((gap >= -1e-12).all()) and float(gap.max()) < 1e-9
+
+
+def test_gap_nonnegative_and_decreasing_to_zero():
+    x, d, alpha = _problem()
+    g = torch.Generator().manual_seed(3)
+    z_rand = torch.randn(x.shape[0], d.shape[0], generator=g, dtype=x.dtype)
+    assert bool((duality_gap(x, z_rand, d, alpha) >= 0).all())
+    gaps = [float(duality_gap(x, fista(x, d, alpha, max_iter=m, tol=0).codes, d, alpha).max()) for m in (1, 10, 100, 3000)]
+    assert all(g >= -1e-12 for g in gaps)
+    assert gaps[-1] < 1e-6 * gaps[0] and gaps[-1] < gaps[1] < gaps[0]
+
+
+@pytest.mark.parametrize("polish", [False, True])
+def test_matches_sklearn_lasso_cd(polish):
+    sk = pytest.importorskip("sklearn.decomposition")
+    x, d, alpha = _problem(n=60)
+    ref = sk.sparse_encode(x.numpy(), d.numpy(), algorithm="lasso_cd", alpha=alpha, max_iter=10000)
+    ref_obj = float(objective(x, torch.from_numpy(np.asarray(ref)), d, alpha).sum())
+    ours = float(objective(x, fista(x, d, alpha, tol=1e-10, max_iter=20000, polish=polish).codes, d, alpha).sum())
+    assert abs(ours - ref_obj) <= 1e-6 * ref_obj
+
+
+def test_large_alpha_gives_exact_zeros():
+    x, d, _ = _problem()
+    alpha = float((x @ d.T).abs().max())
+    for solver in (ista, fista):
+        res = solver(x, d, alpha, max_iter=50, tol=0)
+        assert bool((res.codes == 0).all())
+
+
+def test_ista_objective_never_increases():
+    x, d, alpha = _problem()
+    z = torch.zeros(x.shape[0], d.shape[0], dtype=x.dtype)
+    prev = objective(x, z, d, alpha)
+    L = lipschitz_constant(d)
+    for _ in range(60):
+        z = ista(x, d, alpha, init=z, max_iter=1, tol=0, lipschitz=L).codes
+        cur = objective(x, z, d, alpha)
+        assert bool((cur <= prev + 1e-12).all())
+        prev = cur
+
+
+def test_fista_rate_bound():
+    x, d, alpha = _problem()
+    z_star = fista(x, d, alpha, tol=1e-13, max_iter=50000, polish=True).codes
+    p_star = objective(x, z_star, d, alpha)
+    L = float(lipschitz_constant(d))
+    for k in (1, 5, 20, 80):
+        z = fista(x, d, alpha, max_iter=k, tol=0, restart=False).codes
+        bound = 2 * L * (z_star**2).sum(1) / (k + 1) ** 2  # z_0 = 0
+        assert bool((objective(x, z, d, alpha) - p_star <= bound + 1e-10).all())
+
+
+def test_exact_iteration_count_and_warm_start():
+    x, d, alpha = _problem()
+    res = fista(x, d, alpha, max_iter=7, tol=0)
+    assert bool((res.n_iter == 7).all()) and not bool(res.converged.any())
+    # 3 + 4 ISTA steps from a warm start equal 7 steps.
+    a = ista(x, d, alpha, max_iter=7, tol=0).codes
+    b = ista(x, d, alpha, init=ista(x, d, alpha, max_iter=3, tol=0).codes, max_iter=4, tol=0).codes
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_lipschitz_matches_eigvalsh():
+    _, d, _ = _problem()
+    exact = torch.linalg.eigvalsh(d @ d.T)[-1]
+    L = lipschitz_constant(d)
+    assert exact <= L <= exact * 1.002
+
+
+@pytest.mark.parametrize("solver", [ista, fista])
+def test_batched_equals_one_by_one(solver):
+    x, d, alpha = _problem(n=6)
+    batch = solver(x, d, alpha, tol=1e-9, max_iter=3000)
+    for i in range(x.shape[0]):
+        one = solver(x[i : i + 1], d, alpha, tol=1e-9, max_iter=3000)
+        torch.testing.assert_close(one.codes[0], batch.codes[i], rtol=0, atol=1e-12)
+        assert int(one.n_iter[0]) == int(batch.n_iter[i])
+
+
+def test_float32_and_mixed_precision():
+    x, d, alpha = _problem()
+    ref = objective(x, fista(x, d, alpha, tol=1e-12, max_iter=20000).codes, d, alpha).sum()
+    r32 = fista(x.float(), d.float(), alpha, tol=1e-5, max_iter=5000)
+    assert r32.codes.dtype == torch.float32
+    assert abs(float(objective(x, r32.codes.double(), d, alpha).sum() - ref)) < 1e-4 * float(ref)
+    mixed = fista(x, d, alpha, tol=1e-9, compute_dtype=torch.float32, polish=True, max_iter=5000)
+    assert mixed.codes.dtype == torch.float64 and bool(mixed.converged.all())
+    assert abs(float(objective(x, mixed.codes, d, alpha).sum() - ref)) < 1e-8 * float(ref)
+
+
+def test_change_criterion_stops_per_signal():
+    x, d, alpha = _problem()
+    res = fista(x, d, alpha, tol=1e-8, criterion="change", max_iter=20000)
+    assert bool(res.converged.all()) and int(res.n_iter.min()) < int(res.n_iter.max())
+
+
+def test_bad_input_messages():
+    x, d, alpha = _problem()
+    with pytest.raises(ValueError, match="x: .*Fix:"):
+        fista(x[:, :-1], d, alpha)
+    with pytest.raises(ValueError, match="alpha.*Fix:"):
+        fista(x, d, -1.0)
+    bad = d.clone()
+    bad[2] = 0
+    with pytest.raises(ValueError, match="zero atom.*Fix:"):
+        ista(x, bad, alpha)
+    nan = x.clone()
+    nan[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="finite.*Fix:"):
+        fista(nan, d, alpha)
+    with pytest.raises(TypeError, match="Fix:"):
+        fista(x.float(), d, alpha)
+    with pytest.raises(ValueError, match="init.*Fix:"):
+        fista(x, d, alpha, init=torch.zeros(3, 3, dtype=x.dtype))
+    with pytest.raises(ValueError, match="criterion"):
+        fista(x, d, alpha, criterion="nope")
