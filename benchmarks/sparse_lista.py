@@ -27,7 +27,7 @@ from ebm.train import train  # noqa: E402
 def part1(quick, minutes, g):
     k, f, layers = 256, 64, 16
     d = torch.nn.functional.normalize(torch.randn(k, f, generator=g), dim=1)
-    n_train = 2000 if quick else 20000
+    n_train = 2000 if quick else 5000
     z = torch.randn(n_train + 1000, k, generator=g) * (torch.rand(n_train + 1000, k, generator=g) < 0.1)
     x = z @ d + 0.01 * torch.randn(n_train + 1000, f, generator=g)
     alpha = 0.1 * float((x @ d.T).abs().amax(1).median())
@@ -66,7 +66,7 @@ def part2(quick, minutes, g):
     nmse = lambda z, z0: 10 * math.log10(float(((z - z0) ** 2).sum() / (z0**2).sum()))  # noqa: E731
     for snr in (None, 20):
         alpha = 0.01 if snr is None else 0.05
-        n_train = 2000 if quick else 10000
+        n_train = 2000 if quick else 4000
         x, _ = sample(n_train, snr)
         target = fista(x, d, alpha, tol=1e-5, max_iter=3000).codes
         xt, z0 = sample(1000, snr)
@@ -90,7 +90,9 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
     p.add_argument("--minutes", type=float, default=2.0, help="total training budget")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (2 threads on a shared 2-core VM thrash)")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     minutes = 0.2 if args.quick else args.minutes
     part1(args.quick, minutes, g)
