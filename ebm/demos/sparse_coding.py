@@ -40,7 +40,7 @@ def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
     alpha = 0.1 * float((train_x @ d.T).abs().amax(1).median())
     layers = 8
     net = LISTA(d, alpha, n_layers=layers)
-    train(net, lista_objective_loss, train_x, epochs=1 if quick else 20, batch_size=50, lr=2e-3, generator=generator, progress=False)
+    train(net, lista_objective_loss, train_x, epochs=1 if quick else 10, batch_size=50, lr=2e-3, generator=generator, progress=False)
     depths = list(range(1, layers + 1)) + ([] if quick else [12, 16, 24, 32, 48, 64, 96, 128])
     curves = {
         "ISTA": _gap_curves(test_x, d, alpha, depths, lambda m: ista(test_x, d, alpha, max_iter=m, tol=0).codes),
@@ -62,7 +62,7 @@ def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
     # 2. Dictionary learned on 8x8 digits.
     digits, _ = load_digits("train")
     digits = digits - digits.mean(1, keepdim=True)  # (n, 64), remove each image's DC level
-    res = learn_dictionary(digits[:100] if quick else digits, 16 if quick else 64, 0.1, n_epochs=1 if quick else 10, method="online", batch_size=128, generator=generator)
+    res = learn_dictionary(digits[:100] if quick else digits, 16 if quick else 64, 0.1, n_epochs=1 if quick else 4, method="online", batch_size=128, generator=generator)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
     plot.image_grid(res.dictionary, image_shape=(8, 8), ax=axes[0], cmap="RdBu_r", title="Learned atoms (online dictionary learning, α=0.1)")
     axes[1].plot(range(1, len(res.objective) + 1), res.objective, marker="o")
