@@ -31,16 +31,16 @@ def _gap_curves(x, d, alpha, depths, solver):
 def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
     paths = []
     # 1. Convergence: duality gap vs iterations and vs wall time.
-    k, f = (64, 32) if quick else (128, 64)
+    k, f = (32, 16) if quick else (128, 64)
     d = torch.nn.functional.normalize(torch.randn(k, f, generator=generator), dim=1)
-    n = 400 if quick else 1200
+    n = 300 if quick else 1200
     codes = torch.randn(n, k, generator=generator) * (torch.rand(n, k, generator=generator) < 0.1)
     x = codes @ d + 0.01 * torch.randn(n, f, generator=generator)
     train_x, test_x = x[: n - 200], x[n - 200 :]
     alpha = 0.1 * float((train_x @ d.T).abs().amax(1).median())
     layers = 8
     net = LISTA(d, alpha, n_layers=layers)
-    train(net, lista_objective_loss, train_x, epochs=1 if quick else 20, batch_size=50, lr=2e-3, generator=generator, progress=False)
+    train(net, lista_objective_loss, train_x, epochs=1 if quick else 10, batch_size=50, lr=2e-3, generator=generator, progress=False)
     depths = list(range(1, layers + 1)) + ([] if quick else [12, 16, 24, 32, 48, 64, 96, 128])
     curves = {
         "ISTA": _gap_curves(test_x, d, alpha, depths, lambda m: ista(test_x, d, alpha, max_iter=m, tol=0).codes),
@@ -62,7 +62,7 @@ def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
     # 2. Dictionary learned on 8x8 digits.
     digits, _ = load_digits("train")
     digits = digits - digits.mean(1, keepdim=True)  # (n, 64), remove each image's DC level
-    res = learn_dictionary(digits[:200] if quick else digits, 25 if quick else 64, 0.1, n_epochs=1 if quick else 10, method="online", batch_size=128, generator=generator)
+    res = learn_dictionary(digits[:100] if quick else digits, 16 if quick else 64, 0.1, n_epochs=1 if quick else 4, method="online", batch_size=128, generator=generator)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), constrained_layout=True)
     plot.image_grid(res.dictionary, image_shape=(8, 8), ax=axes[0], cmap="RdBu_r", title="Learned atoms (online dictionary learning, α=0.1)")
     axes[1].plot(range(1, len(res.objective) + 1), res.objective, marker="o")
@@ -74,7 +74,7 @@ def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
     atoms = torch.tensor([[1.0, 0.2], [-0.3, 1.0], [0.8, -0.8]])
     energy = SparseCodingEnergy(atoms, alpha=0.5)
     fig, ax = plt.subplots(figsize=(5.6, 4.8), constrained_layout=True)
-    plot.landscape(energy, ((-3, 3), (-3, 3)), ax=ax, resolution=60 if quick else 160, title="Sparse-coding free energy min_z ½‖x−zD‖²+α‖z‖₁")
+    plot.landscape(energy, ((-3, 3), (-3, 3)), ax=ax, resolution=40 if quick else 160, title="Sparse-coding free energy min_z ½‖x−zD‖²+α‖z‖₁")
     for a in energy.dictionary.detach():
         ax.annotate("", xy=(2 * a[0], 2 * a[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="white", lw=2))
     paths.append(plot.save(fig, out_dir / "sparse_landscape.png"))

@@ -64,8 +64,8 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
         idx = (k + torch.arange(s_max + 1, device=dev)).expand(c, s_max + 1).clone()
         idx.scatter_(1, slot, torch.arange(k, device=dev).expand(c, k))
         idx = idx[:, :s_max]  # (c, s)
-        block = gram_aug.index_select(0, idx.reshape(-1)).reshape(c, s_max, -1)  # (c, s, k+p)
-        block = block.gather(2, idx[:, None, :].expand(c, s_max, s_max))  # (c, s, s)
+        # One flat gather of the (c, s, s) blocks (gathering whole rows first costs k/s times more).
+        block = torch.take(gram_aug, idx[:, :, None] * gram_aug.shape[1] + idx[:, None, :])  # (c, s, s)
         sign_aug = torch.nn.functional.pad(torch.sign(codes[rows]).to(dtype), (0, max_support + 1))  # (c, k+p)
         theta = sign_aug.gather(1, idx)  # (c, s), zero on padding
         corr_aug = torch.nn.functional.pad(corr[rows], (0, max_support + 1))  # (c, k+p)

@@ -41,7 +41,7 @@ class DictionaryLearning:
         dictionary: ``(k, f)`` unit-norm atoms.
         codes: ``(n, k)`` codes of the training signals at the end.
         objective: mean training objective after each epoch (list of floats, length n_epochs).
-        wall_time: cumulative seconds after each epoch.
+        wall_time: cumulative training seconds after each epoch (callbacks excluded).
     """
 
     dictionary: Tensor
@@ -136,7 +136,7 @@ def learn_dictionary(
     t0 = time.perf_counter()
     a_sum = torch.zeros(k, k, dtype=x.dtype, device=x.device)
     b_sum = torch.zeros(k, f, dtype=x.dtype, device=x.device)
-    step = 0
+    step, callback_time = 0, 0.0
     for epoch in range(n_epochs):
         if method == "batch":
             new = fista(x, d, alpha, init=codes, tol=code_tol, max_iter=code_max_iter).codes
@@ -158,8 +158,10 @@ def learn_dictionary(
                 d = _update_atoms(d, a_sum, b_sum, xb, generator)
             codes = fista(x, d, alpha, init=codes, tol=code_tol, max_iter=code_max_iter).codes
         result.objective.append(float(objective(x, codes, d, alpha).mean()))
-        result.wall_time.append(time.perf_counter() - t0)
+        result.wall_time.append(time.perf_counter() - t0 - callback_time)
         if callback is not None:
+            t_cb = time.perf_counter()
             callback(epoch, d)
+            callback_time += time.perf_counter() - t_cb
     result.dictionary, result.codes = d, codes
     return result

@@ -1,0 +1,103 @@
+"""LISTA vs ISTA/FISTA: objective gap vs depth on held-out signals, and 250x500 recovery NMSE.
+
+Part 1 (issue 6, benchmark 2): 64x256 unit-norm Gaussian dictionary, 10%-dense codes, alpha as in
+sparse_vs_sklearn.py; LISTA (16 layers) trained on the sparse-coding objective with ebm.train;
+reported: mean relative objective gap (P - P*)/P* on held-out signals vs layers / iterations.
+Part 2 (benchmark 3): the 250x500 problem (Gaussian dictionary with columns of unit norm in
+expectation, Bernoulli-Gaussian codes p=0.1, noiseless and 20 dB SNR); LISTA trained on FISTA
+codes (supervised) for as long as --minutes allows; NMSE(dB) = 10 log10(||z - z0||^2 / ||z0||^2)
+against the true codes, vs layers.
+
+    python3 benchmarks/sparse_lista.py [--quick] [--minutes 2]
+"""
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ebm.sparse import LISTA, fista, ista, lista_objective_loss, lista_supervised_loss, objective  # noqa: E402
+from ebm.train import train  # noqa: E402
+
+
+def part1(quick, minutes, g):
+    k, f, layers = 256, 64, 16
+    d = torch.nn.functional.normalize(torch.randn(k, f, generator=g), dim=1)
+    n_train = 2000 if quick else 5000
+    z = torch.randn(n_train + 1000, k, generator=g) * (torch.rand(n_train + 1000, k, generator=g) < 0.1)
+    x = z @ d + 0.01 * torch.randn(n_train + 1000, f, generator=g)
+    alpha = 0.1 * float((x @ d.T).abs().amax(1).median())
+    tr, te = x[:n_train], x[n_train:]
+    p_star = objective(te.double(), fista(te.double(), d.double(), alpha, tol=1e-10, polish=True).codes, d.double(), alpha)
+    net = LISTA(d, alpha, n_layers=layers)
+    t0 = time.perf_counter()
+    epochs = 0
+    while time.perf_counter() - t0 < minutes * 60 * 0.5 and epochs < (2 if quick else 1000):
+        train(net, lista_objective_loss, tr, epochs=1, batch_size=200, lr=1e-3, generator=g, progress=False)
+        epochs += 1
+    rel = lambda codes: float(((objective(te.double(), codes.double(), d.double(), alpha) - p_star) / p_star).mean())  # noqa: E731
+    print(f"\n### LISTA vs iterations (64x256, alpha={alpha:.3f}, LISTA trained {epochs} epochs on {n_train} signals, "
+          f"{time.perf_counter() - t0:.0f} s)\n")
+    print("| layers / iterations | ISTA | FISTA | LISTA |")
+    print("|---|---|---|---|")
+    with torch.no_grad():
+        for m in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+            li = f"{rel(net(te, n_layers=m)):.2e}" if m <= layers else ""
+            print(f"| {m} | {rel(ista(te, d, alpha, max_iter=m, tol=0).codes):.2e} | {rel(fista(te, d, alpha, max_iter=m, tol=0).codes):.2e} | {li} |")
+
+
+def part2(quick, minutes, g):
+    f, k, layers = 250, 500, 16
+    d = torch.randn(k, f, generator=g) / math.sqrt(f)  # (k, f): atoms of unit norm in expectation
+
+    def sample(n, snr_db):
+        z0 = torch.randn(n, k, generator=g) * (torch.rand(n, k, generator=g) < 0.1)
+        clean = z0 @ d
+        if snr_db is None:
+            return clean, z0
+        noise = torch.randn(n, f, generator=g)
+        scale = clean.norm(dim=1, keepdim=True) / noise.norm(dim=1, keepdim=True) * 10 ** (-snr_db / 20)
+        return clean + scale * noise, z0
+
+    nmse = lambda z, z0: 10 * math.log10(float(((z - z0) ** 2).sum() / (z0**2).sum()))  # noqa: E731
+    for snr in (None, 20):
+        alpha = 0.01 if snr is None else 0.05
+        n_train = 2000 if quick else 4000
+        x, _ = sample(n_train, snr)
+        target = fista(x, d, alpha, tol=1e-5, max_iter=3000).codes
+        xt, z0 = sample(1000, snr)
+        net = LISTA(d, alpha, n_layers=layers)
+        t0 = time.perf_counter()
+        epochs = 0
+        while time.perf_counter() - t0 < minutes * 60 * 0.25 and epochs < (2 if quick else 1000):
+            train(net, lista_supervised_loss, (x, target), epochs=1, batch_size=200, lr=5e-4, generator=g, progress=False)
+            epochs += 1
+        label = "noiseless" if snr is None else f"{snr} dB"
+        print(f"\n### 250x500 recovery, {label} (alpha={alpha}, LISTA trained {epochs} epochs on {n_train} FISTA-coded signals, {time.perf_counter() - t0:.0f} s)\n")
+        print("| layers / iterations | ISTA NMSE (dB) | FISTA NMSE (dB) | LISTA NMSE (dB) |")
+        print("|---|---|---|---|")
+        with torch.no_grad():
+            for m in (1, 2, 4, 8, 16, 32, 64, 128):
+                li = f"{nmse(net(xt, n_layers=m), z0):.1f}" if m <= layers else ""
+                print(f"| {m} | {nmse(ista(xt, d, alpha, max_iter=m, tol=0).codes, z0):.1f} | {nmse(fista(xt, d, alpha, max_iter=m, tol=0).codes, z0):.1f} | {li} |")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--minutes", type=float, default=2.0, help="total training budget")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (2 threads on a shared 2-core VM thrash)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    g = torch.Generator().manual_seed(0)
+    minutes = 0.2 if args.quick else args.minutes
+    part1(args.quick, minutes, g)
+    part2(args.quick, minutes, g)
+
+
+if __name__ == "__main__":
+    main()
