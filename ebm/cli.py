@@ -2,7 +2,7 @@
 
     ebm landscape --list
     ebm landscape NAME --out FILE.png
-    ebm demo [--out DIR] [--only STORY ...] [--quick]
+    ebm demo [STORY ...] [--out DIR] [--quick] [--list]
     ebm train MODEL [options]        (see `ebm train --help`)
 """
 
@@ -75,6 +75,7 @@ def _cmd_demo(args) -> int:
         for s in stories:
             print(f"{s.name}\t{s.title}")
         return 0
+    args.only = list(args.only or []) + list(args.stories)
     if args.only:
         unknown = sorted(set(args.only) - {s.name for s in stories})
         if unknown:
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_landscape)
 
     p = sub.add_parser("demo", help="run the teaching demo and write its figures")
+    p.add_argument("stories", nargs="*", metavar="STORY", help="run only these stories (same as --only)")
     p.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
     p.add_argument("--only", nargs="+", metavar="STORY", help="run only these stories (see --list)")
     p.add_argument("--list", action="store_true", help="list the stories")

@@ -9,7 +9,7 @@ is computed on a grid of 256 angles. Training minimises the mean F_∞ of the da
 ebm.objectives.FreeEnergyLoss): the decoder's curve moves onto the data and carves a ring of low
 energy. Lowering β (raising the temperature) smooths the ring into a wider bowl.
 
-Run:  python examples/71_ellipse.py            (about 10 s; figure in out/examples/)
+Run:  python examples/11_ellipse.py            (about 10 s; figure in out/examples/)
 Same figure:  ebm demo ellipse   (the `ellipse` story of `ebm demo`)
 """
 

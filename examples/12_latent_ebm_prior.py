@@ -4,7 +4,7 @@ A generator x = g(z) + σε with an energy-based prior p(z) ∝ exp(-f(z)) N(0, 
 prior and posterior latents by short-run Langevin (ULA from `samplers`) in the low-dimensional
 latent space and follows the maximum-likelihood gradient (ebm.objectives.LatentPriorLoss).
 
-Run:  python examples/72_latent_ebm_prior.py [--quick]      (figures in out/examples/)
+Run:  python examples/12_latent_ebm_prior.py [--quick]      (figures in out/examples/)
 Time on the 2-core development CPU (shared): about 2 minutes (--quick: under a minute).
 """
 

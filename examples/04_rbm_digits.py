@@ -5,7 +5,7 @@ AIS (Salakhutdinov & Murray 2008) anneals from a base-rate model with the data's
 its log Z is a stochastic lower bound, so the AIS log-likelihood is slightly optimistic: it is
 printed with its standard error.
 
-Run: python3 examples/41_rbm_digits.py [--quick]   (writes out/examples/rbm_digits.png)
+Run: python3 examples/04_rbm_digits.py [--quick]   (writes out/examples/rbm_digits.png)
 """
 
 import argparse

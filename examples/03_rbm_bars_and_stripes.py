@@ -5,7 +5,7 @@ The best any model can do on the 14 distinct patterns is -log 14 ≈ -2.639 nats
 CD-k follows a biased gradient (Hinton 2002), PCD a noisy but asymptotically unbiased one
 (Tieleman 2008); the exact gradient (enumerating log Z) is the reference.
 
-Run: python3 examples/40_rbm_bars_and_stripes.py [--quick]   (writes out/examples/rbm_bars_and_stripes.png)
+Run: python3 examples/03_rbm_bars_and_stripes.py [--quick]   (writes out/examples/rbm_bars_and_stripes.png)
 """
 
 import argparse

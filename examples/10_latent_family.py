@@ -6,7 +6,7 @@ F(x) = min_z E(x, z) are drawn side by side (LeCun et al. 2006, §6). None of th
 energy of contrastive samples: the architecture (k < d, K centroids, a 1-D code) or a regulariser
 (noise, a Jacobian penalty, an L1 code penalty) does that job.
 
-Run:  python examples/70_latent_family.py        (about 20 s; the figure goes to out/examples/)
+Run:  python examples/10_latent_family.py        (about 20 s; the figure goes to out/examples/)
 The same figure is the `latent_family` story of `ebm demo`.
 """
 

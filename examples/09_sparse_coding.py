@@ -2,7 +2,7 @@
 
 E(x, z) = 1/2 ||x - z D||^2 + alpha ||z||_1; inference is min_z E (FISTA, certified by the duality
 gap), LISTA learns to approximate it in a few layers, and dictionary learning fits D itself.
-Run: python3 examples/06_sparse_coding.py   (about a minute on a laptop CPU)
+Run: python3 examples/09_sparse_coding.py   (about a minute on a laptop CPU)
 """
 
 import sys

@@ -1,7 +1,7 @@
 """Joint-embedding energies on the 8×8 digits: train E(x, y) = 1 - cos(f(x), f(y)) with InfoNCE and
 with VICReg, watch RankMe, and compare with the collapsing teaching toggle (VICReg with μ = ν = 0).
 
-Run:  python3 examples/08_joint_embedding.py      (about a minute on a laptop CPU)
+Run:  python3 examples/13_joint_embedding.py      (about a minute on a laptop CPU)
 """
 
 import torch

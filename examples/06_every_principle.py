@@ -7,7 +7,7 @@ What to look for: the score-matching family sees only local slopes, so it finds 
 but can weight them unevenly; CD and NCE compare data with samples (chains or noise) and get the
 overall mass right sooner but blur the modes at this budget.
 
-Run:  python3 examples/50_every_principle.py   (about a minute on a 2-core CPU)
+Run:  python3 examples/06_every_principle.py   (about a minute on a 2-core CPU)
 """
 
 import matplotlib.pyplot as plt

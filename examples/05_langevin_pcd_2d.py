@@ -5,7 +5,7 @@ negatives, restarted from uniform noise 5% of the time (Du & Mordatch 2019, arXi
 a small energy-magnitude penalty α(E(x⁺)² + E(x⁻)²) keeps the energies bounded. Snapshots of the
 energy landscape show the data's shape being carved out over training.
 
-Run: python3 examples/42_langevin_pcd_2d.py [--quick]   (writes out/examples/langevin_pcd_2d.png;
+Run: python3 examples/05_langevin_pcd_2d.py [--quick]   (writes out/examples/langevin_pcd_2d.png;
 the full run takes a few minutes on a 2-core CPU: 2,500 updates of 10 Langevin steps each)
 """
 

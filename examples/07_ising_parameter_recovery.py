@@ -6,7 +6,7 @@ enumerating its 1024 states. Each principle fits a fresh machine to the same sam
 the RMS error of the 45 couplings and the wall time. Exact maximum likelihood (by enumeration,
 only possible because n is tiny) gives the statistical floor for these samples.
 
-Run:  python3 examples/51_ising_parameter_recovery.py
+Run:  python3 examples/07_ising_parameter_recovery.py
 """
 
 import time

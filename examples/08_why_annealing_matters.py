@@ -8,7 +8,7 @@ split its starting points had. Annealing starts at a noise level so large that t
 density has a single mode and the mass can still flow; as σ decreases the chains settle into the
 modes in proportion to their weights (Song & Ermon 2019, arXiv:1907.05600, section 3).
 
-Run:  python3 examples/52_why_annealing_matters.py   (about a minute on a 2-core CPU)
+Run:  python3 examples/08_why_annealing_matters.py   (about a minute on a 2-core CPU)
 """
 
 import time
