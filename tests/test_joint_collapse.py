@@ -12,8 +12,6 @@ from ebm.objectives import SimSiam, VICReg
 from ebm.objectives.two_view import TwoViewObjective
 from ebm.train import train
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture(scope="module")
 def digits():

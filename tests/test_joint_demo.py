@@ -3,8 +3,6 @@
 import pytest
 import torch
 
-torch.set_num_threads(1)
-
 
 @pytest.mark.slow  # tests/test_cli.py already runs every story quickly; this one checks the figure files
 def test_joint_demo_quick(tmp_path):

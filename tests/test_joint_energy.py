@@ -16,8 +16,6 @@ from ebm.objectives import (
 from ebm.objectives.two_view import TwoViewObjective
 from ebm.train import train
 
-torch.set_num_threads(1)
-
 
 def _enc(seed=0, d_in=3, d=4):
     torch.manual_seed(seed)

@@ -12,8 +12,6 @@ from ebm.objectives import (
     SimSiam, SwAV, TiCo, VCReg, VICReg, cosine_momentum, sinkhorn_knopp,
 )
 
-torch.set_num_threads(1)
-
 
 def views(n=6, d=4, seed=0):
     g = torch.Generator().manual_seed(seed)

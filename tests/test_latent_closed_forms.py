@@ -13,15 +13,6 @@ from ebm.energies import DecoderEnergy, GMMEnergy, KMeansEnergy, PCAEnergy
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: intra-op threads only add synchronisation on a shared CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def test_kmeans_energy_matches_brute_force_distances(generator):
     c = torch.randn(5, 3, generator=generator, dtype=torch.float64)
     x = torch.randn(40, 3, generator=generator, dtype=torch.float64)

@@ -11,15 +11,6 @@ from ebm.energies.kmeans import kmeans_plus_plus
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: intra-op threads only add synchronisation on a shared CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _blobs(generator, n=600, d=2, k=4, dtype=torch.float64):
     centres = 3 * torch.randn(k, d, generator=generator, dtype=dtype)
     labels = torch.randint(k, (n,), generator=generator)

@@ -22,15 +22,6 @@ from ebm.objectives import ContractiveLoss, DenoisingLoss, LatentPriorLoss
 from ebm.objectives.autoencoder import encoder_jacobian_norm
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: intra-op threads only add synchronisation (30x slower on a shared 2-core CPU)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def mmd2(a, b, bandwidth=0.5):
     """Biased Gaussian-kernel MMD² between samples a (n, d) and b (m, d)."""
     k = lambda u, v: torch.exp(-torch.cdist(u, v).pow(2) / (2 * bandwidth**2))  # noqa: E731

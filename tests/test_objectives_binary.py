@@ -5,6 +5,7 @@ flip path against the closed forms, and clear errors on non-binary data."""
 
 import pytest
 import torch
+from gradcheck_helpers import finite_difference_check
 
 import ebm.train
 from ebm.energies import BernoulliRBM, BoltzmannMachine
@@ -189,21 +190,6 @@ def test_binary_objectives_ignore_the_normaliser(name):
     torch.testing.assert_close(PRINCIPLES[name]()(model, x), PRINCIPLES[name]()(Plain(model, shift=-9.0), x))
 
 
-def _finite_difference_check(loss_fn, params, eps=1e-6):
-    grads = torch.autograd.grad(loss_fn(), params, allow_unused=True)
-    for p, g in zip(params, grads):
-        g = torch.zeros_like(p) if g is None else g
-        flat = p.data.view(-1)
-        numeric = torch.zeros_like(flat)
-        for i in range(flat.numel()):
-            old = float(flat[i])
-            flat[i] = old + eps
-            up = loss_fn().item()
-            flat[i] = old - eps
-            down = loss_fn().item()
-            flat[i] = old
-            numeric[i] = (up - down) / (2 * eps)
-        torch.testing.assert_close(g.reshape(-1), numeric, atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(PRINCIPLES))
@@ -215,7 +201,7 @@ def test_gradcheck_float64(name, kind):
         model = BernoulliRBM(5, 3, weight_scale=0.5, generator=torch.Generator().manual_seed(0)).double()
     x = torch.bernoulli(torch.full((9, 5), 0.5, dtype=torch.float64), generator=torch.Generator().manual_seed(3))
     objective = PRINCIPLES[name]()
-    _finite_difference_check(lambda: objective(model, x), list(model.parameters()))
+    finite_difference_check(lambda: objective(model, x), list(model.parameters()))
 
 
 @pytest.mark.parametrize("name", sorted(PRINCIPLES))

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from gradcheck_helpers import finite_difference_check
 
 import ebm.train
 from ebm.energies import NoiseConditionalEnergy, QuadraticEnergy
@@ -169,22 +170,6 @@ def test_sliced_score_matching_variance_reduction_lowers_variance():
 # ---------------------------------------------------------------- gradient checks (float64)
 
 
-def _finite_difference_check(loss_fn, params, eps=1e-6, atol=1e-6, rtol=1e-5):
-    """Autograd gradient of loss_fn() w.r.t. params against central differences, every entry."""
-    grads = torch.autograd.grad(loss_fn(), params, allow_unused=True)
-    for p, g in zip(params, grads):
-        g = torch.zeros_like(p) if g is None else g
-        flat = p.data.view(-1)
-        numeric = torch.zeros_like(flat)
-        for i in range(flat.numel()):
-            old = float(flat[i])
-            flat[i] = old + eps
-            up = loss_fn().item()
-            flat[i] = old - eps
-            down = loss_fn().item()
-            flat[i] = old
-            numeric[i] = (up - down) / (2 * eps)
-        torch.testing.assert_close(g.reshape(-1), numeric, atol=atol, rtol=rtol)
 
 
 def _gaussian_model():
@@ -212,14 +197,14 @@ def test_gradcheck_float64(make):
     def loss_fn():  # the same random numbers every call
         return objective(model, x, generator=torch.Generator().manual_seed(9))
 
-    _finite_difference_check(loss_fn, params)
+    finite_difference_check(loss_fn, params)
 
 
 def test_gradcheck_float64_multilevel_dsm_neural():
     model = NoiseConditionalEnergy(2, hidden=6, depth=1, generator=torch.Generator().manual_seed(0)).double()
     objective = MultiLevelDenoisingScoreMatching([1.0, 0.3, 0.1])
     x = torch.randn(8, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    _finite_difference_check(lambda: objective(model, x, generator=torch.Generator().manual_seed(2)), list(model.parameters()))
+    finite_difference_check(lambda: objective(model, x, generator=torch.Generator().manual_seed(2)), list(model.parameters()))
 
 
 # ---------------------------------------------------------------- invariances
