@@ -81,6 +81,8 @@ class DecoderEnergy(LatentEnergy):
         torch.Size([4])
     """
 
+    real_latent = False  # finite-β free energy is an exact sum / quadrature instead
+
     def __init__(
         self,
         dim: int = 2,

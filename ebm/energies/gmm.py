@@ -63,6 +63,8 @@ class GMMEnergy(LatentEnergy):
         tensor([1.8379, 1.8379, 1.8379])
     """
 
+    real_latent = False  # finite-β free energy is an exact sum / quadrature instead
+
     def __init__(self, means: Tensor, covariances: Tensor, weights: Tensor, beta: float = 1.0):
         check_tensor("means", means, ndim=2, floating=True, finite=True, nonempty=True)
         k, d = means.shape

@@ -114,6 +114,8 @@ class KMeansEnergy(LatentEnergy):
         torch.Size([5])
     """
 
+    real_latent = False  # finite-β free energy is an exact sum / quadrature instead
+
     def __init__(self, centroids: Tensor, beta: float = math.inf):
         check_tensor("centroids", centroids, ndim=2, floating=True, finite=True, nonempty=True)
         super().__init__((centroids.shape[1],), beta)
