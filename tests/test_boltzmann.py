@@ -4,23 +4,16 @@ import math
 
 import pytest
 import torch
+from helpers import random_rbm
 
 from ebm.energies import BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM
 from ebm.energies.boltzmann import binary_states
 from ebm.train import load_checkpoint, save_checkpoint
 
 
-def _random_rbm(v, h, scale, g):
-    rbm = BernoulliRBM(v, h, weight_scale=scale, generator=g).double()
-    with torch.no_grad():
-        rbm.visible_bias.normal_(generator=g)
-        rbm.hidden_bias.normal_(generator=g)
-    return rbm
-
-
 @pytest.mark.parametrize("v,h", [(5, 3), (3, 5), (4, 4)])
 def test_rbm_free_energy_and_log_z_match_brute_force(v, h, generator):
-    rbm = _random_rbm(v, h, 1.5, generator)
+    rbm = random_rbm(v, h, 1.5, generator)
     V, H = binary_states(v, 0, 2**v), binary_states(h, 0, 2**h)
     joint = rbm.joint_energy(V.unsqueeze(1), H.unsqueeze(0))  # (2^v, 2^h)
     torch.testing.assert_close(rbm(V), -torch.logsumexp(-joint, 1), rtol=0, atol=1e-12)
@@ -29,7 +22,7 @@ def test_rbm_free_energy_and_log_z_match_brute_force(v, h, generator):
 
 
 def test_rbm_conditionals_match_definitions(generator):
-    rbm = _random_rbm(4, 3, 2.0, generator)
+    rbm = random_rbm(4, 3, 2.0, generator)
     V, H = binary_states(4, 0, 16), binary_states(3, 0, 8)
     joint = -rbm.joint_energy(V.unsqueeze(1), H.unsqueeze(0))  # (16, 8) log-unnormalised p(v, h)
     p_h_given_v = torch.softmax(joint, 1)  # (16, 8)
@@ -44,7 +37,7 @@ def test_rbm_conditionals_match_definitions(generator):
 
 
 def test_flip_deltas_match_energy_differences(generator):
-    rbm = _random_rbm(6, 4, 1.0, generator)
+    rbm = random_rbm(6, 4, 1.0, generator)
     bm = BoltzmannMachine(6, weight_scale=1.0, generator=generator).double()
     x = binary_states(6, 0, 64)
     for model in (rbm, bm):

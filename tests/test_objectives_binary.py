@@ -5,7 +5,7 @@ flip path against the closed forms, and clear errors on non-binary data."""
 
 import pytest
 import torch
-from gradcheck_helpers import finite_difference_check
+from helpers import finite_difference_check
 
 import ebm.train
 from ebm.energies import BernoulliRBM, BoltzmannMachine

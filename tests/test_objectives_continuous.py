@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from gradcheck_helpers import finite_difference_check
+from helpers import finite_difference_check
 
 import ebm.train
 from ebm.energies import NoiseConditionalEnergy, QuadraticEnergy

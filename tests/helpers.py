@@ -2,6 +2,17 @@
 
 import torch
 
+from ebm.energies import BernoulliRBM
+
+
+def random_rbm(n_visible, n_hidden, scale, generator):
+    """A float64 RBM with weights of the given scale and standard-normal biases."""
+    rbm = BernoulliRBM(n_visible, n_hidden, weight_scale=scale, generator=generator).double()
+    with torch.no_grad():
+        rbm.visible_bias.normal_(generator=generator)
+        rbm.hidden_bias.normal_(generator=generator)
+    return rbm
+
 
 def finite_difference_check(loss_fn, params, eps=1e-6, atol=1e-6, rtol=1e-5):
     """Autograd gradient of ``loss_fn()`` w.r.t. ``params`` against central differences, every entry."""
