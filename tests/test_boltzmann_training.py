@@ -133,7 +133,7 @@ def test_gaussian_bernoulli_rbm_learns_a_two_component_mixture():
     rbm = GaussianBernoulliRBM(2, 4, weight_scale=0.5, generator=g)
     train(rbm, ContrastiveDivergence(k=1, persistent=True, n_chains=200), x, epochs=60, batch_size=100, lr=0.02,
           generator=g, callbacks=[linear_lr_decay(60)], progress=False)
-    ll = float(-rbm(x_test).double().mean() - rbm.log_partition().double())
+    ll = (-rbm(x_test).double().mean() - rbm.log_partition().double()).item()
     assert ll > best - 0.05, (ll, best)  # one Gaussian fitted to x scores about best - 0.9
 
 
