@@ -32,7 +32,23 @@ from ebm.sparse.problem import _check_alpha, check_dictionary, check_signals, li
 __all__ = ["LISTA", "ALISTA", "lista_objective_loss", "lista_supervised_loss"]
 
 
-class LISTA(nn.Module):
+class _UnrolledISTA(nn.Module):
+    """Shared set-up of the unrolled encoders: a copied dictionary, α, depth and ISTA's 1/L."""
+
+    def __init__(self, dictionary: Tensor, alpha, n_layers: int):
+        super().__init__()
+        check_dictionary(dictionary)
+        self.alpha = _check_alpha(alpha)
+        self.n_layers = check_int("n_layers", n_layers, minimum=1)
+        d = dictionary.detach().clone()
+        self.register_buffer("dictionary", d)
+        self._lipschitz = lipschitz_constant(d)  # initial step 1/L makes each layer one ISTA step
+
+    def _depth(self, n_layers: int | None) -> int:
+        return self.n_layers if n_layers is None else check_int("n_layers", n_layers, minimum=1, maximum=self.n_layers)
+
+
+class LISTA(_UnrolledISTA):
     """Gregor & LeCun's LISTA encoder: ``n_layers`` learned ISTA steps.
 
     ``z_0 = soft(x W_e, θ_0)``, ``z_{l+1} = soft(x W_e + z_l S, θ_{l+1})``; untrained it equals
@@ -55,14 +71,9 @@ class LISTA(nn.Module):
     """
 
     def __init__(self, dictionary: Tensor, alpha, n_layers: int, *, shared_threshold: bool = False):
-        super().__init__()
-        check_dictionary(dictionary)
-        self.alpha = _check_alpha(alpha)
-        self.n_layers = check_int("n_layers", n_layers, minimum=1)
-        d = dictionary.detach().clone()
-        L = lipschitz_constant(d)
+        super().__init__(dictionary, alpha, n_layers)
+        d, L = self.dictionary, self._lipschitz
         k = d.shape[0]
-        self.register_buffer("dictionary", d)
         self.encoder = nn.Parameter(d.T / L)  # (f, k)
         self.inhibition = nn.Parameter(torch.eye(k, dtype=d.dtype, device=d.device) - d @ d.T / L)  # (k, k)
         self.thresholds = nn.Parameter(torch.full((1 if shared_threshold else self.n_layers,), 0.0, dtype=d.dtype, device=d.device) + self.alpha / L)
@@ -73,7 +84,7 @@ class LISTA(nn.Module):
     def forward(self, x: Tensor, n_layers: int | None = None) -> Tensor:
         """Codes ``(n, k)`` of signals ``x (n, f)`` after ``n_layers`` (default all) layers."""
         check_signals(x, self.dictionary)
-        depth = self.n_layers if n_layers is None else check_int("n_layers", n_layers, minimum=1, maximum=self.n_layers)
+        depth = self._depth(n_layers)
         b = x @ self.encoder  # (n, k)
         z = soft_threshold(b, self._threshold(0))
         for layer in range(1, depth):
@@ -81,7 +92,7 @@ class LISTA(nn.Module):
         return z
 
 
-class ALISTA(nn.Module):
+class ALISTA(_UnrolledISTA):
     """ALISTA-style encoder: analytic matrices, learned per-layer step sizes and thresholds.
 
     ``z_{l+1} = soft(z_l − γ_l (z_l G − x Dᵀ), θ_l)`` with ``G = D Dᵀ``; initialised ``γ_l = 1/L``,
@@ -97,13 +108,8 @@ class ALISTA(nn.Module):
     """
 
     def __init__(self, dictionary: Tensor, alpha, n_layers: int):
-        super().__init__()
-        check_dictionary(dictionary)
-        self.alpha = _check_alpha(alpha)
-        self.n_layers = check_int("n_layers", n_layers, minimum=1)
-        d = dictionary.detach().clone()
-        L = lipschitz_constant(d)
-        self.register_buffer("dictionary", d)
+        super().__init__(dictionary, alpha, n_layers)
+        d, L = self.dictionary, self._lipschitz
         self.register_buffer("gram", d @ d.T)  # (k, k)
         self.steps = nn.Parameter(torch.full((self.n_layers,), 1.0, dtype=d.dtype, device=d.device) / L)
         self.thresholds = nn.Parameter(torch.full((self.n_layers,), 1.0, dtype=d.dtype, device=d.device) * self.alpha / L)
@@ -111,7 +117,7 @@ class ALISTA(nn.Module):
     def forward(self, x: Tensor, n_layers: int | None = None) -> Tensor:
         """Codes ``(n, k)`` of ``x (n, f)`` after ``n_layers`` (default all) layers."""
         check_signals(x, self.dictionary)
-        depth = self.n_layers if n_layers is None else check_int("n_layers", n_layers, minimum=1, maximum=self.n_layers)
+        depth = self._depth(n_layers)
         corr = x @ self.dictionary.T  # (n, k)
         z = torch.zeros_like(corr)
         for layer in range(depth):
