@@ -222,7 +222,9 @@ class GradientSampler:
             kernel = self._step
 
             def pure_step(x, e, s, eps, sqrt2eps, noise, threshold):
-                st = ChainState(x, e, s)
+                # The clone is free once compiled and keeps in-place kernels (ULA) from mutating a
+                # graph input, which would cost an extra copy back into x every step.
+                st = ChainState(x.clone(), e, s)
                 partial = None if threshold is None else torch.empty_like(threshold)
                 kernel(fn, st, eps, sqrt2eps, noise, threshold, partial)
                 return st.x, st.energy, st.score, partial
