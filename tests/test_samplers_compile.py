@@ -73,7 +73,7 @@ def test_backend_failure_is_reported_not_swallowed(monkeypatch):
     from torch._inductor.exc import InvalidCxxCompiler
 
     def broken_compile(fn, **kwargs):
-        assert kwargs == {"fullgraph": True, "dynamic": False}
+        assert kwargs["fullgraph"] is True and kwargs["dynamic"] is False
 
         def fail(*args):
             raise InvalidCxxCompiler()
@@ -137,3 +137,14 @@ def test_really_compiled_sampler_still_reports_divergence():
     with pytest.raises(SamplerDivergedError) as err:
         ULA(5.0, compile=True).run(lambda x: (x**4).sum(-1), torch.ones(4, 2), 20, generator=torch.Generator().manual_seed(0))
     assert bool(err.value.result.diverged.all())
+
+
+@pytest.mark.slow
+def test_really_compiled_mala_on_a_wide_event_matches_eager():
+    """A (4, 5) event (20 coordinates) takes inductor's vectorised CPU path, unlike the 2-D tests."""
+    energy = lambda x: 0.5 * x.square().flatten(1).sum(1)  # noqa: E731
+    x0 = torch.randn(64, 4, 5, generator=torch.Generator().manual_seed(1))
+    r0 = MALA(0.2).run(energy, x0, 20, generator=torch.Generator().manual_seed(0))
+    r1 = MALA(0.2, compile=True).run(energy, x0, 20, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(r1.x, r0.x, rtol=0, atol=1e-5)
+    assert torch.equal(r1.acceptance_rate, r0.acceptance_rate)
