@@ -175,6 +175,9 @@ class GradientSampler:
         _step(fn, state, eps, sqrt2eps, noise, threshold, partial_out): update ``state`` in place.
             Metropolis kernels write ``partial = log α - ½|ξ|²`` into ``partial_out`` (batch,) and
             accept where ``threshold < partial``.
+
+    ``compile=True`` (all gradient samplers) runs the same ``_step`` through ``torch.compile``; see
+    ``_step_fn``. A kernel only needs to be traceable (no ``.item()``, no data-dependent branches).
     """
 
     metropolis = True
