@@ -6,7 +6,9 @@ Sizes: 1,000 chains x 1,000 steps and 100,000 chains x 100 steps (``--quick``: 1
 Compared, in one run, interleaved (each repeat times every entry once; the best repeat is kept,
 because other jobs may share the CPU):
   * ours, energy as a plain callable (autograd), and as ``ebm.energies.analytic.Gaussian``
-    (analytic ``energy_and_score``);
+    (analytic ``energy_and_score``), each eager and with ``compile=True`` (the fused step; its
+    one-off compilation is timed separately, by a first untimed run per size, and reported apart
+    from the steady-state throughput);
   * TorchEBM ``LangevinDynamics`` (ULA; ``noise_scale=1`` gives the √(2ε) noise) with the same
     callable wrapped in a ``BaseModel`` and with its built-in ``GaussianModel``;
   * ebmkit ``LangevinDynamics`` and ``MALA`` (plain callable; run in ``.venv-ebmkit`` through a
@@ -49,8 +51,8 @@ def make_callable():
     return energy
 
 
-def ours(kind, energy):
-    sampler = ULA(EPS) if kind == "ula" else MALA(EPS)
+def ours(kind, energy, compile=False):
+    sampler = ULA(EPS, compile=compile) if kind == "ula" else MALA(EPS, compile=compile)
 
     def run(x0, steps, g):
         return sampler.run(energy, x0, steps, generator=g).x
@@ -100,6 +102,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-compile", action="store_true", help="skip the compile=True entries")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for every library")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -109,6 +112,9 @@ def main():
     for kind in ("ula", "mala"):
         entries[(kind, "ours callable")] = ours(kind, energy)
         entries[(kind, "ours analytic")] = ours(kind, gauss)
+        if not args.no_compile:
+            entries[(kind, "ours callable compiled")] = ours(kind, energy, compile=True)
+            entries[(kind, "ours analytic compiled")] = ours(kind, gauss, compile=True)
     for name, fn in torchebm_runners(energy).items():
         entries[("ula", f"TorchEBM {name}")] = fn
     best = {}
@@ -116,6 +122,13 @@ def main():
     gen = torch.Generator().manual_seed(0)
     x0s = {c: torch.randn(c, 2, generator=gen) for c, _ in sizes}
     bw = 0.0
+    compile_s = {}
+    for (kind, name), fn in entries.items():
+        if name.endswith("compiled"):  # first run per size compiles; time it apart from throughput
+            for chains, steps in sizes:
+                t = time.perf_counter()
+                fn(x0s[chains], 1, gen)
+                compile_s[(kind, name, chains)] = time.perf_counter() - t
     for _ in range(args.repeats):
         for (kind, name), fn in entries.items():
             for chains, steps in sizes:
@@ -146,13 +159,18 @@ def main():
                 rate = chains * steps / t
                 var = ", ".join(f"{v:.3f}" for v in variances[(kind, n, chains, steps)])
                 print(f"| {kind.upper()} | {chains:,} x {steps:,} | {n} | {rate / 1e6:.2f} M | {rate / top:.2f}x | {var} |")
+    if compile_s:
+        print("\none-off compilation (first run of a compiled sampler at each size, 1 step; not in the rates above):")
+        for (kind, name, chains), t in compile_s.items():
+            print(f"  {kind.upper()} {name} at {chains:,} chains: {t:.1f} s")
     print(f"\nmemory bandwidth (out-of-place add of 64 MiB float32 tensors): {bw:.1f} GB/s")
     for kind, bytes_per in (("ULA", 16), ("MALA", 40)):
         bound = bw * 1e9 / bytes_per
         chains, steps = sizes[1]
-        rate = chains * steps / best[(kind.lower(), "ours analytic", chains, steps)]
+        impl = "ours analytic compiled" if (kind.lower(), "ours analytic compiled", chains, steps) in best else "ours analytic"
+        rate = chains * steps / best[(kind.lower(), impl, chains, steps)]
         print(f"{kind} at {chains:,} chains: bound {bound / 1e6:.0f} M chain-steps/s if only the state moves "
-              f"({bytes_per} B/chain-step), measured {rate / 1e6:.2f} M = {100 * rate / bound:.1f}% of it")
+              f"({bytes_per} B/chain-step), measured ({impl}) {rate / 1e6:.2f} M = {100 * rate / bound:.1f}% of it")
 
 
 if __name__ == "__main__":
