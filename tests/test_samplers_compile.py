@@ -15,14 +15,6 @@ COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]])
 PREC = torch.linalg.inv(COV)
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def gauss_energy(x):
     return 0.5 * ((x @ PREC) * x).sum(-1)
 

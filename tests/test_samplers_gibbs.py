@@ -15,15 +15,6 @@ from scipy import stats
 
 from samplers import BlockGibbs, SingleSiteGibbs
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These tensors are small: intra-op threads only add overhead (10x on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def all_states(n, dtype=torch.float64):
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=dtype)  # (2^n, n)
 

@@ -18,15 +18,6 @@ COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64)
 PREC = torch.linalg.inv(COV)
 MEAN = torch.tensor([1.0, -0.5], dtype=torch.float64)
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These tensors are small: intra-op threads only add overhead (10x on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def gauss_energy(x):
     d = x - MEAN
     return 0.5 * ((d @ PREC) * d).sum(-1)

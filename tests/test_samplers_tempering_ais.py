@@ -16,15 +16,6 @@ from samplers import AIS, MALA, GeometricPath, ParallelTempering, SingleSiteGibb
 Z = 4.5
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These tensors are small: intra-op threads only add overhead (10x on a shared 2-core box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 MU = torch.tensor([[-4.0, 0.0], [4.0, 0.0]], dtype=torch.float64)
 LOGW = torch.tensor([0.3, 0.7], dtype=torch.float64).log()
 
