@@ -105,20 +105,32 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, round
     k, f = problem.dictionary.shape
     tau = 1.0 / float(gram.diagonal().mean())
     z = codes.to(gram.dtype)
+    zg = _times_gram(z, problem)  # (m, k); kept in step with z, so each round costs one product
     accepted = torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
     best = z.clone()
     todo = torch.arange(z.shape[0], device=z.device)
     for _ in range(rounds):
         zt = z[todo]
-        u = zt + tau * (corr[todo] - zt @ gram)  # (t, k)
+        u = zt + tau * (corr[todo] - zg[todo])  # (t, k)
         pattern = torch.sign(u) * (u.abs() > tau * problem.alpha)
         cand, ok = support_solve(pattern, gram, corr[todo], problem.alpha, max_support=min(k, f), check_signs=False)
-        primal, gap = gram_terms(problem, cand, rows=rows[todo])
+        cand_g = _times_gram(cand, problem)  # (t, k), reused by the next round's proximal guess
+        primal, gap = gram_terms(problem, cand, zg=cand_g, rows=rows[todo])
         win = ok & (gap <= tol * primal)
         best[todo[win]] = cand[win]
         accepted[todo[win]] = True
         z[todo[ok]] = cand[ok]
+        zg[todo[ok]] = cand_g[ok]
         todo = todo[ok & ~win]
         if todo.numel() == 0:
             break
     return best, accepted
+
+
+def _times_gram(z: Tensor, problem) -> Tensor:
+    """``z G`` as ``(z D) Dᵀ`` when the dictionary is overcomplete (``f < k``): ``2kf`` instead of ``k²`` per row."""
+    k, f = problem.dictionary.shape
+    if 2 * f <= k:
+        d = problem.dictionary.to(z.dtype)
+        return (z @ d) @ d.T  # (m, f) -> (m, k)
+    return z @ problem.gram.to(z.dtype)

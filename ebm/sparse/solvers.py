@@ -38,6 +38,9 @@ from ebm.sparse.problem import check_problem, gram_terms, lipschitz_constant
 
 __all__ = ["SparseCode", "ista", "fista"]
 
+_POLISH_ALL_AFTER = 30
+_TRY_STABLE = True
+
 
 @dataclass
 class SparseCode:
@@ -165,7 +168,7 @@ def _proximal_gradient(
     # One addmm per step: u = B/L + y (I - G/L).
     w = torch.eye(k, dtype=cdtype, device=dev) - problem.gram.to(cdtype) / L  # (k, k)
     b_scaled = problem.corr.to(cdtype) / L  # (n, k)
-    thr = (problem.alpha / L).to(cdtype)
+    thr = float((problem.alpha / L).to(cdtype))  # a Python scalar: clamp's fast path
 
     codes = torch.zeros(n, k, dtype=rdtype, device=dev) if init is None else init.clone()
     n_iter = torch.full((n,), max_iter, dtype=torch.int64, device=dev)
@@ -174,7 +177,7 @@ def _proximal_gradient(
         return SparseCode(codes, n_iter, converged)
 
     rows = torch.arange(n, device=dev)  # global indices of the active signals
-    z = codes.to(cdtype)  # (m, k) active codes
+    z = codes.to(cdtype, copy=True)  # (m, k) active codes (a private buffer: updated in place)
     y = z.clone()
     b = b_scaled
     t = torch.ones(n, dtype=cdtype, device=dev)
@@ -182,22 +185,27 @@ def _proximal_gradient(
     # A gap below the dtype's rounding noise cannot be certified: never ask for less than 64 eps.
     tol = max(tol, 64 * torch.finfo(rdtype).eps) if stopping else 0.0
     last_support = z != 0
+    # Preallocated buffers and in-place updates: fresh (m, k) tensors each step cost page faults
+    # (large allocations are mmap'ed and zeroed by the OS) that take longer than the arithmetic.
+    u, step = torch.empty_like(z), torch.empty_like(z)
     for it in range(1, max_iter + 1):
-        u = torch.addmm(b, y, w)  # (m, k)
-        z_new = u - u.clamp(-thr, thr)  # soft threshold
+        torch.addmm(b, y, w, out=u)  # (m, k)
+        torch._C._nn.softshrink(u, thr, out=u)  # soft threshold in one fused pass, exact zeros below thr
         if accelerated:
             t_new = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
-            step = z_new - z
+            torch.sub(u, z, out=step)  # (m, k) z_{t+1} − z_t
             if restart:
-                uphill = ((y - z_new) * step).sum(1) > 0
+                uphill = y.sub_(u).mul_(step).sum(1) > 0  # y is overwritten below
                 t = torch.where(uphill, torch.ones_like(t), t)
                 t_new = torch.where(uphill, torch.full_like(t_new, 0.5 * (1 + 5**0.5)), t_new)
-            y = torch.addcmul(z_new, ((t - 1) / t_new)[:, None], step)
+            torch.addcmul(u, ((t - 1) / t_new)[:, None], step, out=y)
             t = t_new
+            z, u = u, z
         else:
-            step = z_new - z if (stopping and criterion == "change") else None
-            y = z_new
-        z = z_new
+            if stopping and criterion == "change":
+                torch.sub(u, z, out=step)
+            z, u = u, z
+            y = z
         if not stopping or (it % check_every and it != max_iter):
             continue
         if polish and cdtype != rdtype:
@@ -209,8 +217,8 @@ def _proximal_gradient(
         if polish:
             # Only signals whose support has not changed since the last check are worth a solve.
             support = z != 0
-            # After 30 iterations every remaining signal is tried (the active-set rounds fix the rest).
-            stable = ((support == last_support).all(1) | (it >= 30)) & ~done
+            # After _POLISH_ALL_AFTER iterations every remaining signal is tried (the active-set rounds fix the rest).
+            stable = (((support == last_support).all(1) & _TRY_STABLE) | (it >= _POLISH_ALL_AFTER)) & ~done
             last_support = support
             if bool(stable.any()):
                 sub = stable.nonzero().squeeze(1)
@@ -224,6 +232,7 @@ def _proximal_gradient(
             converged[fin] = True
             keep = ~(done | polished)
             rows, z, y, t, b = rows[keep], z[keep], y[keep], t[keep], b[keep]
+            u, step = torch.empty_like(z), torch.empty_like(z)
             if polish:
                 last_support = last_support[keep]
             if rows.numel() == 0:
