@@ -38,9 +38,6 @@ from ebm.sparse.problem import check_problem, gram_terms, lipschitz_constant
 
 __all__ = ["SparseCode", "ista", "fista"]
 
-_POLISH_ALL_AFTER = 30
-_TRY_STABLE = True
-
 
 @dataclass
 class SparseCode:
@@ -101,6 +98,7 @@ def fista(
     lipschitz: Tensor | float | None = None,
     polish: bool = False,
     polish_rounds: int = 5,
+    polish_after: int = 50,
 ) -> SparseCode:
     """FISTA for ``min_z ½‖x − z D‖² + α‖z‖₁``, batched, with per-signal stopping.
 
@@ -127,6 +125,8 @@ def fista(
         lipschitz: ``L``; by default ``lipschitz_constant(dictionary)`` (power iteration).
         polish: at each check, try the exact solve on the current support (accepted only when its
             duality gap meets ``tol``; needs ``criterion="gap"``).
+        polish_rounds: primal-dual active-set rounds per polish attempt.
+        polish_after: first iteration at which the polish is tried (at the checks from then on).
 
     Returns:
         `SparseCode` ``(codes (n, k), n_iter (n,), converged (n,))``.
@@ -143,18 +143,19 @@ def fista(
     """
     return _proximal_gradient(
         x, dictionary, alpha, accelerated=True, restart=restart, max_iter=max_iter, tol=tol, init=init,
-        criterion=criterion, check_every=check_every, compute_dtype=compute_dtype, lipschitz=lipschitz, polish=polish, polish_rounds=polish_rounds,
+        criterion=criterion, check_every=check_every, compute_dtype=compute_dtype, lipschitz=lipschitz, polish=polish, polish_rounds=polish_rounds, polish_after=polish_after,
     )
 
 
 def _proximal_gradient(
     x, dictionary, alpha, *, accelerated, restart, max_iter, tol, init=None, criterion="gap",
-    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5,
+    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5, polish_after=50,
 ) -> SparseCode:
     problem, init = check_problem(x, dictionary, alpha, init=init)
     max_iter = check_int("max_iter", max_iter, minimum=0)
     tol = check_nonnegative("tol", tol)
     check_every = check_int("check_every", check_every, minimum=1)
+    polish_after = check_int("polish_after", polish_after, minimum=0)
     check_choice("criterion", criterion, ("gap", "change"))
     if polish and criterion != "gap":
         raise ValueError(format_error("polish", "criterion='gap' (a polished code is accepted on its duality gap)", f"criterion={criterion!r}", "use criterion='gap' or polish=False"))
@@ -166,7 +167,14 @@ def _proximal_gradient(
     L = lipschitz_constant(dictionary) if lipschitz is None else torch.as_tensor(lipschitz, dtype=rdtype, device=dev)
     L = L.to(cdtype)
     # One addmm per step: u = B/L + y (I - G/L).
-    w = torch.eye(k, dtype=cdtype, device=dev) - problem.gram.to(cdtype) / L  # (k, k)
+    f = dictionary.shape[1]
+    # Overcomplete dictionaries (2f <= k): u = y + B/L - (y D) Dᵀ/L costs 2kf per row instead of k².
+    thin = 2 * f <= k
+    if thin:
+        d_c = dictionary.to(cdtype)  # (k, f)
+        w = -(d_c.T / L)  # (f, k)
+    else:
+        w = torch.eye(k, dtype=cdtype, device=dev) - problem.gram.to(cdtype) / L  # (k, k)
     b_scaled = problem.corr.to(cdtype) / L  # (n, k)
     thr = float((problem.alpha / L).to(cdtype))  # a Python scalar: clamp's fast path
 
@@ -184,12 +192,15 @@ def _proximal_gradient(
     stopping = tol > 0
     # A gap below the dtype's rounding noise cannot be certified: never ask for less than 64 eps.
     tol = max(tol, 64 * torch.finfo(rdtype).eps) if stopping else 0.0
-    last_support = z != 0
     # Preallocated buffers and in-place updates: fresh (m, k) tensors each step cost page faults
     # (large allocations are mmap'ed and zeroed by the OS) that take longer than the arithmetic.
     u, step = torch.empty_like(z), torch.empty_like(z)
+    proj = z.new_empty(z.shape[0], f) if thin else None  # (m, f) y D
     for it in range(1, max_iter + 1):
-        torch.addmm(b, y, w, out=u)  # (m, k)
+        if thin:
+            torch.addmm(b, torch.mm(y, d_c, out=proj), w, out=u).add_(y)  # (m, k)
+        else:
+            torch.addmm(b, y, w, out=u)  # (m, k)
         torch._C._nn.softshrink(u, thr, out=u)  # soft threshold in one fused pass, exact zeros below thr
         if accelerated:
             t_new = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
@@ -215,11 +226,9 @@ def _proximal_gradient(
             done = _check(problem, z, rows, tol, criterion, step, rdtype)
         polished = torch.zeros_like(done)
         if polish:
-            # Only signals whose support has not changed since the last check are worth a solve.
-            support = z != 0
-            # After _POLISH_ALL_AFTER iterations every remaining signal is tried (the active-set rounds fix the rest).
-            stable = (((support == last_support).all(1) & _TRY_STABLE) | (it >= _POLISH_ALL_AFTER)) & ~done
-            last_support = support
+            # A polish round costs about as much as 30 float32 iterations (BENCHMARKS.md), so it is
+            # tried only once the iterations have nearly found the support (from polish_after on).
+            stable = ~done if it >= polish_after else torch.zeros_like(done)
             if bool(stable.any()):
                 sub = stable.nonzero().squeeze(1)
                 cand, accept = active_set_polish(z[sub], problem, rows[sub], tol, rounds=polish_rounds)
@@ -233,8 +242,7 @@ def _proximal_gradient(
             keep = ~(done | polished)
             rows, z, y, t, b = rows[keep], z[keep], y[keep], t[keep], b[keep]
             u, step = torch.empty_like(z), torch.empty_like(z)
-            if polish:
-                last_support = last_support[keep]
+            proj = z.new_empty(z.shape[0], f) if thin else None
             if rows.numel() == 0:
                 break
     codes[rows] = z.to(rdtype)
