@@ -101,29 +101,30 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, round
     """
     from ebm.sparse.problem import gram_terms
 
-    gram, corr = problem.gram, problem.corr[rows]
+    gram = problem.gram
     k, f = problem.dictionary.shape
     tau = 1.0 / float(gram.diagonal().mean())
-    z = codes.to(gram.dtype)
-    zg = _times_gram(z, problem)  # (m, k); kept in step with z, so each round costs one product
-    accepted = torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
-    best = z.clone()
-    todo = torch.arange(z.shape[0], device=z.device)
+    # The signals still to solve are kept compacted (codes, z G, B, rows), so no round re-gathers
+    # full-size tensors; only the accepted rows are written back.
+    z_t = codes.to(gram.dtype)  # (t, k), never modified in place
+    zg_t = _times_gram(z_t, problem)  # (t, k); kept in step with z_t, so each round costs one product
+    corr_t, rows_t = problem.corr[rows], rows
+    best = z_t.clone()
+    accepted = torch.zeros(z_t.shape[0], dtype=torch.bool, device=z_t.device)
+    todo = torch.arange(z_t.shape[0], device=z_t.device)
     for _ in range(rounds):
-        zt = z[todo]
-        u = zt + tau * (corr[todo] - zg[todo])  # (t, k)
+        u = z_t + tau * (corr_t - zg_t)  # (t, k)
         pattern = torch.sign(u) * (u.abs() > tau * problem.alpha)
-        cand, ok = support_solve(pattern, gram, corr[todo], problem.alpha, max_support=min(k, f), check_signs=False)
+        cand, ok = support_solve(pattern, gram, corr_t, problem.alpha, max_support=min(k, f), check_signs=False)
         cand_g = _times_gram(cand, problem)  # (t, k), reused by the next round's proximal guess
-        primal, gap = gram_terms(problem, cand, zg=cand_g, rows=rows[todo])
+        primal, gap = gram_terms(problem, cand, zg=cand_g, rows=rows_t, corr=corr_t)
         win = ok & (gap <= tol * primal)
         best[todo[win]] = cand[win]
         accepted[todo[win]] = True
-        z[todo[ok]] = cand[ok]
-        zg[todo[ok]] = cand_g[ok]
-        todo = todo[ok & ~win]
-        if todo.numel() == 0:
+        nxt = ok & ~win
+        if not bool(nxt.any()):
             break
+        todo, z_t, zg_t, corr_t, rows_t = todo[nxt], cand[nxt], cand_g[nxt], corr_t[nxt], rows_t[nxt]
     return best, accepted
 
 

@@ -231,7 +231,8 @@ def _proximal_gradient(
             stable = ~done if it >= polish_after else torch.zeros_like(done)
             if bool(stable.any()):
                 sub = stable.nonzero().squeeze(1)
-                cand, accept = active_set_polish(z[sub], problem, rows[sub], tol, rounds=polish_rounds)
+                every = sub.numel() == z.shape[0]  # skip a full-size gather when all rows are tried
+                cand, accept = active_set_polish(z if every else z[sub], problem, rows if every else rows[sub], tol, rounds=polish_rounds)
                 codes[rows[sub[accept]]] = cand[accept]  # kept in the dtype of x
                 polished[sub[accept]] = True
         if bool((done | polished).any()):
