@@ -45,15 +45,20 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
     dtype, dev = gram.dtype, codes.device
     support = codes != 0  # (m, k)
     size = support.sum(1)  # (m,)
-    out = codes.to(dtype).clone()
+    out = codes.to(dtype).clone(memory_format=torch.contiguous_format)  # (m, k), flat-indexable
     ok = size == 0  # z = 0 is its own candidate; the duality gap decides
     # Padding trick: slot i of a short support points at index k + i of G ⊕ I, so padded blocks
     # are the identity and padded right-hand sides are zero without masking the (c, s, s) blocks.
     gram_aug = torch.block_diag(gram, torch.eye(max_support + 1, dtype=dtype, device=dev))  # (k+p, k+p)
+    kp = gram_aug.shape[0]
+    # Signs and correlations padded once for all signals; each chunk reads its (c, s) entries by flat index.
+    sign_aug = torch.nn.functional.pad(torch.sign(codes).to(dtype), (0, max_support + 1))  # (m, k+p), zero on padding
+    corr_aug = torch.nn.functional.pad(corr, (0, max_support + 1))  # (m, k+p), zero on padding
     # A unique minimiser has |S| <= rank(G) <= min(k, f); larger supports are left to the iterations.
     todo = ((size > 0) & (size <= max_support)).nonzero().squeeze(1)
     todo = todo[torch.argsort(size[todo])]
     sizes_sorted = size[todo].tolist()
+    flat_out = out.view(-1)  # (m k,) writes go straight into out
     for start in range(0, todo.shape[0], chunk):
         stop = min(start + chunk, todo.shape[0])
         rows = todo[start:stop]
@@ -65,11 +70,10 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
         idx.scatter_(1, slot, torch.arange(k, device=dev).expand(c, k))
         idx = idx[:, :s_max]  # (c, s)
         # One flat gather of the (c, s, s) blocks (gathering whole rows first costs k/s times more).
-        block = torch.take(gram_aug, idx[:, :, None] * gram_aug.shape[1] + idx[:, None, :])  # (c, s, s)
-        sign_aug = torch.nn.functional.pad(torch.sign(codes[rows]).to(dtype), (0, max_support + 1))  # (c, k+p)
-        theta = sign_aug.gather(1, idx)  # (c, s), zero on padding
-        corr_aug = torch.nn.functional.pad(corr[rows], (0, max_support + 1))  # (c, k+p)
-        rhs = corr_aug.gather(1, idx) - alpha * theta  # (c, s), zero on padding
+        block = torch.take(gram_aug, idx[:, :, None] * kp + idx[:, None, :])  # (c, s, s)
+        flat = rows[:, None] * kp + idx  # (c, s) positions in the padded (m, k+p) tensors
+        theta = torch.take(sign_aug, flat)  # (c, s), zero on padding
+        rhs = torch.take(corr_aug, flat) - alpha * theta  # (c, s), zero on padding
         factor, info = torch.linalg.cholesky_ex(block)
         # Two triangular solves (faster on CPU than cholesky_solve for many small systems).
         half = torch.linalg.solve_triangular(factor, rhs.unsqueeze(-1), upper=False)
@@ -77,9 +81,11 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
         good = info == 0
         if check_signs:
             good = good & ((torch.sign(sol) == theta) | (idx >= k)).all(1)
-        cand = torch.zeros(c, gram_aug.shape[0], dtype=dtype, device=dev).scatter_(1, idx, sol)[:, :k]
-        out[rows[good]] = cand[good]
-        ok[rows[good]] = True
+        rows_g, idx_g, sol_g = rows[good], idx[good], sol[good]  # (g,), (g, s), (g, s)
+        out[rows_g] = 0
+        valid = idx_g < k  # (g, s) real support slots
+        flat_out[(rows_g[:, None] * k + idx_g)[valid]] = sol_g[valid]
+        ok[rows_g] = True
     return out, ok
 
 
