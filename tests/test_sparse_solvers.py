@@ -162,3 +162,14 @@ def test_both_iteration_forms_certified_and_batched(shape):
     for i in (0, 5):
         one = fista(x[i : i + 1], d, alpha, tol=0, max_iter=7)
         torch.testing.assert_close(one.codes[0], exact.codes[i], rtol=0, atol=1e-12)
+
+
+def test_support_solve_reproduces_the_minimiser():
+    from ebm.sparse.active_set import support_solve
+
+    x, d, alpha = _problem(n=10)
+    z = fista(x, d, alpha, tol=1e-13, max_iter=50000, polish=True).codes
+    cand, ok = support_solve(z, d @ d.T, x @ d.T, alpha, max_support=min(d.shape))
+    assert bool(ok.all())
+    torch.testing.assert_close(cand, z, rtol=0, atol=1e-9)
+    assert torch.equal(cand != 0, z != 0)

@@ -198,7 +198,7 @@ def _proximal_gradient(
     proj = z.new_empty(z.shape[0], f) if thin else None  # (m, f) y D
     for it in range(1, max_iter + 1):
         if thin:
-            torch.addmm(b, torch.mm(y, d_c, out=proj), w, out=u).add_(y)  # (m, k)
+            torch.add(y, b, out=u).addmm_(torch.mm(y, d_c, out=proj), w)  # (m, k)
         else:
             torch.addmm(b, y, w, out=u)  # (m, k)
         torch._C._nn.softshrink(u, thr, out=u)  # soft threshold in one fused pass, exact zeros below thr
