@@ -173,3 +173,12 @@ def test_support_solve_reproduces_the_minimiser():
     assert bool(ok.all())
     torch.testing.assert_close(cand, z, rtol=0, atol=1e-9)
     assert torch.equal(cand != 0, z != 0)
+    # Chunks of 3 signals run on a thread pool when torch has several threads: same answer.
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        chunked, ok2 = support_solve(z, d @ d.T, x @ d.T, alpha, max_support=min(d.shape), chunk=3)
+    finally:
+        torch.set_num_threads(threads)
+    assert bool(ok2.all())
+    torch.testing.assert_close(chunked, cand, rtol=0, atol=1e-12)

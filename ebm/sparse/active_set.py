@@ -18,6 +18,8 @@ wastes little; padded rows and columns are the identity.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch import Tensor
 
@@ -59,7 +61,8 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
     todo = todo[torch.argsort(size[todo])]
     sizes_sorted = size[todo].tolist()
     flat_out = out.view(-1)  # (m k,) writes go straight into out
-    for start in range(0, todo.shape[0], chunk):
+
+    def solve_chunk(start: int) -> None:
         stop = min(start + chunk, todo.shape[0])
         rows = todo[start:stop]
         c, s_max = rows.shape[0], int(sizes_sorted[stop - 1])
@@ -86,6 +89,17 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
         valid = idx_g < k  # (g, s) real support slots
         flat_out[(rows_g[:, None] * k + idx_g)[valid]] = sol_g[valid]
         ok[rows_g] = True
+
+    starts = list(range(0, todo.shape[0], chunk))
+    workers = min(torch.get_num_threads(), len(starts)) if dev.type == "cpu" else 1
+    if workers > 1:
+        # LAPACK factorises a batch one matrix at a time on one core: spread the chunks over the
+        # cores (torch releases the GIL; chunks write disjoint rows of out and ok).
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(solve_chunk, starts))
+    else:
+        for start in starts:
+            solve_chunk(start)
     return out, ok
 
 
