@@ -12,14 +12,19 @@ of O'Donoghue & Candès 2015, arXiv:1204.3982).
 
 Speed (see BENCHMARKS.md, "Sparse coding"):
 
-* The step is one ``addmm``: ``u = B/L + y (I − G/L)``, then the soft threshold as
-  ``u − clamp(u, −α/L, α/L)`` (two element-wise passes, exact zeros below the threshold).
+* The step is ``u = y + B/L − (y D) Dᵀ/L`` for overcomplete dictionaries (``2f ≤ k``: ``2kf``
+  multiply-adds per row instead of ``k²``), else one ``addmm`` ``u = B/L + y (I − G/L)``; then the
+  fused ``softshrink`` (exact zeros below the threshold). All updates are in place into
+  preallocated buffers: a fresh ``(m, k)`` tensor per step costs page faults that take longer
+  than the arithmetic.
 * Per-signal stopping with compaction: every ``check_every`` iterations the converged rows are
   written out and the rest are gathered into smaller tensors, so converged signals cost nothing.
 * ``compute_dtype=torch.float32`` iterates in single precision while the certificate (the duality
   gap) and the polish are computed in the dtype of ``x``.
-* ``polish=True`` tries, at every check, the exact solve on the current support
-  (`ebm.sparse.active_set.support_solve`) and accepts it only when its duality gap meets ``tol``.
+* ``polish=True`` tries, at every check from iteration ``polish_after`` on, a few active-set
+  rounds with exact solves on the support (`ebm.sparse.active_set.active_set_polish`) and accepts
+  a signal's code only when its duality gap meets ``tol``. A polish round costs about as much as
+  30 float32 iterations, so it waits until the iterations have nearly found the supports.
 * Subnormals: the soft threshold returns exact zeros, and momentum differences below
   ``finfo.tiny`` cannot arise for long because converged rows leave the batch; the library does not
   touch the process-wide ``torch.set_flush_denormal`` flag.
@@ -123,8 +128,8 @@ def fista(
         compute_dtype: dtype of the iterations (e.g. float32 for float64 ``x``); the gap and the
             returned codes use the dtype of ``x``.
         lipschitz: ``L``; by default ``lipschitz_constant(dictionary)`` (power iteration).
-        polish: at each check, try the exact solve on the current support (accepted only when its
-            duality gap meets ``tol``; needs ``criterion="gap"``).
+        polish: at each check from ``polish_after`` on, try active-set solves on the support
+            (accepted only when the duality gap meets ``tol``; needs ``criterion="gap"``).
         polish_rounds: primal-dual active-set rounds per polish attempt.
         polish_after: first iteration at which the polish is tried (at the checks from then on).
 
