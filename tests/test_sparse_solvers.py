@@ -147,3 +147,38 @@ def test_bad_input_messages():
         fista(x, d, alpha, init=torch.zeros(3, 3, dtype=x.dtype))
     with pytest.raises(ValueError, match="criterion"):
         fista(x, d, alpha, criterion="nope")
+
+
+@pytest.mark.parametrize("shape", [(24, 12), (16, 12)])  # (k, f): thin (2f <= k) and square Gram iterations
+def test_both_iteration_forms_certified_and_batched(shape):
+    k, f = shape
+    x, d, alpha = _problem(n=8, k=k, f=f)
+    res = fista(x, d, alpha, tol=1e-9, compute_dtype=torch.float32, polish=True, polish_after=10, max_iter=5000)
+    assert bool(res.converged.all())
+    p = objective(x, res.codes, d, alpha)
+    assert bool((duality_gap(x, res.codes, d, alpha) <= 1e-9 * p + 1e-15).all())
+    exact = fista(x, d, alpha, tol=0, max_iter=7)
+    assert bool((exact.n_iter == 7).all())
+    for i in (0, 5):
+        one = fista(x[i : i + 1], d, alpha, tol=0, max_iter=7)
+        torch.testing.assert_close(one.codes[0], exact.codes[i], rtol=0, atol=1e-12)
+
+
+def test_support_solve_reproduces_the_minimiser():
+    from ebm.sparse.active_set import support_solve
+
+    x, d, alpha = _problem(n=10)
+    z = fista(x, d, alpha, tol=1e-13, max_iter=50000, polish=True).codes
+    cand, ok = support_solve(z, d @ d.T, x @ d.T, alpha, max_support=min(d.shape))
+    assert bool(ok.all())
+    torch.testing.assert_close(cand, z, rtol=0, atol=1e-9)
+    assert torch.equal(cand != 0, z != 0)
+    # Chunks of 3 signals run on a thread pool when torch has several threads: same answer.
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        chunked, ok2 = support_solve(z, d @ d.T, x @ d.T, alpha, max_support=min(d.shape), chunk=3)
+    finally:
+        torch.set_num_threads(threads)
+    assert bool(ok2.all())
+    torch.testing.assert_close(chunked, cand, rtol=0, atol=1e-12)

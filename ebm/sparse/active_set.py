@@ -18,6 +18,8 @@ wastes little; padded rows and columns are the identity.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch import Tensor
 
@@ -45,16 +47,22 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
     dtype, dev = gram.dtype, codes.device
     support = codes != 0  # (m, k)
     size = support.sum(1)  # (m,)
-    out = codes.to(dtype).clone()
+    out = codes.to(dtype).clone(memory_format=torch.contiguous_format)  # (m, k), flat-indexable
     ok = size == 0  # z = 0 is its own candidate; the duality gap decides
     # Padding trick: slot i of a short support points at index k + i of G ⊕ I, so padded blocks
     # are the identity and padded right-hand sides are zero without masking the (c, s, s) blocks.
     gram_aug = torch.block_diag(gram, torch.eye(max_support + 1, dtype=dtype, device=dev))  # (k+p, k+p)
+    kp = gram_aug.shape[0]
+    # Signs and correlations padded once for all signals; each chunk reads its (c, s) entries by flat index.
+    sign_aug = torch.nn.functional.pad(torch.sign(codes).to(dtype), (0, max_support + 1))  # (m, k+p), zero on padding
+    corr_aug = torch.nn.functional.pad(corr, (0, max_support + 1))  # (m, k+p), zero on padding
     # A unique minimiser has |S| <= rank(G) <= min(k, f); larger supports are left to the iterations.
     todo = ((size > 0) & (size <= max_support)).nonzero().squeeze(1)
     todo = todo[torch.argsort(size[todo])]
     sizes_sorted = size[todo].tolist()
-    for start in range(0, todo.shape[0], chunk):
+    flat_out = out.view(-1)  # (m k,) writes go straight into out
+
+    def solve_chunk(start: int) -> None:
         stop = min(start + chunk, todo.shape[0])
         rows = todo[start:stop]
         c, s_max = rows.shape[0], int(sizes_sorted[stop - 1])
@@ -65,11 +73,10 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
         idx.scatter_(1, slot, torch.arange(k, device=dev).expand(c, k))
         idx = idx[:, :s_max]  # (c, s)
         # One flat gather of the (c, s, s) blocks (gathering whole rows first costs k/s times more).
-        block = torch.take(gram_aug, idx[:, :, None] * gram_aug.shape[1] + idx[:, None, :])  # (c, s, s)
-        sign_aug = torch.nn.functional.pad(torch.sign(codes[rows]).to(dtype), (0, max_support + 1))  # (c, k+p)
-        theta = sign_aug.gather(1, idx)  # (c, s), zero on padding
-        corr_aug = torch.nn.functional.pad(corr[rows], (0, max_support + 1))  # (c, k+p)
-        rhs = corr_aug.gather(1, idx) - alpha * theta  # (c, s), zero on padding
+        block = torch.take(gram_aug, idx[:, :, None] * kp + idx[:, None, :])  # (c, s, s)
+        flat = rows[:, None] * kp + idx  # (c, s) positions in the padded (m, k+p) tensors
+        theta = torch.take(sign_aug, flat)  # (c, s), zero on padding
+        rhs = torch.take(corr_aug, flat) - alpha * theta  # (c, s), zero on padding
         factor, info = torch.linalg.cholesky_ex(block)
         # Two triangular solves (faster on CPU than cholesky_solve for many small systems).
         half = torch.linalg.solve_triangular(factor, rhs.unsqueeze(-1), upper=False)
@@ -77,9 +84,22 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
         good = info == 0
         if check_signs:
             good = good & ((torch.sign(sol) == theta) | (idx >= k)).all(1)
-        cand = torch.zeros(c, gram_aug.shape[0], dtype=dtype, device=dev).scatter_(1, idx, sol)[:, :k]
-        out[rows[good]] = cand[good]
-        ok[rows[good]] = True
+        rows_g, idx_g, sol_g = rows[good], idx[good], sol[good]  # (g,), (g, s), (g, s)
+        out[rows_g] = 0
+        valid = idx_g < k  # (g, s) real support slots
+        flat_out[(rows_g[:, None] * k + idx_g)[valid]] = sol_g[valid]
+        ok[rows_g] = True
+
+    starts = list(range(0, todo.shape[0], chunk))
+    workers = min(torch.get_num_threads(), len(starts)) if dev.type == "cpu" else 1
+    if workers > 1:
+        # LAPACK factorises a batch one matrix at a time on one core: spread the chunks over the
+        # cores (torch releases the GIL; chunks write disjoint rows of out and ok).
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(solve_chunk, starts))
+    else:
+        for start in starts:
+            solve_chunk(start)
     return out, ok
 
 
@@ -101,24 +121,37 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, round
     """
     from ebm.sparse.problem import gram_terms
 
-    gram, corr = problem.gram, problem.corr[rows]
+    gram = problem.gram
     k, f = problem.dictionary.shape
     tau = 1.0 / float(gram.diagonal().mean())
-    z = codes.to(gram.dtype)
-    accepted = torch.zeros(z.shape[0], dtype=torch.bool, device=z.device)
-    best = z.clone()
-    todo = torch.arange(z.shape[0], device=z.device)
+    # The signals still to solve are kept compacted (codes, z G, B, rows), so no round re-gathers
+    # full-size tensors; only the accepted rows are written back.
+    z_t = codes.to(gram.dtype)  # (t, k), never modified in place
+    zg_t = _times_gram(z_t, problem)  # (t, k); kept in step with z_t, so each round costs one product
+    corr_t, rows_t = problem.corr[rows], rows
+    best = z_t.clone()
+    accepted = torch.zeros(z_t.shape[0], dtype=torch.bool, device=z_t.device)
+    todo = torch.arange(z_t.shape[0], device=z_t.device)
     for _ in range(rounds):
-        zt = z[todo]
-        u = zt + tau * (corr[todo] - zt @ gram)  # (t, k)
+        u = z_t + tau * (corr_t - zg_t)  # (t, k)
         pattern = torch.sign(u) * (u.abs() > tau * problem.alpha)
-        cand, ok = support_solve(pattern, gram, corr[todo], problem.alpha, max_support=min(k, f), check_signs=False)
-        primal, gap = gram_terms(problem, cand, rows=rows[todo])
+        cand, ok = support_solve(pattern, gram, corr_t, problem.alpha, max_support=min(k, f), check_signs=False)
+        cand_g = _times_gram(cand, problem)  # (t, k), reused by the next round's proximal guess
+        primal, gap = gram_terms(problem, cand, zg=cand_g, rows=rows_t, corr=corr_t)
         win = ok & (gap <= tol * primal)
         best[todo[win]] = cand[win]
         accepted[todo[win]] = True
-        z[todo[ok]] = cand[ok]
-        todo = todo[ok & ~win]
-        if todo.numel() == 0:
+        nxt = ok & ~win
+        if not bool(nxt.any()):
             break
+        todo, z_t, zg_t, corr_t, rows_t = todo[nxt], cand[nxt], cand_g[nxt], corr_t[nxt], rows_t[nxt]
     return best, accepted
+
+
+def _times_gram(z: Tensor, problem) -> Tensor:
+    """``z G`` as ``(z D) Dᵀ`` when the dictionary is overcomplete (``f < k``): ``2kf`` instead of ``k²`` per row."""
+    k, f = problem.dictionary.shape
+    if 2 * f <= k:
+        d = problem.dictionary.to(z.dtype)
+        return (z @ d) @ d.T  # (m, f) -> (m, k)
+    return z @ problem.gram.to(z.dtype)

@@ -161,16 +161,18 @@ def objective(x: Tensor, codes: Tensor, dictionary: Tensor, alpha: float) -> Ten
     return 0.5 * (r * r).sum(-1) + alpha * codes.abs().sum(-1)
 
 
-def gram_terms(problem: SparseProblem, z: Tensor, zg: Tensor | None = None, rows: Tensor | None = None):
+def gram_terms(problem: SparseProblem, z: Tensor, zg: Tensor | None = None, rows: Tensor | None = None, corr: Tensor | None = None):
     """Objective, dual objective and duality gap per signal from the Gram form.
 
     Args:
         z: codes ``(m, k)`` for the rows ``rows`` of the problem (all rows when None).
         zg: ``z G`` if already computed, ``(m, k)``.
+        corr: ``B`` of those rows if already gathered, ``(m, k)``.
     Returns:
         ``(primal, gap)``, each ``(m,)``.
     """
-    corr = problem.corr if rows is None else problem.corr[rows]
+    if corr is None:
+        corr = problem.corr if rows is None else problem.corr[rows]
     xx = problem.sq_norm if rows is None else problem.sq_norm[rows]
     if zg is None:
         zg = z @ problem.gram  # (m, k)

@@ -12,14 +12,19 @@ of O'Donoghue & Candès 2015, arXiv:1204.3982).
 
 Speed (see BENCHMARKS.md, "Sparse coding"):
 
-* The step is one ``addmm``: ``u = B/L + y (I − G/L)``, then the soft threshold as
-  ``u − clamp(u, −α/L, α/L)`` (two element-wise passes, exact zeros below the threshold).
+* The step is ``u = y + B/L − (y D) Dᵀ/L`` for overcomplete dictionaries (``2f ≤ k``: ``2kf``
+  multiply-adds per row instead of ``k²``), else one ``addmm`` ``u = B/L + y (I − G/L)``; then the
+  fused ``softshrink`` (exact zeros below the threshold). All updates are in place into
+  preallocated buffers: a fresh ``(m, k)`` tensor per step costs page faults that take longer
+  than the arithmetic.
 * Per-signal stopping with compaction: every ``check_every`` iterations the converged rows are
   written out and the rest are gathered into smaller tensors, so converged signals cost nothing.
 * ``compute_dtype=torch.float32`` iterates in single precision while the certificate (the duality
   gap) and the polish are computed in the dtype of ``x``.
-* ``polish=True`` tries, at every check, the exact solve on the current support
-  (`ebm.sparse.active_set.support_solve`) and accepts it only when its duality gap meets ``tol``.
+* ``polish=True`` tries, at every check from iteration ``polish_after`` on, a few active-set
+  rounds with exact solves on the support (`ebm.sparse.active_set.active_set_polish`) and accepts
+  a signal's code only when its duality gap meets ``tol``. A polish round costs about as much as
+  30 float32 iterations, so it waits until the iterations have nearly found the supports.
 * Subnormals: the soft threshold returns exact zeros, and momentum differences below
   ``finfo.tiny`` cannot arise for long because converged rows leave the batch; the library does not
   touch the process-wide ``torch.set_flush_denormal`` flag.
@@ -98,6 +103,7 @@ def fista(
     lipschitz: Tensor | float | None = None,
     polish: bool = False,
     polish_rounds: int = 5,
+    polish_after: int = 50,
 ) -> SparseCode:
     """FISTA for ``min_z ½‖x − z D‖² + α‖z‖₁``, batched, with per-signal stopping.
 
@@ -122,8 +128,10 @@ def fista(
         compute_dtype: dtype of the iterations (e.g. float32 for float64 ``x``); the gap and the
             returned codes use the dtype of ``x``.
         lipschitz: ``L``; by default ``lipschitz_constant(dictionary)`` (power iteration).
-        polish: at each check, try the exact solve on the current support (accepted only when its
-            duality gap meets ``tol``; needs ``criterion="gap"``).
+        polish: at each check from ``polish_after`` on, try active-set solves on the support
+            (accepted only when the duality gap meets ``tol``; needs ``criterion="gap"``).
+        polish_rounds: primal-dual active-set rounds per polish attempt.
+        polish_after: first iteration at which the polish is tried (at the checks from then on).
 
     Returns:
         `SparseCode` ``(codes (n, k), n_iter (n,), converged (n,))``.
@@ -140,18 +148,19 @@ def fista(
     """
     return _proximal_gradient(
         x, dictionary, alpha, accelerated=True, restart=restart, max_iter=max_iter, tol=tol, init=init,
-        criterion=criterion, check_every=check_every, compute_dtype=compute_dtype, lipschitz=lipschitz, polish=polish, polish_rounds=polish_rounds,
+        criterion=criterion, check_every=check_every, compute_dtype=compute_dtype, lipschitz=lipschitz, polish=polish, polish_rounds=polish_rounds, polish_after=polish_after,
     )
 
 
 def _proximal_gradient(
     x, dictionary, alpha, *, accelerated, restart, max_iter, tol, init=None, criterion="gap",
-    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5,
+    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5, polish_after=50,
 ) -> SparseCode:
     problem, init = check_problem(x, dictionary, alpha, init=init)
     max_iter = check_int("max_iter", max_iter, minimum=0)
     tol = check_nonnegative("tol", tol)
     check_every = check_int("check_every", check_every, minimum=1)
+    polish_after = check_int("polish_after", polish_after, minimum=0)
     check_choice("criterion", criterion, ("gap", "change"))
     if polish and criterion != "gap":
         raise ValueError(format_error("polish", "criterion='gap' (a polished code is accepted on its duality gap)", f"criterion={criterion!r}", "use criterion='gap' or polish=False"))
@@ -163,9 +172,16 @@ def _proximal_gradient(
     L = lipschitz_constant(dictionary) if lipschitz is None else torch.as_tensor(lipschitz, dtype=rdtype, device=dev)
     L = L.to(cdtype)
     # One addmm per step: u = B/L + y (I - G/L).
-    w = torch.eye(k, dtype=cdtype, device=dev) - problem.gram.to(cdtype) / L  # (k, k)
+    f = dictionary.shape[1]
+    # Overcomplete dictionaries (2f <= k): u = y + B/L - (y D) Dᵀ/L costs 2kf per row instead of k².
+    thin = 2 * f <= k
+    if thin:
+        d_c = dictionary.to(cdtype)  # (k, f)
+        w = -(d_c.T / L)  # (f, k)
+    else:
+        w = torch.eye(k, dtype=cdtype, device=dev) - problem.gram.to(cdtype) / L  # (k, k)
     b_scaled = problem.corr.to(cdtype) / L  # (n, k)
-    thr = (problem.alpha / L).to(cdtype)
+    thr = float((problem.alpha / L).to(cdtype))  # a Python scalar: clamp's fast path
 
     codes = torch.zeros(n, k, dtype=rdtype, device=dev) if init is None else init.clone()
     n_iter = torch.full((n,), max_iter, dtype=torch.int64, device=dev)
@@ -174,30 +190,38 @@ def _proximal_gradient(
         return SparseCode(codes, n_iter, converged)
 
     rows = torch.arange(n, device=dev)  # global indices of the active signals
-    z = codes.to(cdtype)  # (m, k) active codes
+    z = codes.to(cdtype, copy=True)  # (m, k) active codes (a private buffer: updated in place)
     y = z.clone()
     b = b_scaled
     t = torch.ones(n, dtype=cdtype, device=dev)
     stopping = tol > 0
     # A gap below the dtype's rounding noise cannot be certified: never ask for less than 64 eps.
     tol = max(tol, 64 * torch.finfo(rdtype).eps) if stopping else 0.0
-    last_support = z != 0
+    # Preallocated buffers and in-place updates: fresh (m, k) tensors each step cost page faults
+    # (large allocations are mmap'ed and zeroed by the OS) that take longer than the arithmetic.
+    u, step = torch.empty_like(z), torch.empty_like(z)
+    proj = z.new_empty(z.shape[0], f) if thin else None  # (m, f) y D
     for it in range(1, max_iter + 1):
-        u = torch.addmm(b, y, w)  # (m, k)
-        z_new = u - u.clamp(-thr, thr)  # soft threshold
+        if thin:
+            torch.add(y, b, out=u).addmm_(torch.mm(y, d_c, out=proj), w)  # (m, k)
+        else:
+            torch.addmm(b, y, w, out=u)  # (m, k)
+        torch._C._nn.softshrink(u, thr, out=u)  # soft threshold in one fused pass, exact zeros below thr
         if accelerated:
             t_new = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
-            step = z_new - z
+            torch.sub(u, z, out=step)  # (m, k) z_{t+1} − z_t
             if restart:
-                uphill = ((y - z_new) * step).sum(1) > 0
+                uphill = y.sub_(u).mul_(step).sum(1) > 0  # y is overwritten below
                 t = torch.where(uphill, torch.ones_like(t), t)
                 t_new = torch.where(uphill, torch.full_like(t_new, 0.5 * (1 + 5**0.5)), t_new)
-            y = torch.addcmul(z_new, ((t - 1) / t_new)[:, None], step)
+            torch.addcmul(u, ((t - 1) / t_new)[:, None], step, out=y)
             t = t_new
+            z, u = u, z
         else:
-            step = z_new - z if (stopping and criterion == "change") else None
-            y = z_new
-        z = z_new
+            if stopping and criterion == "change":
+                torch.sub(u, z, out=step)
+            z, u = u, z
+            y = z
         if not stopping or (it % check_every and it != max_iter):
             continue
         if polish and cdtype != rdtype:
@@ -207,14 +231,13 @@ def _proximal_gradient(
             done = _check(problem, z, rows, tol, criterion, step, rdtype)
         polished = torch.zeros_like(done)
         if polish:
-            # Only signals whose support has not changed since the last check are worth a solve.
-            support = z != 0
-            # After 30 iterations every remaining signal is tried (the active-set rounds fix the rest).
-            stable = ((support == last_support).all(1) | (it >= 30)) & ~done
-            last_support = support
+            # A polish round costs about as much as 30 float32 iterations (BENCHMARKS.md), so it is
+            # tried only once the iterations have nearly found the support (from polish_after on).
+            stable = ~done if it >= polish_after else torch.zeros_like(done)
             if bool(stable.any()):
                 sub = stable.nonzero().squeeze(1)
-                cand, accept = active_set_polish(z[sub], problem, rows[sub], tol, rounds=polish_rounds)
+                every = sub.numel() == z.shape[0]  # skip a full-size gather when all rows are tried
+                cand, accept = active_set_polish(z if every else z[sub], problem, rows if every else rows[sub], tol, rounds=polish_rounds)
                 codes[rows[sub[accept]]] = cand[accept]  # kept in the dtype of x
                 polished[sub[accept]] = True
         if bool((done | polished).any()):
@@ -224,8 +247,8 @@ def _proximal_gradient(
             converged[fin] = True
             keep = ~(done | polished)
             rows, z, y, t, b = rows[keep], z[keep], y[keep], t[keep], b[keep]
-            if polish:
-                last_support = last_support[keep]
+            u, step = torch.empty_like(z), torch.empty_like(z)
+            proj = z.new_empty(z.shape[0], f) if thin else None
             if rows.numel() == 0:
                 break
     codes[rows] = z.to(rdtype)
