@@ -26,7 +26,8 @@ def test_energy_values_per_distance():
     f, g = _enc(0), _enc(1)
     x = torch.randn(5, 3, dtype=torch.float64)
     y = torch.randn(5, 3, dtype=torch.float64)
-    u, v = f(x), g(y)
+    with torch.no_grad():
+        u, v = f(x), g(y)
     e_cos = JointEmbeddingEnergy(f, g, "cosine", event_shape=(3,))((x, y))
     e_euc = JointEmbeddingEnergy(f, g, "euclidean", event_shape=(3,))((x, y))
     e_l1 = JointEmbeddingEnergy(f, g, lambda a, b: (a - b).abs().sum(-1), event_shape=(3,))((x, y))
