@@ -11,7 +11,6 @@ MALA treats it as a proposal and corrects it with a Metropolis-Hastings test, so
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch

@@ -15,12 +15,11 @@ Carlo maximum likelihood", Computing Science and Statistics 23.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 
-from ._base import ChainState, GradientSampler, SamplerDivergedError, SamplerResult, diverged_message, validate_x0
+from ._base import GradientSampler, SamplerDivergedError, SamplerResult, diverged_message, validate_x0
 from ._validation import check_generator, check_int, check_positive, format_error, trusted_inputs
 from .gibbs import SingleSiteGibbs
 

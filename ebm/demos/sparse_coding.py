@@ -12,7 +12,7 @@ from ebm import plot
 from ebm.data import load_digits
 from ebm.demos import register_demo
 from ebm.energies import SparseCodingEnergy
-from ebm.sparse import LISTA, duality_gap, fista, ista, learn_dictionary, lista_objective_loss, objective
+from ebm.sparse import LISTA, duality_gap, fista, ista, learn_dictionary, lista_objective_loss
 from ebm.train import train
 
 

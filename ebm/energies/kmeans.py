@@ -26,7 +26,7 @@ def check_data_matrix(name: str, x, min_rows: int = 1) -> Tensor:
     """Check a data matrix ``(n, d)`` of finite floats with at least ``min_rows`` rows."""
     check_tensor(name, x, ndim=2, floating=True, finite=True)
     if x.shape[0] < min_rows:
-        raise ValueError(format_error(name, f"at least {min_rows} rows", f"{x.shape[0]} rows", f"pass more data or fewer components"))
+        raise ValueError(format_error(name, f"at least {min_rows} rows", f"{x.shape[0]} rows", "pass more data or fewer components"))
     return x
 
 

@@ -23,7 +23,7 @@ the minimiser found by gradient descent in latent space from z = 0 (deterministi
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ebm._validation import check_generator, check_int, check_positive
 from ebm.energies.autoencoders import _mlp

@@ -8,7 +8,7 @@ for all bits at once, which ratio matching, minimum probability flow and pseudo-
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ebm._validation import check_tensor, format_error
 from ebm.energy import Energy
@@ -102,3 +102,23 @@ def flip_energy_deltas(energy: Energy, x: Tensor) -> Tensor:
     both = torch.cat([flat.unsqueeze(1), flipped], dim=1).reshape(batch * (d + 1), *event_shape)  # (batch*(D+1), *event)
     energies = energy(both).reshape(batch, d + 1)  # (batch, D+1)
     return energies[:, 1:] - energies[:, :1]
+
+
+class SingleFlipObjective(nn.Module):
+    """Base of the objectives that compare each binary datum with its D one-bit-flip neighbours.
+
+    Ratio matching, minimum probability flow and pseudo-likelihood all reduce to
+    ``mean_batch Σ_i φ(ΔE_i(x))`` with ``ΔE_i(x) = E(x with bit i flipped) - E(x)``; subclasses
+    give ``φ`` (``per_flip``) and ``name`` (used in error messages).
+    """
+
+    name = "this objective"
+
+    def per_flip(self, deltas: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement per_flip(deltas)")
+
+    def forward(self, energy: Energy, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        check_energy(energy, self.name)
+        check_binary_data(energy, x, self.name)
+        deltas = flip_energy_deltas(energy, x)  # (batch, D)
+        return self.per_flip(deltas).sum(-1).mean()

@@ -4,11 +4,10 @@ flow of probability out of the data states under dynamics that would converge to
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ebm.energy import Energy
 from ebm.objectives._binary_examples import binary_batch, quadratic, small_bm
-from ebm.objectives._common import check_binary_data, check_energy, flip_energy_deltas
+from ebm.objectives._common import SingleFlipObjective
 from ebm.registry import register_objective
 
 __all__ = ["MinimumProbabilityFlow"]
@@ -22,7 +21,7 @@ __all__ = ["MinimumProbabilityFlow"]
         (lambda: MinimumProbabilityFlow()(small_bm(), binary_batch().long()), TypeError, "float"),
     ],
 )
-class MinimumProbabilityFlow(nn.Module):
+class MinimumProbabilityFlow(SingleFlipObjective):
     """MPF with single-bit-flip connectivity: ``K(θ) = E_data Σ_i exp( ½ (E(x) - E(x̄ⁱ)) )``.
 
     The model defines a master equation whose transition rates from a state to each one-bit
@@ -55,8 +54,7 @@ class MinimumProbabilityFlow(nn.Module):
         >>> loss = MinimumProbabilityFlow()(BoltzmannMachine(6), x)
     """
 
-    def forward(self, energy: Energy, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        check_energy(energy, "minimum probability flow")
-        check_binary_data(energy, x, "minimum probability flow")
-        deltas = flip_energy_deltas(energy, x)  # (batch, D)
-        return torch.exp(-0.5 * deltas).sum(-1).mean()
+    name = "minimum probability flow"
+
+    def per_flip(self, deltas: Tensor) -> Tensor:
+        return torch.exp(-0.5 * deltas)  # (batch, D)

@@ -4,12 +4,11 @@ unit's conditional given all the others."""
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional as F
 
-from ebm.energy import Energy
 from ebm.objectives._binary_examples import binary_batch, quadratic, small_bm
-from ebm.objectives._common import check_binary_data, check_energy, flip_energy_deltas
+from ebm.objectives._common import SingleFlipObjective
 from ebm.registry import register_objective
 
 __all__ = ["PseudoLikelihood"]
@@ -23,7 +22,7 @@ __all__ = ["PseudoLikelihood"]
         (lambda: PseudoLikelihood()(small_bm(), binary_batch().long()), TypeError, "float"),
     ],
 )
-class PseudoLikelihood(nn.Module):
+class PseudoLikelihood(SingleFlipObjective):
     """Negative log pseudo-likelihood: ``J(θ) = -E_data Σ_i log p_θ(x_i | x_{-i})``.
 
     For binary units the conditional compares ``x`` with its one-bit neighbour ``x̄ⁱ``:
@@ -53,8 +52,7 @@ class PseudoLikelihood(nn.Module):
         >>> loss = PseudoLikelihood()(BoltzmannMachine(6), x)
     """
 
-    def forward(self, energy: Energy, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        check_energy(energy, "pseudo-likelihood")
-        check_binary_data(energy, x, "pseudo-likelihood")
-        deltas = flip_energy_deltas(energy, x)  # (batch, D)
-        return F.softplus(-deltas).sum(-1).mean()
+    name = "pseudo-likelihood"
+
+    def per_flip(self, deltas: Tensor) -> Tensor:
+        return F.softplus(-deltas)  # (batch, D)

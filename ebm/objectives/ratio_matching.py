@@ -4,11 +4,10 @@ probabilities between a state and its one-bit neighbours instead of gradients.""
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ebm.energy import Energy
 from ebm.objectives._binary_examples import binary_batch, quadratic, small_bm
-from ebm.objectives._common import check_binary_data, check_energy, flip_energy_deltas
+from ebm.objectives._common import SingleFlipObjective
 from ebm.registry import register_objective
 
 __all__ = ["RatioMatching"]
@@ -23,7 +22,7 @@ __all__ = ["RatioMatching"]
         (lambda: RatioMatching()(lambda x: x.sum(-1), binary_batch()), TypeError, "Energy"),
     ],
 )
-class RatioMatching(nn.Module):
+class RatioMatching(SingleFlipObjective):
     """Ratio matching: ``J(θ) = E_data Σ_i g( p_θ(x) / p_θ(x̄ⁱ) )²`` with ``g(u) = 1 / (1 + u)``.
 
     ``x̄ⁱ`` is ``x`` with bit ``i`` flipped. The ratio is free of ``Z``: with
@@ -59,8 +58,7 @@ class RatioMatching(nn.Module):
         >>> loss = RatioMatching()(BoltzmannMachine(6), x)
     """
 
-    def forward(self, energy: Energy, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        check_energy(energy, "ratio matching")
-        check_binary_data(energy, x, "ratio matching")
-        deltas = flip_energy_deltas(energy, x)  # (batch, D)
-        return torch.sigmoid(-deltas).pow(2).sum(-1).mean()
+    name = "ratio matching"
+
+    def per_flip(self, deltas: Tensor) -> Tensor:
+        return torch.sigmoid(-deltas).pow(2)  # (batch, D)
