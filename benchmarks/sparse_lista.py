@@ -9,6 +9,10 @@ codes (supervised) for as long as --minutes allows; NMSE(dB) = 10 log10(||z - z0
 against the true codes, vs layers.
 
     python3 benchmarks/sparse_lista.py [--quick] [--minutes 2]
+    python3 benchmarks/sparse_lista.py --device cuda --minutes 5 --train-signals 200000 --batch-size 1000
+
+Data are drawn on the CPU with one seeded generator and moved to ``--device``; training and
+evaluation run there.
 """
 
 import argparse
@@ -24,20 +28,21 @@ from ebm.sparse import LISTA, fista, ista, lista_objective_loss, lista_supervise
 from ebm.train import train  # noqa: E402
 
 
-def part1(quick, minutes, g):
+def part1(quick, minutes, g, args):
     k, f, layers = 256, 64, 16
     d = torch.nn.functional.normalize(torch.randn(k, f, generator=g), dim=1)
-    n_train = 2000 if quick else 5000
+    n_train = 2000 if quick else args.train_signals or 5000
     z = torch.randn(n_train + 1000, k, generator=g) * (torch.rand(n_train + 1000, k, generator=g) < 0.1)
     x = z @ d + 0.01 * torch.randn(n_train + 1000, f, generator=g)
+    d, x = d.to(args.device), x.to(args.device)
     alpha = 0.1 * float((x @ d.T).abs().amax(1).median())
     tr, te = x[:n_train], x[n_train:]
     p_star = objective(te.double(), fista(te.double(), d.double(), alpha, tol=1e-10, polish=True).codes, d.double(), alpha)
     net = LISTA(d, alpha, n_layers=layers)
     t0 = time.perf_counter()
     epochs = 0
-    while time.perf_counter() - t0 < minutes * 60 * 0.5 and epochs < (2 if quick else 1000):
-        train(net, lista_objective_loss, tr, epochs=1, batch_size=200, lr=1e-3, generator=g, progress=False)
+    while time.perf_counter() - t0 < minutes * 60 * 0.5 and epochs < (2 if quick else 100_000):
+        train(net, lista_objective_loss, tr, epochs=1, batch_size=args.batch_size, lr=1e-3, generator=g, progress=False)
         epochs += 1
     rel = lambda codes: float(((objective(te.double(), codes.double(), d.double(), alpha) - p_star) / p_star).mean())  # noqa: E731
     print(f"\n### LISTA vs iterations (64x256, alpha={alpha:.3f}, LISTA trained {epochs} epochs on {n_train} signals, "
@@ -50,7 +55,7 @@ def part1(quick, minutes, g):
             print(f"| {m} | {rel(ista(te, d, alpha, max_iter=m, tol=0).codes):.2e} | {rel(fista(te, d, alpha, max_iter=m, tol=0).codes):.2e} | {li} |")
 
 
-def part2(quick, minutes, g):
+def part2(quick, minutes, g, args):
     f, k, layers = 250, 500, 16
     d = torch.randn(k, f, generator=g) / math.sqrt(f)  # (k, f): atoms of unit norm in expectation
 
@@ -58,23 +63,24 @@ def part2(quick, minutes, g):
         z0 = torch.randn(n, k, generator=g) * (torch.rand(n, k, generator=g) < 0.1)
         clean = z0 @ d
         if snr_db is None:
-            return clean, z0
+            return clean.to(args.device), z0.to(args.device)
         noise = torch.randn(n, f, generator=g)
         scale = clean.norm(dim=1, keepdim=True) / noise.norm(dim=1, keepdim=True) * 10 ** (-snr_db / 20)
-        return clean + scale * noise, z0
+        return (clean + scale * noise).to(args.device), z0.to(args.device)
 
     nmse = lambda z, z0: 10 * math.log10(float(((z - z0) ** 2).sum() / (z0**2).sum()))  # noqa: E731
     for snr in (None, 20):
         alpha = 0.01 if snr is None else 0.05
-        n_train = 2000 if quick else 4000
+        n_train = 2000 if quick else args.train_signals or 4000
+        d = d.to(args.device)
         x, _ = sample(n_train, snr)
         target = fista(x, d, alpha, tol=1e-5, max_iter=3000).codes
         xt, z0 = sample(1000, snr)
         net = LISTA(d, alpha, n_layers=layers)
         t0 = time.perf_counter()
         epochs = 0
-        while time.perf_counter() - t0 < minutes * 60 * 0.25 and epochs < (2 if quick else 1000):
-            train(net, lista_supervised_loss, (x, target), epochs=1, batch_size=200, lr=5e-4, generator=g, progress=False)
+        while time.perf_counter() - t0 < minutes * 60 * 0.25 and epochs < (2 if quick else 100_000):
+            train(net, lista_supervised_loss, (x, target), epochs=1, batch_size=args.batch_size, lr=5e-4, generator=g, progress=False)
             epochs += 1
         label = "noiseless" if snr is None else f"{snr} dB"
         print(f"\n### 250x500 recovery, {label} (alpha={alpha}, LISTA trained {epochs} epochs on {n_train} FISTA-coded signals, {time.perf_counter() - t0:.0f} s)\n")
@@ -91,12 +97,17 @@ def main():
     p.add_argument("--quick", action="store_true")
     p.add_argument("--minutes", type=float, default=2.0, help="total training budget")
     p.add_argument("--threads", type=int, default=1, help="torch threads (2 threads on a shared 2-core VM thrash)")
+    p.add_argument("--device", default="cpu", help="where training and evaluation run, e.g. cuda")
+    p.add_argument("--train-signals", type=int, default=None, help="training set size (default 5,000 / 4,000)")
+    p.add_argument("--batch-size", type=int, default=200)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     minutes = 0.2 if args.quick else args.minutes
-    part1(args.quick, minutes, g)
-    part2(args.quick, minutes, g)
+    where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
+    print(f"device: {where}, torch {torch.__version__}, batch {args.batch_size}, budget {minutes} min")
+    part1(args.quick, minutes, g, args)
+    part2(args.quick, minutes, g, args)
 
 
 if __name__ == "__main__":
