@@ -57,11 +57,12 @@ def part1(quick, minutes, g, args):
 
 def part2(quick, minutes, g, args):
     f, k, layers = 250, 500, 16
-    d = torch.randn(k, f, generator=g) / math.sqrt(f)  # (k, f): atoms of unit norm in expectation
+    d_cpu = torch.randn(k, f, generator=g) / math.sqrt(f)  # (k, f): atoms of unit norm in expectation
+    d = d_cpu.to(args.device)
 
-    def sample(n, snr_db):
+    def sample(n, snr_db):  # drawn on the CPU (one seeded generator), returned on the device
         z0 = torch.randn(n, k, generator=g) * (torch.rand(n, k, generator=g) < 0.1)
-        clean = z0 @ d
+        clean = z0 @ d_cpu
         if snr_db is None:
             return clean.to(args.device), z0.to(args.device)
         noise = torch.randn(n, f, generator=g)
@@ -72,7 +73,6 @@ def part2(quick, minutes, g, args):
     for snr in (None, 20):
         alpha = 0.01 if snr is None else 0.05
         n_train = 2000 if quick else args.train_signals or 4000
-        d = d.to(args.device)
         x, _ = sample(n_train, snr)
         target = fista(x, d, alpha, tol=1e-5, max_iter=3000).codes
         xt, z0 = sample(1000, snr)
@@ -100,14 +100,17 @@ def main():
     p.add_argument("--device", default="cpu", help="where training and evaluation run, e.g. cuda")
     p.add_argument("--train-signals", type=int, default=None, help="training set size (default 5,000 / 4,000)")
     p.add_argument("--batch-size", type=int, default=200)
+    p.add_argument("--parts", nargs="+", default=["1", "2"], help="which parts to run")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     minutes = 0.2 if args.quick else args.minutes
     where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
     print(f"device: {where}, torch {torch.__version__}, batch {args.batch_size}, budget {minutes} min")
-    part1(args.quick, minutes, g, args)
-    part2(args.quick, minutes, g, args)
+    if "1" in args.parts:
+        part1(args.quick, minutes, g, args)
+    if "2" in args.parts:
+        part2(args.quick, minutes, g, args)
 
 
 if __name__ == "__main__":
