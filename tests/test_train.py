@@ -41,7 +41,7 @@ def test_lbfgs_path():
     x, y = _line_data()
     model = Line()
     train(model, squared_error, (x, y), epochs=3, batch_size=512, optimizer="lbfgs", lr=1.0, progress=False)
-    assert float(model.w) == pytest.approx(3.0, abs=0.01)
+    assert model.w.item() == pytest.approx(3.0, abs=0.01)
 
 
 def test_non_finite_loss_stops_with_advice():
@@ -65,14 +65,14 @@ def test_metrics_callbacks_and_constraint_hook():
         (x, y),
         epochs=10,
         lr=0.1,
-        metrics={"w": lambda m: float(m.w)},
+        metrics={"w": lambda m: m.w.item()},
         metric_every=2,
         callbacks=[lambda s: calls.append(s.epoch) or s.epoch >= 4],
         progress=False,
     )
     assert calls == [1, 2, 3, 4]  # the callback stopped training after epoch 4
     assert [e for e, _ in history.metrics["w"]] == [2, 4]
-    assert float(model.w) <= 1.0
+    assert model.w.item() <= 1.0
 
 
 def test_checkpoint_round_trip_and_resume(tmp_path):
