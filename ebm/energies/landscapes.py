@@ -31,7 +31,7 @@ class _Landscape2D(Energy):
         super().__init__((2,))
 
     def _log_z(self) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _log_z() (its exact log partition function)")
 
     def log_partition(self) -> Tensor:
         return torch.tensor(self._log_z(), dtype=torch.float64)
