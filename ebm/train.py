@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
@@ -250,9 +249,7 @@ def train(
             if constrain is not None:
                 with torch.no_grad():
                     constrain()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingDiverged(f"loss became {value} at epoch {epoch}, step {step}. Fix: lower the learning rate (lr={lr}).")
+            value = float(loss.detach())  # finite: _check_loss already stopped on anything else
             history.losses.append(value)
             total, count, step = total + value, count + 1, step + 1
         _check_parameters(params, epoch)

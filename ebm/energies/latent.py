@@ -141,6 +141,7 @@ class LatentEnergy(Energy):
         beta = check_positive("beta", beta, fix="pass a finite beta > 0 (beta=math.inf needs no sampling)")
         n_samples = check_int("n_samples", n_samples, minimum=1)
         std = check_positive("proposal_std", proposal_std)
+        self.check_input(x)
         with torch.no_grad():
             centre = self.infer(x)  # (*batch, *latent)
         noise = torch.randn((n_samples, *centre.shape), generator=generator, dtype=centre.dtype, device=centre.device)
