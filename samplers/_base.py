@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import types
 from dataclasses import dataclass, field
 
 import torch
 
+from ._compile import check_compile_flag, compile_step
 from ._validation import check_int, check_positive, check_tensor, check_generator, format_error, trusted_inputs
 
 __all__ = ["SamplerResult", "SamplerDivergedError", "ChainState", "energy_and_score_fn", "GradientSampler"]
@@ -186,11 +186,7 @@ class GradientSampler:
     divergence_fix = "lower step_size (or enable adapt_step_size with warmup_steps > 0)"
 
     def __init__(self, step_size: float, *, warmup_steps: int = 0, adapt_step_size: bool = False, target_acceptance: float | None = None, thin: int | None = None, record_energies: bool = False, compile: bool = False):
-        if not isinstance(compile, bool):
-            raise TypeError(format_error("compile", "a bool", f"{type(compile).__name__} {compile!r}", "pass compile=True to fuse the step with torch.compile, or compile=False"))
-        if compile and not callable(getattr(torch, "compile", None)):
-            raise RuntimeError(format_error("compile", "a torch build with torch.compile", f"torch {torch.__version__} without it", "upgrade torch (>= 2.0) or pass compile=False"))
-        self.compile = compile
+        self.compile = check_compile_flag(compile)
         self._compiled = None  # (energy, fn, compiled step) of the last run, reused by later runs
         self.step_size = check_positive("step_size", step_size, fix="pass a small positive step size, e.g. 1e-2")
         self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
@@ -232,33 +228,17 @@ class GradientSampler:
                 kernel(fn, st, eps, sqrt2eps, noise, threshold, partial)
                 return st.x, st.energy, st.score, partial
 
-            # A fresh code object gives every (sampler, energy) its own dynamo cache, so that many
-            # samplers in one process do not share (and exhaust) one recompile limit.
-            pure_step = types.FunctionType(pure_step.__code__.replace(), pure_step.__globals__, "pure_step", None, pure_step.__closure__)
-            kwargs = {}
+            options = None
             if x is not None and x.device.type == "cpu" and x[0].numel() < 16:
                 # Inductor's CPU code vectorises the innermost (event) dimension; for an event of a
                 # few coordinates that means masked loads of 2-3 lanes per chain, slower than
                 # scalar code (2-D MALA at 100,000 chains: ≈ 1.2x faster scalar, measured).
-                kwargs["options"] = {"cpp.simdlen": 1}
-            self._compiled = (energy, fn, torch.compile(pure_step, fullgraph=True, dynamic=False, **kwargs))
+                options = {"cpp.simdlen": 1}
+            self._compiled = (energy, fn, compile_step(pure_step, options=options))
         compiled = self._compiled[2]
 
         def step(st, eps, sqrt2eps, noise, threshold, partial):
-            try:
-                st.x, st.energy, st.score, p = compiled(st.x, st.energy, st.score, eps, sqrt2eps, noise, threshold)
-            except Exception as err:  # only torch.compile's own failures are translated
-                if not type(err).__module__.startswith(("torch._dynamo", "torch._inductor")):
-                    raise
-                first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-                raise RuntimeError(
-                    format_error(
-                        "compile",
-                        "a step that torch.compile can fuse (a working backend: a C++ compiler on CPU, Triton on GPU; an energy dynamo can trace)",
-                        f"{type(err).__name__}: {first}",
-                        "pass compile=False (same chains, unfused), or install the compiler / make the energy traceable",
-                    )
-                ) from err
+            st.x, st.energy, st.score, p = compiled(st.x, st.energy, st.score, eps, sqrt2eps, noise, threshold)
             if partial is not None:
                 partial.copy_(p)
 

@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ._compile import check_compile_flag, compile_step
 from ._base import SamplerDivergedError, SamplerResult, check_energy_output, diverged_message
+from .counter_rng import CounterRNG
 from ._validation import check_choice, check_generator, check_int, check_tensor, format_error, trusted_inputs
 
 __all__ = ["BlockGibbs", "SingleSiteGibbs"]
@@ -39,6 +41,14 @@ class BlockGibbs:
     Args:
         conditionals: sequence of K callables ``(blocks: tuple, generator) -> Tensor``.
         thin: keep every ``thin``-th state of the *first* block in ``result.trajectory``.
+        compile: fuse each sweep with ``torch.compile`` (fullgraph, static shapes). The
+            conditionals then receive a `samplers.counter_rng.CounterRNG` in place of the
+            ``torch.Generator`` (keyed from ``generator``, so runs stay reproducible) and must draw
+            through ``samplers.counter_rng.uniform / normal / bernoulli``, which accept either; the
+            draws are then computed inside the fused kernels instead of by a separate
+            single-threaded Mersenne Twister pass. Different random numbers from ``compile=False``,
+            the same distribution. The first ``run`` pays the compilation (seconds to tens of
+            seconds on a CPU); later runs with the same block shapes reuse it.
 
     Example:
         >>> f = lambda b, g: torch.bernoulli(torch.full_like(b[0], 0.3), generator=g)
@@ -46,11 +56,34 @@ class BlockGibbs:
         torch.Size([10, 4])
     """
 
-    def __init__(self, conditionals: Sequence[Callable], *, thin: int | None = None):
+    def __init__(self, conditionals: Sequence[Callable], *, thin: int | None = None, compile: bool = False):
         if not isinstance(conditionals, Sequence) or len(conditionals) == 0 or not all(callable(c) for c in conditionals):
             raise TypeError(format_error("conditionals", "a non-empty sequence of callables (blocks, generator) -> block", repr(conditionals), "pass e.g. [sample_h_given_v, sample_v_given_h]"))
         self.conditionals = list(conditionals)
         self.thin = None if thin is None else check_int("thin", thin, minimum=1)
+        self.compile = check_compile_flag(compile)
+        self._compiled = None
+
+    def _sweep(self, blocks: tuple, generator) -> tuple:
+        """One step: ``b_k ← conditionals[k](blocks, generator)`` for k = 1..K."""
+        for k, cond in enumerate(self.conditionals):
+            blocks = blocks[:k] + (cond(blocks, generator),) + blocks[k + 1 :]
+        return blocks
+
+    def _sweep_fn(self, blocks: tuple, n_steps: int, generator):
+        """``sweep(blocks, t) -> blocks``: eager with ``generator``, or compiled with counter keys."""
+        if not self.compile:
+            return lambda b, t: self._sweep(b, generator)
+        if self._compiled is None:
+            sweep = self._sweep
+
+            def counter_sweep(blocks, key):
+                return sweep(blocks, CounterRNG(key))
+
+            self._compiled = compile_step(counter_sweep)
+        compiled = self._compiled
+        keys = CounterRNG.new_keys(n_steps, generator, blocks[0].device)  # (n_steps,) one stream per sweep
+        return lambda b, t: compiled(b, keys[t])
 
     def run(self, energy, x0, n_steps: int, *, generator: torch.Generator | None = None) -> SamplerResult:
         """Run ``n_steps`` full sweeps over the blocks.
@@ -76,10 +109,9 @@ class BlockGibbs:
         with torch.no_grad(), trusted_inputs():
             if self.thin:
                 traj = torch.empty((n_steps // self.thin, *blocks[0].shape), dtype=blocks[0].dtype, device=blocks[0].device)
+            sweep = self._sweep_fn(blocks, n_steps, generator)
             for t in range(1, n_steps + 1):
-                for k, cond in enumerate(self.conditionals):
-                    new = cond(blocks, generator)
-                    blocks = blocks[:k] + (new,) + blocks[k + 1 :]
+                blocks = sweep(blocks, t - 1)
                 if traj is not None and t % self.thin == 0:
                     traj[t // self.thin - 1].copy_(blocks[0])
             e = energy(*blocks) if energy is not None else None

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from ebm._validation import check_int, check_positive, check_tensor, format_error
 from ebm.energy import Energy
 from ebm.registry import register_energy
+from samplers.counter_rng import bernoulli, normal
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine", "MAX_ENUMERATION_BITS", "binary_states", "bernoulli"]
 
@@ -69,15 +70,6 @@ def _enumerate_logsumexp(n: int, log_weight, device) -> Tensor:
         states = binary_states(n, start, min(start + chunk, total), device=device)  # (m, n)
         parts.append(torch.logsumexp(log_weight(states), dim=0))
     return torch.logsumexp(torch.stack(parts), dim=0)
-
-
-def bernoulli(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Draw {0, 1} with probabilities ``p`` (same shape and dtype).
-
-    ``rand < p`` rather than ``torch.bernoulli``: the same distribution, about twice as fast on CPU;
-    the comparison is written in place into the uniform draws (one buffer, no extra pass).
-    """
-    return torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device).lt_(p)
 
 
 def _sigmoid(a: Tensor) -> Tensor:
@@ -335,8 +327,7 @@ class GaussianBernoulliRBM(_RBMBase):
     def sample_v(self, h: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``v ~ N(b + Wh, diag σ²)``: ``(*batch, H) -> (*batch, V)``."""
         mean = self.mean_v(h)
-        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
-        return mean + self.sigma * noise
+        return mean + self.sigma * normal(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
 
     def log_partition(self) -> Tensor:
         """Exact ``log Z`` by enumerating the hidden layer (the Gaussian visibles integrate out):

@@ -43,14 +43,18 @@ from ebm.registry import register_objective
 __all__ = ["ContrastiveDivergence", "rbm_block_gibbs"]
 
 
-def rbm_block_gibbs(model):
-    """A ``samplers.BlockGibbs`` over the state ``(h, v)`` of an RBM: each step draws h | v, then v | h."""
+def rbm_block_gibbs(model, *, compile: bool = False):
+    """A ``samplers.BlockGibbs`` over the state ``(h, v)`` of an RBM: each step draws h | v, then v | h.
+
+    ``compile=True`` fuses each sweep (two matrix products, and the sigmoid, uniform draw and
+    comparison of each layer in one vectorised loop); see `samplers.BlockGibbs`.
+    """
     from samplers.gibbs import BlockGibbs
 
     return BlockGibbs([
         lambda blocks, g: model.sample_h(blocks[1], generator=g),
         lambda blocks, g: model.sample_v(blocks[0], generator=g),
-    ])
+    ], compile=compile)
 
 
 def _is_rbm(model) -> bool:
