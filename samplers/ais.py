@@ -32,9 +32,14 @@ from dataclasses import dataclass
 import torch
 
 from ._base import ChainState, energy_and_score_fn
+from ._compile import check_compile_flag, compile_step
+from .counter_rng import CounterRNG
 from ._validation import check_generator, check_int, check_positive, check_tensor, format_error, trusted_inputs
 from .gibbs import SingleSiteGibbs
 from .langevin import MALA
+
+# Compiled transitions of paths that define their own ``transition``, one per path class.
+_COMPILED_TRANSITIONS: dict = {}
 
 __all__ = ["AIS", "AISResult", "GeometricPath", "mala_kernel", "gibbs_kernel"]
 
@@ -135,6 +140,12 @@ class AIS:
             Gibbs sweeps for binary x). The kernel is applied at every intermediate β.
         step_size: MALA step size for the default kernel.
         kernel_steps: steps (or sweeps) per temperature for the built-in kernels.
+        compile: fuse each temperature (the weight increment and the kernel) with
+            ``torch.compile``. Needs a callable ``kernel`` that draws through
+            ``samplers.counter_rng`` (it then receives a `CounterRNG` keyed from ``generator``) and a
+            ``path``/``kernel`` that accept β as a 0-d tensor (so one compiled step serves every
+            temperature); or a path with its own ``transition`` (see ``_transition_fn``). The first
+            run pays the compilation; later runs reuse it.
 
     Example:
         >>> base = lambda x: 0.5 * (x ** 2).sum(-1)                 # log Z_0 = log 2π in 2-D
@@ -146,7 +157,7 @@ class AIS:
         True
     """
 
-    def __init__(self, betas: Sequence[float] | int, *, kernel: Callable | str | None = None, step_size: float = 0.1, kernel_steps: int = 1):
+    def __init__(self, betas: Sequence[float] | int, *, kernel: Callable | str | None = None, step_size: float = 0.1, kernel_steps: int = 1, compile: bool = False):
         if isinstance(betas, int) and not isinstance(betas, bool):
             check_int("betas", betas, minimum=2)
             betas = [k / (betas - 1) for k in range(betas)]
@@ -159,6 +170,8 @@ class AIS:
         self.kernel = kernel
         self.step_size = check_positive("step_size", step_size)
         self.kernel_steps = check_int("kernel_steps", kernel_steps, minimum=1)
+        self.compile = check_compile_flag(compile)
+        self._compiled = None  # (path, compiled transition) of the last run with a path+kernel
 
     def _kernel(self, path):
         if callable(self.kernel):
@@ -167,17 +180,63 @@ class AIS:
             return gibbs_kernel(path, self.kernel_steps)
         return mala_kernel(path, self.step_size, self.kernel_steps)
 
+    def _transition_fn(self, path):
+        """``transition(x, lw, β_prev, β, randomness, move) -> (x, lw)``, eager or compiled.
+
+        One temperature: ``lw += E_{β_prev}(x) - E_β(x)``, then (if ``move``) ``x ← T_β(x)``. A
+        path may supply this itself as ``path.transition`` (same signature, ``randomness`` a
+        generator or `CounterRNG`) to share work between the increment and the kernel; an RBM
+        computes its hidden input ``c + xW`` once for both.
+        """
+        step = getattr(path, "transition", None)
+        if step is None:
+            kernel = self._kernel(path)
+            if self.compile and not callable(self.kernel):
+                raise ValueError(format_error("kernel", "a callable kernel(x, beta, generator) drawing through samplers.counter_rng when compile=True", repr(self.kernel),
+                                              "pass compile=False for the built-in 'mala'/'gibbs' kernels, or write the kernel with samplers.counter_rng.uniform/normal/bernoulli"))
+
+            def step(x, lw, beta_prev, beta, randomness, move):
+                lw = lw + (path(x, beta_prev) - path(x, beta))
+                return (kernel(x, beta, randomness) if move else x), lw
+
+        if not self.compile:
+            return step
+        if hasattr(path, "transition"):
+            # Compiled once per path *class* and shared by every AIS run: the path travels as an
+            # argument, so a new path object (a new model, or the same model after training)
+            # reuses the graph instead of paying the compilation again.
+            cls = (type(path), torch.compile)  # torch.compile in the key: tests stub it
+            if cls not in _COMPILED_TRANSITIONS:
+                def path_step(path, x, lw, beta_prev, beta, key):
+                    return type(path).transition(path, x, lw, beta_prev, beta, CounterRNG(key), True)
+
+                _COMPILED_TRANSITIONS[cls] = compile_step(path_step)
+            shared = _COMPILED_TRANSITIONS[cls]
+            compiled = lambda x, lw, beta_prev, beta, key: shared(path, x, lw, beta_prev, beta, key)  # noqa: E731
+        else:
+            if self._compiled is None or self._compiled[0] is not path:
+                def counter_step(x, lw, beta_prev, beta, key):
+                    return step(x, lw, beta_prev, beta, CounterRNG(key), True)
+
+                self._compiled = (path, compile_step(counter_step))
+            compiled = self._compiled[1]
+        return lambda x, lw, beta_prev, beta, key, move: compiled(x, lw, beta_prev, beta, key) if move else step(x, lw, beta_prev, beta, None, False)
+
     def _anneal(self, path, x, betas, generator):
-        kernel = self._kernel(path)
+        e0 = path(x, betas[0])
+        if e0.shape != (x.shape[0],):
+            raise ValueError(format_error("path", f"path(x, beta) of shape ({x.shape[0]},)", f"shape {tuple(e0.shape)}", "return one energy per sample"))
         lw = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        e_prev = path(x, betas[0])
-        if e_prev.shape != (x.shape[0],):
-            raise ValueError(format_error("path", f"path(x, beta) of shape ({x.shape[0]},)", f"shape {tuple(e_prev.shape)}", "return one energy per sample"))
-        for k in range(1, len(betas)):
-            lw += e_prev - path(x, betas[k])
-            if k < len(betas) - 1:
-                x = kernel(x, betas[k], generator)
-                e_prev = path(x, betas[k])
+        transition = self._transition_fn(path)
+        if self.compile:
+            # β as 0-d tensors (one compiled graph for every temperature) and one key per move.
+            betas = torch.tensor(betas, dtype=x.dtype, device=x.device).unbind()
+            randomness = CounterRNG.new_keys(len(betas), generator, x.device).unbind()
+        else:
+            randomness = [generator] * len(betas)
+        last = len(betas) - 1
+        for k in range(1, last + 1):
+            x, lw = transition(x, lw, betas[k - 1], betas[k], randomness[k], k < last)
         return lw, x
 
     def _check(self, x, base_log_partition, generator, name):

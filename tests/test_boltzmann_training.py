@@ -9,7 +9,7 @@ from helpers import random_rbm
 from ebm.data import bars_and_stripes
 from ebm.energies import BernoulliRBM, BoltzmannMachine, GaussianBernoulliRBM, GaussianMixture
 from ebm.energies.boltzmann import binary_states
-from ebm.evaluate import ais_log_partition, empirical_entropy, exact_log_likelihood, pseudo_log_likelihood, reconstruction_error
+from ebm.evaluate import ais_log_partition, sm_schedule, empirical_entropy, exact_log_likelihood, pseudo_log_likelihood, reconstruction_error
 from ebm.evaluate.metrics import boltzmann_metrics
 from ebm.objectives import ContrastiveDivergence, ExactLikelihood
 from ebm.train import linear_lr_decay, load_checkpoint, save_checkpoint, train
@@ -71,6 +71,27 @@ def test_ais_with_data_base_rates_gaussian_rbm_and_reverse_bracket(generator):
     gb = GaussianBernoulliRBM(3, 5, sigma=torch.tensor([0.5, 1.0, 2.0]), weight_scale=1.5, generator=generator).double()
     est = ais_log_partition(gb, n_chains=300, n_betas=1500, generator=generator)
     assert abs(float(est.log_z) - gb.log_partition().item()) < 4 * float(est.std_error) + 0.02
+
+
+@pytest.mark.parametrize("really_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_compiled_ais_matches_exact_log_z(monkeypatch, really_compile):
+    """compile=True: the fused temperature step with counter-based draws (stubbed compile: run eagerly)."""
+    if not really_compile:
+        monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
+    g = torch.Generator().manual_seed(1)
+    rbm = random_rbm(12, 8, 4.0, g)
+    est = ais_log_partition(rbm, n_chains=300, n_betas=2000, generator=g, compile=True)
+    exact = rbm.log_partition().item()
+    assert abs(float(est.log_z) - exact) < 4 * float(est.std_error) + 0.02, (float(est.log_z), exact, float(est.std_error))
+    gb = GaussianBernoulliRBM(3, 5, sigma=torch.tensor([0.5, 1.0, 2.0]), weight_scale=1.5, generator=g).double()
+    est = ais_log_partition(gb, n_chains=300, n_betas=1500, generator=g, compile=True)
+    assert abs(float(est.log_z) - gb.log_partition().item()) < 4 * float(est.std_error) + 0.02
+
+
+@pytest.mark.parametrize("n", [3, 4, 10, 28, 29, 100, 14500])
+def test_sm_schedule_runs_from_zero_to_one(n):
+    b = sm_schedule(n)
+    assert b.shape == (n,) and float(b[0]) == 0.0 and float(b[-1]) == 1.0 and bool((b.diff() > 0).all())
 
 
 def test_ais_rejects_bad_arguments():

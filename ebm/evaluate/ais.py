@@ -28,8 +28,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ebm._validation import check_generator, check_int, check_tensor, format_error
-from ebm.energies.boltzmann import BernoulliRBM, GaussianBernoulliRBM, bernoulli
+from ebm.energies.boltzmann import BernoulliRBM, GaussianBernoulliRBM
 from samplers.ais import AIS
+from samplers.counter_rng import bernoulli, normal
 
 __all__ = ["AISResult", "ais_log_partition", "sm_schedule", "ais_log_likelihood"]
 
@@ -71,6 +72,8 @@ def sm_schedule(n_betas: int, *, dtype=torch.float64, device=None) -> Tensor:
     n1 = max(1, round(n_betas * 500 / 14500))
     n2 = max(1, round(n_betas * 4000 / 14500))
     n3 = n_betas - n1 - n2
+    if n3 < 2:  # too short for three pieces (the last must end at β = 1): uniform
+        return torch.linspace(0.0, 1.0, n_betas, dtype=dtype, device=device)
     parts = [
         torch.linspace(0.0, 0.5, n1 + 1, dtype=dtype)[:-1],
         torch.linspace(0.5, 0.9, n2 + 1, dtype=dtype)[:-1],
@@ -98,6 +101,7 @@ def ais_log_partition(
     betas: Tensor | None = None,
     reverse_from: Tensor | None = None,
     generator: torch.Generator | None = None,
+    compile: bool = False,
 ) -> AISResult:
     """Estimate ``log Z`` of a Bernoulli or Gaussian-Bernoulli RBM by AIS from a base-rate model.
 
@@ -117,6 +121,10 @@ def ais_log_partition(
             estimate ``log_z_upper`` is a stochastic upper bound when the samples are exact, so
             ``[log_z, log_z_upper]`` brackets log Z.
         generator: random generator (on the model's device).
+        compile: fuse each temperature (two matrix products, the softplus terms and both layers'
+            draws, with uniforms from `samplers.counter_rng` computed inside the fused loops) with
+            ``torch.compile``; see `samplers.AIS`. Same estimator, different random numbers; the
+            first call pays the compilation (seconds on a CPU).
 
     Returns:
         `AISResult` with ``log_z``, ``std_error``, the ±3σ bracket, the log weights and the ESS.
@@ -149,7 +157,7 @@ def ais_log_partition(
         betas = betas.double().to(W.device)
     base_bias = None if isinstance(model, GaussianBernoulliRBM) else _base_visible_bias(model, data).detach()
     path = _RBMPath(model, base_bias)
-    ais = AIS(betas.tolist(), kernel=path.kernel)
+    ais = AIS(betas.tolist(), compile=compile)
     with torch.no_grad():
         forward = ais.run(path, path.base_samples(n_chains, generator), path.base_log_partition(), generator=generator)
         upper = None
@@ -166,6 +174,10 @@ class _RBMPath:
     ``path(v, β) = -log p*_β(v)`` and ``kernel(v, β, g)`` (one sweep h | v, v | h at β) share the
     hidden input ``a = c + vW`` of the latest state through a one-entry cache, so each temperature
     costs two matrix products: ``vW`` for the new state and ``hWᵀ`` inside the sweep.
+
+    ``transition`` is the whole temperature for `samplers.AIS` (weight increment, then the sweep)
+    written around one explicit ``a``; β may be a float or a 0-d tensor (compiled AIS). It uses no
+    Python-side cache, which a compiled graph would have to guard on.
     """
 
     def __init__(self, model, base_bias: Tensor | None):
@@ -189,17 +201,21 @@ class _RBMPath:
             self._vis = None
         return self._a
 
-    def _visible_terms(self, v: Tensor) -> tuple[Tensor, Tensor]:
+    def _visible_terms(self, v: Tensor) -> tuple[Tensor, Tensor | None]:
         # The visible part is linear in β: -(b_Aᵀv) - β (b - b_A)ᵀv (Gaussian: the β-free quadratic).
         self.hidden_input(v)
         if self._vis is None:
-            if self.gaussian:
-                self._vis = ((0.5 * (v - self.b) ** 2 * self.inv_var).sum(-1), None)
-            else:
-                self._vis = (-(v @ self.base_bias), -(v @ self.dbias))
+            self._vis = self._visible_terms_of(v)
         return self._vis
 
-    def _hidden_term(self, a: Tensor, beta: float) -> Tensor:
+    def _visible_terms_of(self, v: Tensor) -> tuple[Tensor, Tensor | None]:
+        if self.gaussian:
+            return (0.5 * (v - self.b) ** 2 * self.inv_var).sum(-1), None
+        return -(v @ self.base_bias), -(v @ self.dbias)
+
+    def _hidden_term(self, a: Tensor, beta) -> Tensor:
+        if isinstance(beta, Tensor):
+            return F.softplus(beta * a).sum(-1)
         # Σ_j softplus(β a_j) = β Σ_j softplus_β(a_j): torch's softplus(a, beta) fuses the scaling.
         if beta == 0.0:
             return torch.full(a.shape[:-1], self._log2, dtype=a.dtype, device=a.device)
@@ -211,13 +227,29 @@ class _RBMPath:
         energy = const - self._hidden_term(a, beta)
         return energy if slope is None else energy + beta * slope
 
-    def kernel(self, v: Tensor, beta: float, generator) -> Tensor:
-        h = bernoulli(torch.sigmoid(beta * self.hidden_input(v)), generator)  # (M, H)
+    def transition(self, v: Tensor, lw: Tensor, beta_prev, beta, generator, move: bool) -> tuple[Tensor, Tensor]:
+        """``lw += log p*_β(v) - log p*_β_prev(v)``; then, if ``move``, one sweep at β. Two matmuls."""
+        a = torch.addmm(self.c, v, self.W_in)  # (M, H)
+        _, slope = self._visible_terms_of(v)
+        lw = lw + self._hidden_term(a, beta) - self._hidden_term(a, beta_prev)  # the β-free visible part cancels
+        if slope is not None:
+            lw = lw - (beta - beta_prev) * slope
+        return (self._sweep(v, a, beta, generator) if move else v), lw
+
+    def kernel(self, v: Tensor, beta, generator) -> Tensor:
+        return self._sweep(v, self.hidden_input(v), beta, generator)
+
+    def _sweep(self, v: Tensor, a: Tensor, beta, generator) -> Tensor:
+        h = bernoulli(torch.sigmoid(beta * a), generator)  # (M, H)
+        # addmm's alpha must be a number; a tensor β (compiled) scales the product instead.
+        wh = torch.mm(h, self.W.T) * beta if isinstance(beta, Tensor) else None  # (M, V) β W h
         if self.gaussian:
-            noise = torch.randn(v.shape, generator=generator, dtype=v.dtype, device=v.device)
-            return torch.addmm(self.b, h, self.W.T, alpha=beta) + self.sigma * noise  # N(b + βWh, σ²)
+            mean = self.b + wh if wh is not None else torch.addmm(self.b, h, self.W.T, alpha=beta)
+            return mean + self.sigma * normal(v.shape, generator=generator, dtype=v.dtype, device=v.device)  # N(b + βWh, σ²)
         # p_β(v | h) = σ((1-β) b_A + β (b + W h))
-        return bernoulli(torch.sigmoid(torch.addmm(self.base_bias + beta * self.dbias, h, self.W.T, alpha=beta)), generator)
+        bias = self.base_bias + beta * self.dbias  # (V,)
+        logits = bias + wh if wh is not None else torch.addmm(bias, h, self.W.T, alpha=beta)
+        return bernoulli(torch.sigmoid(logits), generator)
 
     def base_samples(self, n: int, generator) -> Tensor:
         if self.gaussian:
