@@ -7,6 +7,7 @@ A sampler is built from its hyper-parameters and run with
 
 from ._base import SamplerDivergedError, SamplerResult
 from .ais import AIS, AISResult, GeometricPath, gibbs_kernel, mala_kernel
+from .counter_rng import CounterRNG
 from .diagnostics import acceptance_summary, autocorrelation, effective_sample_size, split_rhat
 from .gibbs import BlockGibbs, SingleSiteGibbs
 from .hmc import HMC
@@ -25,6 +26,7 @@ __all__ = [
     "ParallelTempering",
     "geometric_temperatures",
     "AIS",
+    "CounterRNG",
     "AISResult",
     "GeometricPath",
     "mala_kernel",

@@ -49,10 +49,12 @@ class ULA(GradientSampler):
         warmup_steps: burn-in steps run before statistics are recorded.
         thin: keep every ``thin``-th state in ``result.trajectory`` (None: keep none).
         record_energies: store ``(n_steps, batch)`` energies (costs one energy evaluation a step).
-        compile: fuse the per-step update with ``torch.compile`` (fullgraph, static shapes). Same
-            chains as ``compile=False`` up to float rounding; the first ``run`` per energy and
-            batch shape pays the compilation (tens of seconds on a CPU), later runs reuse it.
-            Raises RuntimeError (with the fix) if the step cannot be compiled, never falls back.
+        compile: fuse each step with ``torch.compile`` (fullgraph, static shapes); the step draws
+            its noise (and MALA's uniform) from `samplers.counter_rng` keys taken from
+            ``generator``: the same kernel and accept rule as ``compile=False``, different random
+            numbers. The first ``run`` per energy and batch shape pays the compilation (up to tens
+            of seconds on a CPU), later runs reuse it. Raises RuntimeError (with the fix) if the
+            step cannot be compiled, never falls back.
 
     Example:
         >>> r = ULA(0.05).run(lambda x: 0.5 * (x ** 2).sum(-1), torch.zeros(100, 2), 200)
