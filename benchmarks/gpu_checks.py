@@ -73,8 +73,10 @@ def samplers_section(device, smoke: bool) -> None:
     say()
     say("| sampler | energy | chain-steps/s | % of bandwidth bound | final var(x₁) |")
     say("|---|---|---:|---:|---:|")
-    for name, sampler, bytes_per in (("ULA", ULA(0.1), 16), ("MALA", MALA(0.1), 40)):
-        for label, energy in (("plain callable (autograd)", plain), ("analytic Gaussian", analytic)):
+    for name, make, bytes_per in (("ULA", ULA, 16), ("MALA", MALA, 40)):
+        for label, energy, compiled in (("plain callable (autograd)", plain, False), ("analytic Gaussian", analytic, False),
+                                        ("plain callable, compile=True", plain, True), ("analytic Gaussian, compile=True", analytic, True)):
+            sampler = make(0.1, compile=compiled)  # best_time's warm-up call pays the compilation
             result = {}
 
             def run():
@@ -97,10 +99,11 @@ def rbm_section(device, smoke: bool) -> None:
     rbm = BernoulliRBM(n_vis, n_hid, weight_scale=0.05, generator=torch.Generator().manual_seed(0)).to(device)
     W = rbm.weight.detach()
     sampler = rbm_block_gibbs(rbm)
+    fused = rbm_block_gibbs(rbm, compile=True)
     say(f"### RBM {n_vis}×{n_hid}, float32")
     say()
-    say("| chains | 2 matmuls (ms) | Gibbs sweep v→h→v (ms) | matmul share of the sweep |")
-    say("|---:|---:|---:|---:|")
+    say("| chains | 2 matmuls (ms) | Gibbs sweep v→h→v (ms) | matmul share of the sweep | compiled sweep (ms) | matmul share |")
+    say("|---:|---:|---:|---:|---:|---:|")
     for chains in ((100, 1000) if smoke else (1000, 10_000, 100_000)):
         v0 = torch.bernoulli(torch.full((chains, n_vis), 0.5, device=device), generator=g)
         h0 = torch.zeros(chains, n_hid, device=device)
@@ -116,24 +119,31 @@ def rbm_section(device, smoke: bool) -> None:
             with torch.no_grad():
                 sampler.run(None, (h0, v0), sweeps, generator=g)
 
+        def fused_sweep():
+            with torch.no_grad():
+                fused.run(None, (h0, v0), sweeps, generator=g)
+
         tg, ts = best_time(gemm, device) / sweeps, best_time(sweep, device) / sweeps
-        say(f"| {chains:,} | {tg * 1e3:.3f} | {ts * 1e3:.3f} | {100 * tg / ts:.0f}% |")
+        tf = best_time(fused_sweep, device) / sweeps
+        say(f"| {chains:,} | {tg * 1e3:.3f} | {ts * 1e3:.3f} | {100 * tg / ts:.0f}% | {tf * 1e3:.3f} | {100 * tg / tf:.0f}% |")
     say()
     n_betas = 1450 if smoke else 14_500
     means = torch.rand(n_vis, generator=torch.Generator().manual_seed(1)) * 0.8 + 0.1
     data = torch.bernoulli(means.expand(500, n_vis), generator=torch.Generator().manual_seed(2)).to(device)
     with torch.no_grad():
         rbm.visible_bias.copy_(torch.logit(means).to(device))
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t = time.perf_counter()
-    est = ais_log_partition(rbm, n_chains=100, n_betas=n_betas, data=data, generator=g)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    dt = time.perf_counter() - t
-    say(f"AIS (Salakhutdinov & Murray base rates), 100 chains, {n_betas:,} temperatures: {dt:.2f} s "
-        f"({dt / (n_betas - 1) * 1e6:.0f} µs per temperature), log Z = {float(est.log_z):.3f} ± {float(est.std_error):.3f}.")
-    say()
+    ais_log_partition(rbm, n_chains=100, n_betas=30, data=data, generator=g, compile=True)  # compiles once
+    for label, compiled in (("", False), (", compile=True", True)):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        est = ais_log_partition(rbm, n_chains=100, n_betas=n_betas, data=data, generator=g, compile=compiled)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t
+        say(f"AIS (Salakhutdinov & Murray base rates{label}), 100 chains, {n_betas:,} temperatures: {dt:.2f} s "
+            f"({dt / (n_betas - 1) * 1e6:.0f} µs per temperature), log Z = {float(est.log_z):.3f} ± {float(est.std_error):.3f}.")
+        say()
 
 
 def sparse_section(device, smoke: bool) -> None:
