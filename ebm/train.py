@@ -113,7 +113,7 @@ def _trainable_parameters(model: nn.Module, objective) -> list[nn.Parameter]:
     return params
 
 
-_BATCHES_PER_GATHER = 64  # one indexing op gathers this many shuffled batches; each batch is then a view
+_GATHER_ELEMENTS = 2**22  # shuffled rows are gathered in chunks of about this many elements; batches are views
 
 
 def _batches(data, batch_size: int, generator, steps_per_epoch: int | None) -> Iterable:
@@ -124,10 +124,12 @@ def _batches(data, batch_size: int, generator, steps_per_epoch: int | None) -> I
         if any(t.shape[0] != n for t in tensors):
             raise ValueError(format_error("data", "tensors with the same first dimension", str([tuple(t.shape) for t in tensors]), "align the data"))
         order = torch.randperm(n, generator=generator, device=generator.device if generator is not None else "cpu").to(tensors[0].device)
-        rows = batch_size * _BATCHES_PER_GATHER
+        # One gather per chunk (a whole epoch for small data sets) instead of one per batch.
+        row_elements = max(sum(t[0].numel() for t in tensors), 1) if n else 1
+        rows = batch_size * max(1, _GATHER_ELEMENTS // (row_elements * batch_size))
         for start in range(0, n, rows):
             idx = order[start : start + rows]
-            parts = [t[idx].split(batch_size) for t in tensors]  # the batches order[i : i + batch_size], as views
+            parts = [torch.index_select(t, 0, idx).split(batch_size) for t in tensors]  # batches order[i : i + batch_size]
             yield from parts[0] if isinstance(data, Tensor) else zip(*parts)
     elif callable(data):
         if steps_per_epoch is None:
@@ -174,16 +176,16 @@ def _plain_sgd_step(opt) -> None:
     """``p -= lr * p.grad`` for every parameter with a gradient: torch SGD's update without its per-call overhead."""
     work = []
     for group in opt.param_groups:
-        params = [p for p in group["params"] if p.grad is not None]
+        params = group["params"]
         grads = [p.grad for p in params]
-        if any(g.is_sparse for g in grads):
-            opt.step()  # torch's own path handles sparse gradients
+        if any(g is None or g.is_sparse for g in grads):
+            opt.step()  # torch's own path skips missing gradients and handles sparse ones
             return
-        work.append((params, grads, group["lr"]))
-    with torch.no_grad():
-        for params, grads, lr in work:
+        work.append((params, grads, -group["lr"]))
+    with torch.no_grad() if torch.is_grad_enabled() else contextlib.nullcontext():
+        for params, grads, alpha in work:
             if params:
-                torch._foreach_add_(params, grads, alpha=-lr)
+                torch._foreach_add_(params, grads, alpha=alpha)
 
 
 def train(

@@ -86,21 +86,23 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
     W, b, c = weight.detach(), visible_bias.detach(), hidden_bias.detach()  # aliases: the optimiser's updates show
     n_visible, n_hidden, k, persistent = model.n_visible, model.n_hidden, objective.k, objective.persistent
     like = dict(dtype=W.dtype, device=W.device)
-    grad_w, grad_b = torch.empty_like(W), torch.empty_like(b)
+    grad_w = torch.empty_like(W)
     cache: dict[tuple[int, int], tuple] = {}  # per (negatives, batch rows): the stacked buffers and their views
 
     def buffers(m: int, n: int) -> tuple:
         vv = torch.empty((m + n, n_visible), **like)  # rows [negatives (the chains); data batch]
-        q = torch.empty((m + n, 2 * n_hidden), **like)  # [σ(a) | softplus(a)] of every row
+        q = torch.empty((2, m + n, n_hidden), **like)  # [softplus(a); σ(a)] of every row, a = c + vW
         # d_i: +1/m on negatives, -1/n on positives, so L = Σ_i d_i (v_i·b + Σ_j softplus(a_ij)).
         d = torch.cat([torch.full((m,), 1.0 / m, **like), torch.full((n,), -1.0 / n, **like)])
-        sums = torch.empty(2 * n_hidden, **like)  # column sums of D q: [∂L/∂c | by j, Σ_i d_i softplus(a_ij)]
+        # z = [∂L/∂b | Σ_i d_i softplus(a_i) | ∂L/∂c] and w = [b | 1]: then L = z[:V+H]·w.
+        z, w = torch.empty(n_visible + 2 * n_hidden, **like), torch.ones(n_visible + n_hidden, **like)
         u = torch.empty(k * m * (n_hidden + n_visible), **like)  # the uniforms of one step, h then v per sweep
         mh, mv = m * n_hidden, m * n_visible
         sweeps = [(u[s * (mh + mv) : s * (mh + mv) + mh].view(m, n_hidden), u[s * (mh + mv) + mh : (s + 1) * (mh + mv)].view(m, n_visible))
                   for s in range(k)]
-        return (vv, vv[:m], vv[m:], q, q[:, :n_hidden], q[:, n_hidden:], d, d.unsqueeze(1), sums, sums[:n_hidden], sums[n_hidden:],
-                u, sweeps, torch.empty((m, n_hidden), **like), torch.empty((m, n_visible), **like))
+        return (vv, vv[:m], vv[m:], vv.T, q, q[0], q[1], d, d.unsqueeze(1), z[:n_visible], z[n_visible:].view(2, n_hidden),
+                z[n_visible + n_hidden :], z[: n_visible + n_hidden], w, w[:n_visible], u, sweeps,
+                torch.empty((m, n_hidden), **like), torch.empty((m, n_visible), **like))
 
     def step(batch: Tensor, generator: torch.Generator | None) -> Tensor:
         n = batch.shape[0]
@@ -109,10 +111,10 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
             objective._start(model, batch, generator)  # the same initialisation as the generic path
             chains_now = objective.chains
         m = chains_now.shape[0] if persistent else n
-        key = (m, n)
-        if key not in cache:
-            cache[key] = buffers(m, n)
-        vv, chains, positives, q, p, s, d, d_col, sums, grad_c, softplus_sums, u, sweeps, a_h, a_v = cache[key]
+        buf = cache.get((m, n))
+        if buf is None:
+            buf = cache[(m, n)] = buffers(m, n)
+        vv, chains, positives, vv_t, q, s, p, d, d_col, grad_b, sums, grad_c, z, w, w_b, u, sweeps, a_h, a_v = buf
         positives.copy_(batch)
         if persistent:
             if chains_now is not chains:  # first step, another batch size, or chains replaced (e.g. loaded)
@@ -131,11 +133,12 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
         F.softplus(p, out=s)  # kept for the loss, before σ overwrites the pre-activations
         p.sigmoid_()
         q.mul_(d_col)
-        torch.mm(vv.T, p, out=grad_w)  # Σ_i d_i v_i p_iᵀ
-        torch.mv(vv.T, d, out=grad_b)  # Σ_i d_i v_i
-        torch.sum(q, 0, out=sums)  # [Σ_i d_i p_i | Σ_i d_i softplus(a_i)]
+        torch.mm(vv_t, p, out=grad_w)  # Σ_i d_i v_i p_iᵀ
+        torch.mv(vv_t, d, out=grad_b)  # Σ_i d_i v_i
+        torch.sum(q, 1, out=sums)  # [Σ_i d_i softplus(a_i); Σ_i d_i p_i]
         if weight.grad is not grad_w or visible_bias.grad is not grad_b or hidden_bias.grad is not grad_c:
             weight.grad, visible_bias.grad, hidden_bias.grad = grad_w, grad_b, grad_c  # first step, or grads were reset
-        return torch.dot(b, grad_b).add_(softplus_sums.sum())
+        w_b.copy_(b)
+        return torch.dot(z, w)  # b·∂L/∂b + Σ_ij d_i softplus(a_ij) = L
 
     return step
