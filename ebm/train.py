@@ -178,14 +178,19 @@ def _plain_sgd_step(opt) -> None:
     for group in opt.param_groups:
         params = group["params"]
         grads = [p.grad for p in params]
-        if any(g is None or g.is_sparse for g in grads):
-            opt.step()  # torch's own path skips missing gradients and handles sparse ones
-            return
-        work.append((params, grads, -group["lr"]))
-    with torch.no_grad() if torch.is_grad_enabled() else contextlib.nullcontext():
-        for params, grads, alpha in work:
-            if params:
+        for g in grads:
+            if g is None or g.is_sparse:
+                opt.step()  # torch's own path skips missing gradients and handles sparse ones
+                return
+        if params:
+            work.append((params, grads, -group["lr"]))
+    if torch.is_grad_enabled():
+        with torch.no_grad():
+            for params, grads, alpha in work:
                 torch._foreach_add_(params, grads, alpha=alpha)
+    else:
+        for params, grads, alpha in work:
+            torch._foreach_add_(params, grads, alpha=alpha)
 
 
 def train(

@@ -102,33 +102,39 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
                   for s in range(k)]
         return (vv, vv[:m], vv[m:], vv.T, q, q[0], q[1], d, d.unsqueeze(1), z[:n_visible], z[n_visible:].view(2, n_hidden),
                 z[n_visible + n_hidden :], z[: n_visible + n_hidden], w, w[:n_visible], u, sweeps,
-                torch.empty((m, n_hidden), **like), torch.empty((m, n_visible), **like))
+                torch.empty((m, n_hidden), **like), torch.empty((m, n_visible), **like), torch.empty((m, n_hidden), **like))
+
+    W_t = W.T
+    state = objective._buffers  # the registered buffer "chains", read without nn.Module.__getattr__
 
     def step(batch: Tensor, generator: torch.Generator | None) -> Tensor:
         n = batch.shape[0]
-        chains_now = objective.chains if persistent else None
-        if persistent and chains_now is None:
-            objective._start(model, batch, generator)  # the same initialisation as the generic path
-            chains_now = objective.chains
-        m = chains_now.shape[0] if persistent else n
+        if persistent:
+            chains_now = state["chains"]
+            if chains_now is None:
+                objective._start(model, batch, generator)  # the same initialisation as the generic path
+                chains_now = state["chains"]
+            m = chains_now.shape[0]
+        else:
+            m = n
         buf = cache.get((m, n))
         if buf is None:
             buf = cache[(m, n)] = buffers(m, n)
-        vv, chains, positives, vv_t, q, s, p, d, d_col, grad_b, sums, grad_c, z, w, w_b, u, sweeps, a_h, a_v = buf
+        vv, chains, positives, vv_t, q, s, p, d, d_col, grad_b, sums, grad_c, z, w, w_b, u, sweeps, a_h, a_v, h_buf = buf
         positives.copy_(batch)
-        if persistent:
-            if chains_now is not chains:  # first step, another batch size, or chains replaced (e.g. loaded)
-                chains.copy_(chains_now)
-                objective.chains = chains
-            x = chains
-        else:
+        if not persistent:
             x = positives  # CD-k starts the chains at the data
-        u.uniform_(generator=generator)  # one draw, in the order the generic path draws them
-        for u_h, u_v in sweeps:
-            torch.addmm(c, x, W, out=a_h).sigmoid_()
-            h = u_h.lt_(a_h)  # h ~ p(h | v): 1 where u < p, in place in the uniforms
-            torch.addmm(b, h, W.T, out=a_v).sigmoid_()
-            x = torch.lt(u_v, a_v, out=chains)  # v ~ p(v | h)
+        elif chains_now is chains:
+            x = chains
+        else:  # first step, another batch size, or chains replaced (e.g. loaded from a checkpoint)
+            x = chains.copy_(chains_now)
+            objective.chains = chains
+        # The uniforms of the whole step in one draw, in the order the generic path draws them, turned
+        # into logistic noise: u < σ(a) ⇔ logit(u) < a, so no sigmoid is needed to sample.
+        u.uniform_(generator=generator).logit_()
+        for l_h, l_v in sweeps:
+            h = torch.lt(l_h, torch.addmm(c, x, W, out=a_h), out=h_buf)  # h ~ p(h | v)
+            x = torch.lt(l_v, torch.addmm(b, h, W_t, out=a_v), out=chains)  # v ~ p(v | h)
         torch.addmm(c, vv, W, out=p)  # hidden pre-activations of negatives and positives at once
         F.softplus(p, out=s)  # kept for the loss, before σ overwrites the pre-activations
         p.sigmoid_()
