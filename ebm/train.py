@@ -239,6 +239,15 @@ def train(
         progress: show a progress bar (default: only on a terminal).
         history: continue an existing History.
 
+    Each step reads the loss back once (``loss.item()``), which is also the NaN guard: a
+    non-finite loss stops training before its update is applied. Two cheaper per-step paths are
+    chosen automatically and change nothing about what is computed: where the objective offers
+    ``analytic_gradient(model, data)`` (CD-k / PCD on a `BernoulliRBM` with tensor data, see
+    `ebm.objectives.rbm_cd_gradient`), its closed-form step writes ``.grad`` instead of
+    ``loss.backward()``; and a plain torch SGD (no momentum, weight decay, hooks or scheduler) is
+    applied as ``p -= lr * p.grad`` in one ``torch._foreach_add_`` instead of ``opt.step()``.
+    Tensor data is shuffled each epoch and gathered in large chunks, each batch being a view.
+
     Returns:
         The `History` of losses, metrics and wall time.
 
