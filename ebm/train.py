@@ -167,7 +167,7 @@ def _is_plain_sgd(opt) -> bool:
         return False
     return all(
         g.get("momentum", 1) == 0 and g.get("weight_decay", 1) == 0 and not g.get("maximize", True) and not g.get("differentiable", True)
-        and not isinstance(g.get("lr"), Tensor)
+        and not g.get("fused") and not isinstance(g.get("lr"), Tensor)
         for g in opt.param_groups
     )
 

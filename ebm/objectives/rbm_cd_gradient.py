@@ -60,7 +60,8 @@ def _applies(objective, model) -> bool:
 def rbm_cd_gradient_step(objective, model, data: Tensor):
     """Build ``step(batch, generator) -> loss`` for CD-k / PCD on a `BernoulliRBM`, or None.
 
-    The step draws the negatives (advancing ``objective.chains`` when persistent), writes
+    The step draws the negatives (advancing ``objective.chains`` when persistent; the chains live in
+    a preallocated buffer updated in place, so clone them to keep a snapshot), writes
     ``∂L/∂W, ∂L/∂b, ∂L/∂c`` of ``L = mean F(v⁺) - mean F(v⁻)`` into the parameters' ``.grad`` and
     returns ``L`` (a 0-d tensor, no graph). It must run under ``torch.no_grad()``. ``data`` is
     validated here once (binary, right width, dtype and device), so batches sliced from it are not
@@ -83,9 +84,12 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
         ValueError / TypeError: ``data`` is empty, not binary, or has the wrong width, dtype or device.
 
     Example:
+        >>> from ebm.energies import BernoulliRBM
+        >>> from ebm.objectives import ContrastiveDivergence
+        >>> rbm, x = BernoulliRBM(9, 4), torch.bernoulli(torch.full((20, 9), 0.5))
         >>> step = rbm_cd_gradient_step(ContrastiveDivergence(persistent=True), rbm, x)
         >>> with torch.no_grad():
-        ...     loss = step(x[:10], generator)   # rbm.weight.grad etc. now hold dL/dθ
+        ...     loss = step(x[:10], None)  # rbm.weight.grad, .visible_bias.grad, .hidden_bias.grad: dL/dθ
     """
     if not _applies(objective, model) or not isinstance(data, Tensor):
         return None
