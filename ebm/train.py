@@ -283,7 +283,9 @@ def train(
     # A closed-form gradient (e.g. CD/PCD on a Bernoulli RBM) replaces autograd where the objective
     # offers one; it checks the whole data set once instead of every batch.
     analytic = getattr(objective, "analytic_gradient", None)
-    analytic_step = analytic(model, data) if callable(analytic) and isinstance(data, Tensor) and not is_lbfgs else None
+    trained = {id(p) for p in params}  # a ready-made optimiser holding other tensors keeps the autograd path
+    own_params = all(id(p) in trained for group in opt.param_groups for p in group["params"])
+    analytic_step = analytic(model, data) if callable(analytic) and isinstance(data, Tensor) and not is_lbfgs and own_params else None
     t0 = time.perf_counter()
     step = len(history.losses)
     bar = tqdm(range(start_epoch, start_epoch + epochs), desc="training", unit="epoch", disable=(None if progress is None else not progress))
