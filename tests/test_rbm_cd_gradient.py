@@ -44,8 +44,8 @@ def test_fast_path_gives_the_generic_updates(persistent, k, n_chains, batch_size
 
 def test_fast_path_with_adam_momentum_and_clipping_matches_generic():
     x = bars_and_stripes(3).double().repeat(4, 1)
-    for kw in (dict(optimizer="adam", lr=0.01), dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=1e-3),
-               dict(optimizer="sgd", lr=0.5, max_grad_norm=0.05)):
+    for kw in ({"optimizer": "adam", "lr": 0.01}, {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3},
+               {"optimizer": "sgd", "lr": 0.5, "max_grad_norm": 0.05}):
         (a, _, _), (b, _, _) = (_train(ContrastiveDivergence(k=1, persistent=True), x, fast=f, epochs=2, batch_size=8, **kw) for f in (True, False))
         for p, q in zip(a.parameters(), b.parameters()):
             torch.testing.assert_close(p, q, rtol=0, atol=1e-12)

@@ -98,7 +98,7 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
     weight, visible_bias, hidden_bias = model.weight, model.visible_bias, model.hidden_bias
     W, b, c = weight.detach(), visible_bias.detach(), hidden_bias.detach()  # aliases: the optimiser's updates show
     n_visible, n_hidden, k, persistent = model.n_visible, model.n_hidden, objective.k, objective.persistent
-    like = dict(dtype=W.dtype, device=W.device)
+    like = {"dtype": W.dtype, "device": W.device}
     grad_w = torch.empty_like(W)
     cache: dict[tuple[int, int], tuple] = {}  # per (negatives, batch rows): the stacked buffers and their views
 
