@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import tempfile
 import time
@@ -111,6 +113,9 @@ def _trainable_parameters(model: nn.Module, objective) -> list[nn.Parameter]:
     return params
 
 
+_GATHER_ELEMENTS = 2**22  # shuffled rows are gathered in chunks of about this many elements; batches are views
+
+
 def _batches(data, batch_size: int, generator, steps_per_epoch: int | None) -> Iterable:
     """Yield one epoch of mini-batches from a tensor, a tuple of tensors, a batch function or an iterable."""
     if isinstance(data, Tensor) or (isinstance(data, tuple) and data and all(isinstance(t, Tensor) for t in data)):
@@ -119,10 +124,13 @@ def _batches(data, batch_size: int, generator, steps_per_epoch: int | None) -> I
         if any(t.shape[0] != n for t in tensors):
             raise ValueError(format_error("data", "tensors with the same first dimension", str([tuple(t.shape) for t in tensors]), "align the data"))
         order = torch.randperm(n, generator=generator, device=generator.device if generator is not None else "cpu").to(tensors[0].device)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            picked = tuple(t[idx] for t in tensors)
-            yield picked[0] if isinstance(data, Tensor) else picked
+        # One gather per chunk (a whole epoch for small data sets) instead of one per batch.
+        row_elements = max(sum(t[0].numel() for t in tensors), 1) if n else 1
+        rows = batch_size * max(1, _GATHER_ELEMENTS // (row_elements * batch_size))
+        for start in range(0, n, rows):
+            idx = order[start : start + rows]
+            parts = [torch.index_select(t, 0, idx).split(batch_size) for t in tensors]  # batches order[i : i + batch_size]
+            yield from parts[0] if isinstance(data, Tensor) else zip(*parts)
     elif callable(data):
         if steps_per_epoch is None:
             raise ValueError(format_error("steps_per_epoch", "an integer when data is a batch function", "None", "pass steps_per_epoch=..."))
@@ -132,17 +140,57 @@ def _batches(data, batch_size: int, generator, steps_per_epoch: int | None) -> I
         yield from data
 
 
-def _check_loss(loss, epoch: int, step: int, lr) -> Tensor:
+def _loss_value(loss, epoch: int, step: int, lr) -> float:
+    """The loss as a float; stops training on a non-finite loss (one scalar read per step, the guard is free)."""
     if not isinstance(loss, Tensor) or loss.dim() != 0:
         found = type(loss).__name__ if not isinstance(loss, Tensor) else f"shape {tuple(loss.shape)}"
         raise TypeError(format_error("objective", "a callable returning a scalar tensor", found, "reduce the loss with .mean()"))
-    if not torch.isfinite(loss):
+    value = loss.item()
+    if not math.isfinite(value):
         raise TrainingDiverged(
-            f"loss became {loss.item()} at epoch {epoch}, step {step}. Training stopped rather than hide it. "
+            f"loss became {value} at epoch {epoch}, step {step}. Training stopped rather than hide it. "
             f"Fix: lower the learning rate (lr={lr}), clip gradients (max_grad_norm=...), or regularise the energy "
             "(e.g. an energy-magnitude penalty or spectral norm)."
         )
-    return loss
+    return value
+
+
+def _is_plain_sgd(opt) -> bool:
+    """Whether ``opt.step()`` is exactly ``p -= lr * p.grad`` (torch SGD, no momentum/decay/hooks)."""
+    if type(opt) is not torch.optim.SGD or "step" in vars(opt):  # an LR scheduler wraps step()
+        return False
+    from torch.optim import optimizer as _optimizer
+
+    hooks = (getattr(opt, "_optimizer_step_pre_hooks", None), getattr(opt, "_optimizer_step_post_hooks", None),
+             getattr(_optimizer, "_global_optimizer_pre_hooks", None), getattr(_optimizer, "_global_optimizer_post_hooks", None))
+    if any(h is None or len(h) for h in hooks):
+        return False
+    return all(
+        g.get("momentum", 1) == 0 and g.get("weight_decay", 1) == 0 and not g.get("maximize", True) and not g.get("differentiable", True)
+        and not g.get("fused") and not isinstance(g.get("lr"), Tensor)
+        for g in opt.param_groups
+    )
+
+
+def _plain_sgd_step(opt) -> None:
+    """``p -= lr * p.grad`` for every parameter with a gradient: torch SGD's update without its per-call overhead."""
+    work = []
+    for group in opt.param_groups:
+        params = group["params"]
+        grads = [p.grad for p in params]
+        for g in grads:
+            if g is None or g.is_sparse:
+                opt.step()  # torch's own path skips missing gradients and handles sparse ones
+                return
+        if params:
+            work.append((params, grads, -group["lr"]))
+    if torch.is_grad_enabled():
+        with torch.no_grad():
+            for params, grads, alpha in work:
+                torch._foreach_add_(params, grads, alpha=alpha)
+    else:
+        for params, grads, alpha in work:
+            torch._foreach_add_(params, grads, alpha=alpha)
 
 
 def train(
@@ -191,6 +239,15 @@ def train(
         progress: show a progress bar (default: only on a terminal).
         history: continue an existing History.
 
+    Each step reads the loss back once (``loss.item()``), which is also the NaN guard: a
+    non-finite loss stops training before its update is applied. Two cheaper per-step paths are
+    chosen automatically and change nothing about what is computed: where the objective offers
+    ``analytic_gradient(model, data)`` (CD-k / PCD on a `BernoulliRBM` with tensor data, see
+    `ebm.objectives.rbm_cd_gradient`), its closed-form step writes ``.grad`` instead of
+    ``loss.backward()``; and a plain torch SGD (no momentum, weight decay, hooks or scheduler) is
+    applied as ``p -= lr * p.grad`` in one ``torch._foreach_add_`` instead of ``opt.step()``.
+    Tensor data is shuffled each epoch and gathered in large chunks, each batch being a view.
+
     Returns:
         The `History` of losses, metrics and wall time.
 
@@ -223,35 +280,47 @@ def train(
         start_epoch = history.epochs_done
     is_lbfgs = isinstance(opt, torch.optim.LBFGS)
     constrain = getattr(model, "constrain_parameters_", None)
+    # A closed-form gradient (e.g. CD/PCD on a Bernoulli RBM) replaces autograd where the objective
+    # offers one; it checks the whole data set once instead of every batch.
+    analytic = getattr(objective, "analytic_gradient", None)
+    trained = {id(p) for p in params}  # a ready-made optimiser holding other tensors keeps the autograd path
+    own_params = all(id(p) in trained for group in opt.param_groups for p in group["params"])
+    analytic_step = analytic(model, data) if callable(analytic) and isinstance(data, Tensor) and not is_lbfgs and own_params else None
     t0 = time.perf_counter()
     step = len(history.losses)
     bar = tqdm(range(start_epoch, start_epoch + epochs), desc="training", unit="epoch", disable=(None if progress is None else not progress))
     for epoch in bar:
         model.train()
         total, count = 0.0, 0
-        for batch in _batches(data, batch_size, generator, steps_per_epoch):
-            if is_lbfgs:
+        plain_sgd = _is_plain_sgd(opt)  # per epoch: callbacks may change the optimiser's settings
+        with torch.no_grad() if analytic_step is not None else contextlib.nullcontext():
+            for batch in _batches(data, batch_size, generator, steps_per_epoch):
+                if is_lbfgs:
 
-                def closure(batch=batch):
-                    opt.zero_grad(set_to_none=True)
-                    loss = _check_loss(objective(model, batch, generator=generator), epoch, step, lr)
-                    loss.backward()
-                    return loss
+                    def closure(batch=batch):
+                        opt.zero_grad(set_to_none=True)
+                        loss = objective(model, batch, generator=generator)
+                        _loss_value(loss, epoch, step, lr)
+                        loss.backward()
+                        return loss
 
-                loss = opt.step(closure)
-            else:
-                opt.zero_grad(set_to_none=True)
-                loss = _check_loss(objective(model, batch, generator=generator), epoch, step, lr)
-                loss.backward()
-                if max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-                opt.step()
-            if constrain is not None:
-                with torch.no_grad():
-                    constrain()
-            value = float(loss.detach())  # finite: _check_loss already stopped on anything else
-            history.losses.append(value)
-            total, count, step = total + value, count + 1, step + 1
+                    value = _loss_value(opt.step(closure), epoch, step, lr)
+                else:
+                    if analytic_step is not None:
+                        value = _loss_value(analytic_step(batch, generator), epoch, step, lr)  # writes the .grad
+                    else:
+                        opt.zero_grad(set_to_none=True)
+                        loss = objective(model, batch, generator=generator)
+                        value = _loss_value(loss, epoch, step, lr)  # stops before a non-finite step is taken
+                        loss.backward()
+                    if max_grad_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+                    _plain_sgd_step(opt) if plain_sgd else opt.step()
+                if constrain is not None:
+                    with torch.no_grad():
+                        constrain()
+                history.losses.append(value)
+                total, count, step = total + value, count + 1, step + 1
         _check_parameters(params, epoch)
         history.epoch_losses.append(total / max(count, 1))
         history.epochs_done = epoch + 1

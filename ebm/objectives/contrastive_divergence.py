@@ -194,6 +194,19 @@ class ContrastiveDivergence(nn.Module):
             self._store(neg)
         return neg
 
+    def analytic_gradient(self, model, data):
+        """A step ``(batch, generator) -> loss`` that writes this objective's gradient into ``.grad``, or None.
+
+        Used by `ebm.train.train` in place of ``loss.backward()`` where the gradient has a closed
+        form: CD-k and PCD with block Gibbs on a `BernoulliRBM` (see
+        `ebm.objectives.rbm_cd_gradient`). The estimator, the random draws and the persistent
+        chains are those of `forward`; only autograd and the per-batch checks are skipped (``data``
+        is checked once). None for every other configuration.
+        """
+        from ebm.objectives.rbm_cd_gradient import rbm_cd_gradient_step
+
+        return rbm_cd_gradient_step(self, model, data)
+
     # ------------------------------------------------------------------ the loss
     def forward(self, model, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Surrogate loss ``mean F(x⁺) - mean F(x⁻)`` (+ penalty); ``batch: (n, *event_shape)`` → scalar."""
