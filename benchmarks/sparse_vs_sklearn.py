@@ -7,10 +7,16 @@ best-of-R wall time, the total objective relative to lasso_cd's, and the speed-u
 Our solver stops each signal when its float64 duality gap is <= 1e-7 x its objective, so its total
 objective is within 1e-7 relative of the optimum (and hence of lasso_cd's).
 
-    python3 benchmarks/sparse_vs_sklearn.py [--quick] [--n 10000] [--repeats 3] [--threads 1]
+Both libraries get the same number of cores per block of the table: torch threads = t, and
+scikit-learn's sparse_encode with n_jobs = t (joblib workers over slices of the signals) besides
+its default n_jobs=None (one worker). Run with OMP/MKL/OPENBLAS_NUM_THREADS unset or >= the
+largest t (torch.set_num_threads sets torch's count per block).
+
+    python3 benchmarks/sparse_vs_sklearn.py [--quick] [--n 10000] [--repeats 3] [--threads 1,2] [--no-lars]
 """
 
 import argparse
+import os
 import time
 
 import sys
@@ -39,37 +45,47 @@ def main():
     p.add_argument("--quick", action="store_true")
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (scikit-learn's CD is single-threaded)")
+    p.add_argument("--threads", default="1,2", help="comma-separated thread counts, each a separate block of the table")
     p.add_argument("--no-lars", action="store_true")
     args = p.parse_args()
     n = 1000 if args.quick else args.n
-    torch.set_num_threads(args.threads)
     x, d, alpha = make_problem(n)
     xn, dn = x.numpy(), d.numpy()
-    best = {}
-    objs = {}
+    print(f"n={n}, dictionary 256x64, alpha={alpha:.4f}, best of {args.repeats} interleaved repeats, "
+          f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
+    print("| threads | solver | time (s) | objective rel. to lasso_cd | speed-up vs lasso_cd (n_jobs=1) | vs lasso_cd (n_jobs=threads) |")
+    print("|---|---|---|---|---|---|")
+    for threads in [int(t) for t in args.threads.split(",")]:
+        # Same core count for both libraries: torch's intra-op threads, and scikit-learn's joblib
+        # workers (sparse_encode splits the signals into n_jobs slices). Its default n_jobs=None
+        # is one worker, so that row is always measured too.
+        torch.set_num_threads(threads)
+        best, objs = {}, {}
 
-    def run(name, fn):
-        t = time.perf_counter()
-        codes = fn()
-        dt = time.perf_counter() - t
-        best[name] = min(best.get(name, np.inf), dt)
-        objs[name] = float(objective(x, torch.as_tensor(np.asarray(codes)), d, alpha).sum())
+        def run(name, fn):
+            t = time.perf_counter()
+            codes = fn()
+            dt = time.perf_counter() - t
+            best[name] = min(best.get(name, np.inf), dt)
+            objs[name] = float(objective(x, torch.as_tensor(np.asarray(codes)), d, alpha).sum())
 
-    ours = lambda: fista(x, d, alpha, tol=1e-7, compute_dtype=torch.float32, polish=True, max_iter=5000).codes  # noqa: E731
-    ours64 = lambda: fista(x, d, alpha, tol=1e-7, polish=True, max_iter=5000).codes  # noqa: E731
-    for r in range(args.repeats):  # interleaved repeats, best of R
-        run("sklearn lasso_cd", lambda: sparse_encode(xn, dn, algorithm="lasso_cd", alpha=alpha))
-        run("ebm fista (f32 iterations + f64 polish)", ours)
-        run("ebm fista (f64 + polish)", ours64)
-        if r == 0 and not args.no_lars:
-            run("sklearn lasso_lars", lambda: sparse_encode(xn, dn, algorithm="lasso_lars", alpha=alpha))
-    ref, base = objs["sklearn lasso_cd"], best["sklearn lasso_cd"]
-    print(f"n={n}, dictionary 256x64, alpha={alpha:.4f}, torch threads={args.threads}, best of {args.repeats}\n")
-    print("| solver | time (s) | objective rel. to lasso_cd | speed-up vs lasso_cd |")
-    print("|---|---|---|---|")
-    for name in best:
-        print(f"| {name} | {best[name]:.3f} | {(objs[name] - ref) / ref:+.2e} | {base / best[name]:.2f}x |")
+        ours = lambda: fista(x, d, alpha, tol=1e-7, compute_dtype=torch.float32, polish=True, max_iter=5000).codes  # noqa: E731
+        ours64 = lambda: fista(x, d, alpha, tol=1e-7, polish=True, max_iter=5000).codes  # noqa: E731
+        cd1 = "sklearn lasso_cd (n_jobs=None: 1 worker)"
+        cdt = f"sklearn lasso_cd (n_jobs={threads})"
+        for r in range(args.repeats):  # interleaved repeats, best of R
+            run(cd1, lambda: sparse_encode(xn, dn, algorithm="lasso_cd", alpha=alpha))
+            if threads > 1:
+                run(cdt, lambda: sparse_encode(xn, dn, algorithm="lasso_cd", alpha=alpha, n_jobs=threads))
+            run("ebm fista (f32 iterations + f64 polish)", ours)
+            run("ebm fista (f64 + polish)", ours64)
+            if r == 0 and not args.no_lars:
+                run("sklearn lasso_lars (n_jobs=None)", lambda: sparse_encode(xn, dn, algorithm="lasso_lars", alpha=alpha))
+        ref, base = objs[cd1], best[cd1]
+        base_t = best.get(cdt, base)
+        for name in best:
+            print(f"| {threads} | {name} | {best[name]:.3f} | {(objs[name] - ref) / ref:+.2e} | {base / best[name]:.2f}x | {base_t / best[name]:.2f}x |")
+    print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
