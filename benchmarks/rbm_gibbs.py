@@ -8,7 +8,7 @@ Compares, in one run (interleaved, best of several repeats):
   * scikit-learn `BernoulliRBM.gibbs` (NumPy, float32 weights);
   * the `rbms` library (`BBRBM.sample_state`, its jit-scripted Gibbs step).
 
-Run: python3 benchmarks/rbm_gibbs.py [--quick] [--threads N]
+Run: python3 benchmarks/rbm_gibbs.py [--quick] [--threads N] [--repeats R]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer chains and repeats")
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads for every library")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats (the best is kept)")
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
@@ -45,7 +46,7 @@ def main() -> None:
 
     n_vis, n_hid = 784, 500
     chains = 100 if args.quick else 1000
-    repeats, sweeps = (2, 3) if args.quick else (5, 10)
+    repeats, sweeps = (2, 3) if args.quick else (args.repeats, 10)
     g = torch.Generator().manual_seed(0)
     rbm = BernoulliRBM(n_vis, n_hid, weight_scale=0.05, generator=g)
     v0 = torch.bernoulli(torch.full((chains, n_vis), 0.5), generator=g)
