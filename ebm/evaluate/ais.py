@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ebm._validation import check_generator, check_int, check_tensor, format_error
-from ebm.energies.boltzmann import BernoulliRBM, GaussianBernoulliRBM
+from ebm.energies.boltzmann import BernoulliRBM, GaussianBernoulliRBM, _affine
 from samplers.ais import AIS
 from samplers.counter_rng import bernoulli, normal
 
@@ -229,7 +229,7 @@ class _RBMPath:
 
     def transition(self, v: Tensor, lw: Tensor, beta_prev, beta, generator, move: bool) -> tuple[Tensor, Tensor]:
         """``lw += log p*_β(v) - log p*_β_prev(v)``; then, if ``move``, one sweep at β. Two matmuls."""
-        a = torch.addmm(self.c, v, self.W_in)  # (M, H)
+        a = _affine(self.c, v, self.W_in)  # (M, H)
         _, slope = self._visible_terms_of(v)
         lw = lw + self._hidden_term(a, beta) - self._hidden_term(a, beta_prev)  # the β-free visible part cancels
         if slope is not None:
