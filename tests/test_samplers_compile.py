@@ -194,3 +194,28 @@ def test_really_compiled_mala_on_a_wide_event_matches_eager(monkeypatch):
     r0 = MALA(0.2, compile=True).run(energy, x0, 20, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(r1.x, r0.x, rtol=0, atol=1e-5)
     assert torch.equal(r1.acceptance_rate, r0.acceptance_rate)
+
+
+def test_full_bias_addmm_is_split_into_mm_and_add():
+    """The CPU post-grad pass: addmm with a full-size bias becomes mm + add; a row bias is kept."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from samplers._compile import UnfuseFullBiasAddmm
+
+    if UnfuseFullBiasAddmm is None:
+        pytest.skip("this torch has no inductor custom-pass interface; compile_step runs without the pass")
+    aten = torch.ops.aten
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(50, 2, generator=g), torch.randn(2, 3, generator=g)
+    full, row = torch.randn(50, 3, generator=g), torch.randn(3, generator=g)
+
+    def f(a, b, full, row):
+        return torch.addmm(full, a, b), torch.addmm(row, a, b)
+
+    gm = make_fx(f, tracing_mode="fake")(a, b, full, row)
+    UnfuseFullBiasAddmm()(gm.graph)
+    gm.recompile()
+    targets = [n.target for n in gm.graph.nodes if n.op == "call_function"]
+    assert targets.count(aten.addmm.default) == 1 and aten.mm.default in targets
+    for got, want in zip(gm(a, b, full, row), f(a, b, full, row)):
+        torch.testing.assert_close(got, want)
