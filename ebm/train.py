@@ -184,11 +184,7 @@ def _plain_sgd_step(opt) -> None:
                 return
         if params:
             work.append((params, grads, -group["lr"]))
-    if torch.is_grad_enabled():
-        with torch.no_grad():
-            for params, grads, alpha in work:
-                torch._foreach_add_(params, grads, alpha=alpha)
-    else:
+    with torch.no_grad() if torch.is_grad_enabled() else contextlib.nullcontext():
         for params, grads, alpha in work:
             torch._foreach_add_(params, grads, alpha=alpha)
 
@@ -315,7 +311,10 @@ def train(
                         loss.backward()
                     if max_grad_norm is not None:
                         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-                    _plain_sgd_step(opt) if plain_sgd else opt.step()
+                    if plain_sgd:
+                        _plain_sgd_step(opt)
+                    else:
+                        opt.step()
                 if constrain is not None:
                     with torch.no_grad():
                         constrain()

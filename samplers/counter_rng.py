@@ -35,6 +35,8 @@ import math
 
 import torch
 
+from ._validation import format_error
+
 __all__ = ["CounterRNG", "uniform", "normal", "bernoulli", "splitmix64"]
 
 
@@ -81,6 +83,11 @@ class CounterRNG:
     """
 
     def __init__(self, key: torch.Tensor):
+        # Shape and dtype only (static under torch.compile): no value is read, so no host sync.
+        if not isinstance(key, torch.Tensor) or key.dtype != torch.int64 or key.shape not in ((), (2,)):
+            found = f"{key.dtype} tensor of shape {tuple(key.shape)}" if isinstance(key, torch.Tensor) else type(key).__name__
+            raise TypeError(format_error("key", "an int64 tensor of shape () (a key) or (2,) (a row of CounterRNG.new_keys)", found,
+                                         "use CounterRNG.from_generator(generator), or CounterRNG(torch.tensor(seed)) for a fixed seed"))
         if key.dim() == 1:
             self.key, self.gamma = key[0], key[1]
         else:

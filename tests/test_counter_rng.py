@@ -185,3 +185,9 @@ def test_really_compiled_block_gibbs_matches_its_eager_counter_path(monkeypatch)
     # Same keys, same counters: identical draws unless a sigmoid rounds across a uniform.
     assert float((compiled.x[1] == eager.x[1]).double().mean()) > 0.999
     assert chi_square_pvalue(compiled.x[1], p) > 1e-4
+
+
+@pytest.mark.parametrize("bad", [torch.tensor(1.0), torch.zeros(3, dtype=torch.int64), 7])
+def test_bad_keys_are_refused_with_a_fix(bad):
+    with pytest.raises(TypeError, match="key: expected an int64 tensor.*Fix: use CounterRNG.from_generator"):
+        CounterRNG(bad)

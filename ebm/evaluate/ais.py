@@ -10,7 +10,7 @@ serves both the weight increment ``log p*_{β_k}(v) - log p*_{β_{k-1}}(v)`` and
 sample, so a temperature costs exactly two matrix products. For the Gaussian-Bernoulli RBM the
 base is the Gaussian ``N(b, diag σ²)`` and ``p*_β(v) = exp(-Σ(v-b)²/2σ²) Π_j (1 + exp(β a_j(v)))``.
 
-The loop is `samplers.AIS`; this module supplies the RBM path and kernel. The estimate ``log Ẑ_B = log Z_A + log mean_i exp(w_i)`` is unbiased in Z (so biased low in log Z
+The loop is `samplers.AIS`; this module supplies the RBM path and its transition. The estimate ``log Ẑ_B = log Z_A + log mean_i exp(w_i)`` is unbiased in Z (so biased low in log Z
 by Jensen); its standard error comes from the delta method, and ``log_z_low/high`` is the
 ``log(Ẑ ± 3 σ̂)`` bracket of Salakhutdinov & Murray.
 
@@ -169,15 +169,12 @@ def ais_log_partition(
 
 
 class _RBMPath:
-    """The annealing path of an RBM for `samplers.AIS`, with its Gibbs kernel.
+    """The annealing path of an RBM for `samplers.AIS`: ``path(v, β) = -log p*_β(v)`` and ``transition``.
 
-    ``path(v, β) = -log p*_β(v)`` and ``kernel(v, β, g)`` (one sweep h | v, v | h at β) share the
-    hidden input ``a = c + vW`` of the latest state through a one-entry cache, so each temperature
-    costs two matrix products: ``vW`` for the new state and ``hWᵀ`` inside the sweep.
-
-    ``transition`` is the whole temperature for `samplers.AIS` (weight increment, then the sweep)
-    written around one explicit ``a``; β may be a float or a 0-d tensor (compiled AIS). It uses no
-    Python-side cache, which a compiled graph would have to guard on.
+    ``transition`` is a whole temperature (weight increment, then one sweep h | v, v | h at β)
+    written around one hidden input ``a = c + vW``, so a temperature costs two matrix products:
+    ``vW`` for the state and ``hWᵀ`` inside the sweep. β may be a float or a 0-d tensor (compiled
+    AIS); nothing is cached on the object, which a compiled graph would have to guard on.
     """
 
     def __init__(self, model, base_bias: Tensor | None):
@@ -192,23 +189,10 @@ class _RBMPath:
             self.W_in = self.W
             self.base_bias = base_bias
             self.dbias = self.b - base_bias  # (V,)
-        self._x, self._a, self._vis = None, None, None
         self._log2 = self.W.shape[1] * math.log(2.0)
-
-    def hidden_input(self, v: Tensor) -> Tensor:
-        if v is not self._x:
-            self._x, self._a = v, torch.addmm(self.c, v, self.W_in)  # (M, H)
-            self._vis = None
-        return self._a
 
     def _visible_terms(self, v: Tensor) -> tuple[Tensor, Tensor | None]:
         # The visible part is linear in β: -(b_Aᵀv) - β (b - b_A)ᵀv (Gaussian: the β-free quadratic).
-        self.hidden_input(v)
-        if self._vis is None:
-            self._vis = self._visible_terms_of(v)
-        return self._vis
-
-    def _visible_terms_of(self, v: Tensor) -> tuple[Tensor, Tensor | None]:
         if self.gaussian:
             return (0.5 * (v - self.b) ** 2 * self.inv_var).sum(-1), None
         return -(v @ self.base_bias), -(v @ self.dbias)
@@ -222,7 +206,7 @@ class _RBMPath:
         return beta * F.softplus(a, beta=beta).sum(-1)
 
     def __call__(self, v: Tensor, beta: float) -> Tensor:
-        a = self.hidden_input(v)
+        a = _affine(self.c, v, self.W_in)  # (M, H)
         const, slope = self._visible_terms(v)
         energy = const - self._hidden_term(a, beta)
         return energy if slope is None else energy + beta * slope
@@ -230,14 +214,11 @@ class _RBMPath:
     def transition(self, v: Tensor, lw: Tensor, beta_prev, beta, generator, move: bool) -> tuple[Tensor, Tensor]:
         """``lw += log p*_β(v) - log p*_β_prev(v)``; then, if ``move``, one sweep at β. Two matmuls."""
         a = _affine(self.c, v, self.W_in)  # (M, H)
-        _, slope = self._visible_terms_of(v)
+        _, slope = self._visible_terms(v)
         lw = lw + self._hidden_term(a, beta) - self._hidden_term(a, beta_prev)  # the β-free visible part cancels
         if slope is not None:
             lw = lw - (beta - beta_prev) * slope
         return (self._sweep(v, a, beta, generator) if move else v), lw
-
-    def kernel(self, v: Tensor, beta, generator) -> Tensor:
-        return self._sweep(v, self.hidden_input(v), beta, generator)
 
     def _sweep(self, v: Tensor, a: Tensor, beta, generator) -> Tensor:
         h = bernoulli(torch.sigmoid(beta * a), generator)  # (M, H)

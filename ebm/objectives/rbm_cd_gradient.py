@@ -31,6 +31,8 @@ per-operation overhead, which is what this path removes.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -100,9 +102,9 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
     n_visible, n_hidden, k, persistent = model.n_visible, model.n_hidden, objective.k, objective.persistent
     like = {"dtype": W.dtype, "device": W.device}
     grad_w = torch.empty_like(W)
-    cache: dict[tuple[int, int], tuple] = {}  # per (negatives, batch rows): the stacked buffers and their views
+    cache: dict[tuple[int, int], SimpleNamespace] = {}  # per (negatives, batch rows): the stacked buffers and their views
 
-    def buffers(m: int, n: int) -> tuple:
+    def buffers(m: int, n: int) -> SimpleNamespace:
         vv = torch.empty((m + n, n_visible), **like)  # rows [negatives (the chains); data batch]
         q = torch.empty((2, m + n, n_hidden), **like)  # [softplus(a); σ(a)] of every row, a = c + vW
         # d_i: +1/m on negatives, -1/n on positives, so L = Σ_i d_i (v_i·b + Σ_j softplus(a_ij)).
@@ -113,9 +115,12 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
         mh, mv = m * n_hidden, m * n_visible
         sweeps = [(u[s * (mh + mv) : s * (mh + mv) + mh].view(m, n_hidden), u[s * (mh + mv) + mh : (s + 1) * (mh + mv)].view(m, n_visible))
                   for s in range(k)]
-        return (vv, vv[:m], vv[m:], vv.T, q, q[0], q[1], d, d.unsqueeze(1), z[:n_visible], z[n_visible:].view(2, n_hidden),
-                z[n_visible + n_hidden :], z[: n_visible + n_hidden], w, w[:n_visible], u, sweeps,
-                torch.empty((m, n_hidden), **like), torch.empty((m, n_visible), **like), torch.empty((m, n_hidden), **like))
+        return SimpleNamespace(
+            vv=vv, chains=vv[:m], positives=vv[m:], vv_t=vv.T, q=q, softplus=q[0], prob=q[1], d=d, d_col=d.unsqueeze(1),
+            grad_b=z[:n_visible], sums=z[n_visible:].view(2, n_hidden), grad_c=z[n_visible + n_hidden :],
+            z=z[: n_visible + n_hidden], w=w, w_b=w[:n_visible], u=u, sweeps=sweeps,
+            a_h=torch.empty((m, n_hidden), **like), a_v=torch.empty((m, n_visible), **like), h=torch.empty((m, n_hidden), **like),
+        )
 
     W_t = W.T
     state = objective._buffers  # the registered buffer "chains", read without nn.Module.__getattr__
@@ -133,31 +138,30 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
         buf = cache.get((m, n))
         if buf is None:
             buf = cache[(m, n)] = buffers(m, n)
-        vv, chains, positives, vv_t, q, s, p, d, d_col, grad_b, sums, grad_c, z, w, w_b, u, sweeps, a_h, a_v, h_buf = buf
-        positives.copy_(batch)
+        buf.positives.copy_(batch)
         if not persistent:
-            x = positives  # CD-k starts the chains at the data
-        elif chains_now is chains:
-            x = chains
+            x = buf.positives  # CD-k starts the chains at the data
+        elif chains_now is buf.chains:
+            x = buf.chains
         else:  # first step, another batch size, or chains replaced (e.g. loaded from a checkpoint)
-            x = chains.copy_(chains_now)
-            objective.chains = chains
+            x = buf.chains.copy_(chains_now)
+            objective.chains = buf.chains
         # The uniforms of the whole step in one draw, in the order the generic path draws them, turned
         # into logistic noise: u < σ(a) ⇔ logit(u) < a, so no sigmoid is needed to sample.
-        u.uniform_(generator=generator).logit_()
-        for l_h, l_v in sweeps:
-            h = torch.lt(l_h, torch.addmm(c, x, W, out=a_h), out=h_buf)  # h ~ p(h | v)
-            x = torch.lt(l_v, torch.addmm(b, h, W_t, out=a_v), out=chains)  # v ~ p(v | h)
-        torch.addmm(c, vv, W, out=p)  # hidden pre-activations of negatives and positives at once
-        F.softplus(p, out=s)  # kept for the loss, before σ overwrites the pre-activations
+        buf.u.uniform_(generator=generator).logit_()
+        for l_h, l_v in buf.sweeps:
+            h = torch.lt(l_h, torch.addmm(c, x, W, out=buf.a_h), out=buf.h)  # h ~ p(h | v)
+            x = torch.lt(l_v, torch.addmm(b, h, W_t, out=buf.a_v), out=buf.chains)  # v ~ p(v | h)
+        p = torch.addmm(c, buf.vv, W, out=buf.prob)  # hidden pre-activations of negatives and positives at once
+        F.softplus(p, out=buf.softplus)  # kept for the loss, before σ overwrites the pre-activations
         p.sigmoid_()
-        q.mul_(d_col)
-        torch.mm(vv_t, p, out=grad_w)  # Σ_i d_i v_i p_iᵀ
-        torch.mv(vv_t, d, out=grad_b)  # Σ_i d_i v_i
-        torch.sum(q, 1, out=sums)  # [Σ_i d_i softplus(a_i); Σ_i d_i p_i]
-        if weight.grad is not grad_w or visible_bias.grad is not grad_b or hidden_bias.grad is not grad_c:
-            weight.grad, visible_bias.grad, hidden_bias.grad = grad_w, grad_b, grad_c  # first step, or grads were reset
-        w_b.copy_(b)
-        return torch.dot(z, w)  # b·∂L/∂b + Σ_ij d_i softplus(a_ij) = L
+        buf.q.mul_(buf.d_col)
+        torch.mm(buf.vv_t, p, out=grad_w)  # Σ_i d_i v_i p_iᵀ
+        torch.mv(buf.vv_t, buf.d, out=buf.grad_b)  # Σ_i d_i v_i
+        torch.sum(buf.q, 1, out=buf.sums)  # [Σ_i d_i softplus(a_i); Σ_i d_i p_i]
+        if weight.grad is not grad_w or visible_bias.grad is not buf.grad_b or hidden_bias.grad is not buf.grad_c:
+            weight.grad, visible_bias.grad, hidden_bias.grad = grad_w, buf.grad_b, buf.grad_c  # first step, or grads were reset
+        buf.w_b.copy_(b)
+        return torch.dot(buf.z, buf.w)  # b·∂L/∂b + Σ_ij d_i softplus(a_ij) = L
 
     return step
