@@ -107,6 +107,23 @@ def energy_and_score_fn(energy, *, cache_seed: bool = True):
     if hasattr(energy, "score"):
         return lambda x: (energy(x), energy.score(x))
 
+    if not cache_seed:
+        # Compiled steps differentiate functionally: torch.func.grad traces under dynamo on every
+        # torch this project supports, while ``requires_grad_()`` inside a compiled region is a
+        # graph break that torch < 2.13 refuses under fullgraph (seen with 2.11 on a GPU machine).
+        def minus_total_energy(x):
+            e = energy(x)
+            return -e.sum(), e
+
+        score_and_energy = torch.func.grad(minus_total_energy, has_aux=True)
+
+        def functional_energy_and_score(x):
+            with torch.enable_grad():
+                s, e = score_and_energy(x)
+            return e.detach(), s
+
+        return functional_energy_and_score
+
     minus_ones = {}
 
     def autograd_energy_and_score(x):
@@ -114,9 +131,6 @@ def energy_and_score_fn(energy, *, cache_seed: bool = True):
             xg = x.detach().requires_grad_(True)
             e = energy(xg)
             # Back-propagating -1 per chain yields the score directly: no sum node, no negation.
-            if not cache_seed:
-                (s,) = torch.autograd.grad(e, xg, grad_outputs=torch.full_like(e, -1.0))
-                return e.detach(), s
             key = (e.shape, e.dtype, e.device)
             if key not in minus_ones:
                 minus_ones[key] = torch.full(e.shape, -1.0, dtype=e.dtype, device=e.device)

@@ -40,6 +40,8 @@ from .langevin import MALA
 
 # Compiled transitions of paths that define their own ``transition``, one per path class.
 _COMPILED_TRANSITIONS: dict = {}
+# Temperatures per compiled call (see AIS._compiled_block).
+_UNROLL = 4
 
 __all__ = ["AIS", "AISResult", "GeometricPath", "mala_kernel", "gibbs_kernel"]
 
@@ -181,62 +183,78 @@ class AIS:
         return mala_kernel(path, self.step_size, self.kernel_steps)
 
     def _transition_fn(self, path):
-        """``transition(x, lw, β_prev, β, randomness, move) -> (x, lw)``, eager or compiled.
+        """``transition(x, lw, β_prev, β, randomness, move) -> (x, lw)``, eager.
 
         One temperature: ``lw += E_{β_prev}(x) - E_β(x)``, then (if ``move``) ``x ← T_β(x)``. A
         path may supply this itself as ``path.transition`` (same signature, ``randomness`` a
         generator or `CounterRNG`) to share work between the increment and the kernel; an RBM
         computes its hidden input ``c + xW`` once for both.
         """
-        step = getattr(path, "transition", None)
-        if step is None:
-            kernel = self._kernel(path)
-            if self.compile and not callable(self.kernel):
-                raise ValueError(format_error("kernel", "a callable kernel(x, beta, generator) drawing through samplers.counter_rng when compile=True", repr(self.kernel),
-                                              "pass compile=False for the built-in 'mala'/'gibbs' kernels, or write the kernel with samplers.counter_rng.uniform/normal/bernoulli"))
+        if hasattr(path, "transition"):
+            return path.transition
+        kernel = self._kernel(path)
+        if self.compile and not callable(self.kernel):
+            raise ValueError(format_error("kernel", "a callable kernel(x, beta, generator) drawing through samplers.counter_rng when compile=True", repr(self.kernel),
+                                          "pass compile=False for the built-in 'mala'/'gibbs' kernels, or write the kernel with samplers.counter_rng.uniform/normal/bernoulli"))
 
-            def step(x, lw, beta_prev, beta, randomness, move):
-                lw = lw + (path(x, beta_prev) - path(x, beta))
-                return (kernel(x, beta, randomness) if move else x), lw
+        def step(x, lw, beta_prev, beta, randomness, move):
+            lw = lw + (path(x, beta_prev) - path(x, beta))
+            return (kernel(x, beta, randomness) if move else x), lw
 
-        if not self.compile:
-            return step
+        return step
+
+    def _compiled_block(self, path, step):
+        """``block(x, lw, betas (m+1,), keys (m, 2)) -> (x, lw)``: m moving temperatures in one compiled call.
+
+        The Python loop over ``m`` unrolls into one graph, so the per-call cost of a compiled
+        region (guards, wrapper: ≈ 0.15 ms on the 2-core CPU, 10% of a 784 × 500 RBM temperature)
+        is paid once per ``m`` temperatures.
+        """
         if hasattr(path, "transition"):
             # Compiled once per path *class* and shared by every AIS run: the path travels as an
             # argument, so a new path object (a new model, or the same model after training)
             # reuses the graph instead of paying the compilation again.
             cls = (type(path), torch.compile)  # torch.compile in the key: tests stub it
             if cls not in _COMPILED_TRANSITIONS:
-                def path_step(path, x, lw, beta_prev, beta, key):
-                    return type(path).transition(path, x, lw, beta_prev, beta, CounterRNG(key), True)
+                def path_block(path, x, lw, betas, keys):
+                    for i in range(keys.shape[0]):
+                        x, lw = type(path).transition(path, x, lw, betas[i], betas[i + 1], CounterRNG(keys[i]), True)
+                    return x, lw
 
-                _COMPILED_TRANSITIONS[cls] = compile_step(path_step)
+                _COMPILED_TRANSITIONS[cls] = compile_step(path_block)
             shared = _COMPILED_TRANSITIONS[cls]
-            compiled = lambda x, lw, beta_prev, beta, key: shared(path, x, lw, beta_prev, beta, key)  # noqa: E731
-        else:
-            if self._compiled is None or self._compiled[0] is not path:
-                def counter_step(x, lw, beta_prev, beta, key):
-                    return step(x, lw, beta_prev, beta, CounterRNG(key), True)
+            return lambda x, lw, betas, keys: shared(path, x, lw, betas, keys)
+        if self._compiled is None or self._compiled[0] is not path:
+            def counter_block(x, lw, betas, keys):
+                for i in range(keys.shape[0]):
+                    x, lw = step(x, lw, betas[i], betas[i + 1], CounterRNG(keys[i]), True)
+                return x, lw
 
-                self._compiled = (path, compile_step(counter_step))
-            compiled = self._compiled[1]
-        return lambda x, lw, beta_prev, beta, key, move: compiled(x, lw, beta_prev, beta, key) if move else step(x, lw, beta_prev, beta, None, False)
+            self._compiled = (path, compile_step(counter_block))
+        return self._compiled[1]
 
     def _anneal(self, path, x, betas, generator):
         e0 = path(x, betas[0])
         if e0.shape != (x.shape[0],):
             raise ValueError(format_error("path", f"path(x, beta) of shape ({x.shape[0]},)", f"shape {tuple(e0.shape)}", "return one energy per sample"))
         lw = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        transition = self._transition_fn(path)
-        if self.compile:
-            # β as 0-d tensors (one compiled graph for every temperature) and one key per move.
-            betas = torch.tensor(betas, dtype=x.dtype, device=x.device).unbind()
-            randomness = CounterRNG.new_keys(len(betas), generator, x.device).unbind()
-        else:
-            randomness = [generator] * len(betas)
+        step = self._transition_fn(path)
         last = len(betas) - 1
-        for k in range(1, last + 1):
-            x, lw = transition(x, lw, betas[k - 1], betas[k], randomness[k], k < last)
+        if not self.compile:
+            for k in range(1, last + 1):
+                x, lw = step(x, lw, betas[k - 1], betas[k], generator, k < last)
+            return lw, x
+        # β as a tensor (one compiled graph for every temperature) and one counter key per move;
+        # blocks of _UNROLL temperatures, then single ones, so at most two graph sizes exist.
+        beta_t = torch.tensor(betas, dtype=x.dtype, device=x.device)  # (K+1,)
+        keys = CounterRNG.new_keys(last, generator, x.device)  # (K, 2); row k-1 drives temperature k
+        block = self._compiled_block(path, step)
+        k = 1
+        while k < last:
+            m = _UNROLL if last - k >= _UNROLL else 1
+            x, lw = block(x, lw, beta_t[k - 1 : k + m].clone(), keys[k - 1 : k - 1 + m].clone())
+            k += m
+        _, lw = step(x, lw, beta_t[last - 1], beta_t[last], None, False)  # the last increment; no move at β = 1
         return lw, x
 
     def _check(self, x, base_log_partition, generator, name):

@@ -88,6 +88,37 @@ def test_compiled_ais_matches_exact_log_z(monkeypatch, really_compile):
     assert abs(float(est.log_z) - gb.log_partition().item()) < 4 * float(est.std_error) + 0.02
 
 
+def test_compiled_ais_blocks_of_temperatures_equal_single_temperatures(monkeypatch):
+    """Several temperatures per compiled call must use the same β pairs and keys as one per call."""
+    import samplers.ais
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
+    rbm = random_rbm(12, 8, 2.0, torch.Generator().manual_seed(3))
+    results = []
+    for unroll in (1, 4, 7):
+        monkeypatch.setattr(samplers.ais, "_UNROLL", unroll)
+        est = ais_log_partition(rbm, n_chains=50, n_betas=31, generator=torch.Generator().manual_seed(5), compile=True)
+        results.append(float(est.log_z))
+    assert results[0] == results[1] == results[2], results
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ais_softplus_increment_and_sigmoid_match_float64_definitions(dtype):
+    """Σ softplus(βa) - softplus(β'a) and σ(βa) from shared exponentials, including β' = 0 and |βa| ≫ 1."""
+    from ebm.evaluate.ais import _softplus_increment_and_sigmoid
+
+    a = torch.cat([torch.linspace(-80, 80, 161), torch.randn(339, generator=torch.Generator().manual_seed(0)) * 3]).reshape(2, 250)
+    for beta_prev, beta in ((0.0, 1e-3), (0.5, 0.5001), (0.99999, 1.0), (0.0, 1.0)):
+        increment, p = _softplus_increment_and_sigmoid(a.to(dtype), torch.tensor(beta_prev, dtype=dtype), torch.tensor(beta, dtype=dtype))
+        ad, zero = a.double(), torch.zeros((), dtype=torch.float64)
+        # logaddexp(0, x) = log(1 + eˣ) exactly (F.softplus returns x itself above x = 20).
+        expected = (torch.logaddexp(zero, beta * ad) - torch.logaddexp(zero, beta_prev * ad)).sum(-1)
+        # float32: βa itself carries a rounding error of ~6e-8 |βa| per unit, whatever the formula.
+        atol = 1e-12 if dtype == torch.float64 else 2e-7 * float((beta * ad).abs().sum(-1).max())
+        torch.testing.assert_close(increment.double(), expected, rtol=0, atol=atol)
+        torch.testing.assert_close(p.double(), torch.sigmoid(beta * ad), rtol=1e-6 if dtype == torch.float32 else 1e-14, atol=1e-7 if dtype == torch.float32 else 1e-15)
+
+
 @pytest.mark.parametrize("n", [3, 4, 10, 28, 29, 100, 14500])
 def test_sm_schedule_runs_from_zero_to_one(n):
     b = sm_schedule(n)
