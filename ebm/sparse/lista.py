@@ -51,31 +51,53 @@ class _UnrolledISTA(nn.Module):
 class LISTA(_UnrolledISTA):
     """Gregor & LeCun's LISTA encoder: ``n_layers`` learned ISTA steps.
 
-    ``z_0 = soft(x W_e, θ_0)``, ``z_{l+1} = soft(x W_e + z_l S, θ_{l+1})``; untrained it equals
-    ``n_layers`` ISTA iterations with step ``1/L`` from zero codes.
+    ``z_0 = soft(x W_0, θ_0)``, ``z_{l+1} = soft(x W_{l+1} + z_l S_{l+1}, θ_{l+1})``; untrained it
+    equals ``n_layers`` ISTA iterations with step ``1/L`` from zero codes. Gregor & LeCun share
+    ``W_l = W_e`` and ``S_l = S`` across layers (``tied=True``); the untied network (``tied=False``,
+    one ``W_l`` and ``S_l`` per layer, as in Chen, Liu, Wang & Yin 2018, NeurIPS, arXiv:1808.10038)
+    has ``n_layers`` times the parameters and the same initial map.
 
     Args:
         dictionary: ``(k, f)`` atoms as rows (copied; the network does not share it).
         alpha: ``α ≥ 0``.
         n_layers: number of ISTA steps unrolled (>= 1).
         shared_threshold: one threshold for all layers (True) or one per layer (False).
+        tied: one encoder and one inhibition matrix for all layers (True) or one per layer (False).
 
     Attributes:
-        encoder: ``W_e (f, k)``.  inhibition: ``S (k, k)``.  thresholds: ``(n_layers,)`` or ``(1,)``.
-        dictionary (buffer ``(k, f)``), alpha.
+        tied: encoder ``W_e (f, k)`` and inhibition ``S (k, k)``; untied: ``encoders``
+        (``n_layers`` tensors ``(f, k)``) and ``inhibitions`` (``n_layers − 1`` tensors ``(k, k)``;
+        layer 0 has none). thresholds: ``(n_layers,)`` or ``(1,)``. dictionary (buffer ``(k, f)``), alpha.
+
+    Raises:
+        ValueError: a bad dictionary, ``alpha < 0`` or ``n_layers < 1``; ``tied=False`` with
+        ``shared_threshold=True`` (an untied network has one threshold per layer).
 
     Example:
         >>> D = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
         >>> LISTA(D, 0.1, n_layers=4)(torch.randn(5, 8)).shape
         torch.Size([5, 16])
+        >>> LISTA(D, 0.1, n_layers=4, tied=False)(torch.randn(5, 8)).shape
+        torch.Size([5, 16])
     """
 
-    def __init__(self, dictionary: Tensor, alpha, n_layers: int, *, shared_threshold: bool = False):
+    def __init__(self, dictionary: Tensor, alpha, n_layers: int, *, shared_threshold: bool = False, tied: bool = True):
         super().__init__(dictionary, alpha, n_layers)
+        if not isinstance(tied, bool):
+            raise TypeError(format_error("tied", "a bool", type(tied).__name__, "pass tied=True or tied=False"))
+        if not tied and shared_threshold:
+            raise ValueError(format_error("shared_threshold", "False when tied=False", "True", "untie the thresholds too, or keep tied=True"))
+        self.tied = tied
         d, L = self.dictionary, self._lipschitz
         k = d.shape[0]
-        self.encoder = nn.Parameter(d.T / L)  # (f, k)
-        self.inhibition = nn.Parameter(torch.eye(k, dtype=d.dtype, device=d.device) - d @ d.T / L)  # (k, k)
+        w = d.T / L  # (f, k)
+        s = torch.eye(k, dtype=d.dtype, device=d.device) - d @ d.T / L  # (k, k)
+        if tied:
+            self.encoder = nn.Parameter(w)
+            self.inhibition = nn.Parameter(s)
+        else:
+            self.encoders = nn.ParameterList([nn.Parameter(w.clone()) for _ in range(self.n_layers)])
+            self.inhibitions = nn.ParameterList([nn.Parameter(s.clone()) for _ in range(self.n_layers - 1)])
         self.thresholds = nn.Parameter(torch.full((1 if shared_threshold else self.n_layers,), 0.0, dtype=d.dtype, device=d.device) + self.alpha / L)
 
     def _threshold(self, layer: int) -> Tensor:
@@ -85,10 +107,15 @@ class LISTA(_UnrolledISTA):
         """Codes ``(n, k)`` of signals ``x (n, f)`` after ``n_layers`` (default all) layers."""
         check_signals(x, self.dictionary)
         depth = self._depth(n_layers)
-        b = x @ self.encoder  # (n, k)
-        z = soft_threshold(b, self._threshold(0))
+        if self.tied:
+            b = x @ self.encoder  # (n, k), the same input drive for every layer
+            z = soft_threshold(b, self._threshold(0))
+            for layer in range(1, depth):
+                z = soft_threshold(torch.addmm(b, z, self.inhibition), self._threshold(layer))
+            return z
+        z = soft_threshold(x @ self.encoders[0], self._threshold(0))
         for layer in range(1, depth):
-            z = soft_threshold(torch.addmm(b, z, self.inhibition), self._threshold(layer))
+            z = soft_threshold(torch.addmm(x @ self.encoders[layer], z, self.inhibitions[layer - 1]), self._threshold(layer))
         return z
 
 
@@ -129,28 +156,38 @@ def _signals(batch) -> Tensor:
     return batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-def lista_objective_loss(model: nn.Module, batch, generator: torch.Generator | None = None) -> Tensor:
+def lista_objective_loss(model: nn.Module, batch, generator: torch.Generator | None = None, *, n_layers: int | None = None) -> Tensor:
     """Mean sparse-coding objective ``½‖x − z D‖² + α‖z‖₁`` of the encoder's codes (unsupervised).
 
     Args:
         model: a `LISTA` or `ALISTA` (uses its ``dictionary`` and ``alpha``).
         batch: signals ``(b, f)`` or a tuple whose first entry is.
+        generator: unused (the loss is deterministic); part of the `ebm.train.train` objective protocol.
+        n_layers: score the codes after this many layers (default all), e.g. for layer-wise
+            training with ``functools.partial(lista_objective_loss, n_layers=t)``.
+
+    Example:
+        >>> loss = lista_objective_loss(LISTA(D, 0.1, n_layers=4), x, n_layers=2)
     """
     x = _signals(batch)
-    z = model(x)  # (b, k)
+    z = model(x, n_layers=n_layers)  # (b, k)
     r = x - z @ model.dictionary  # (b, f)
     return (0.5 * (r * r).sum(1) + model.alpha * z.abs().sum(1)).mean()
 
 
-def lista_supervised_loss(model: nn.Module, batch, generator: torch.Generator | None = None) -> Tensor:
+def lista_supervised_loss(model: nn.Module, batch, generator: torch.Generator | None = None, *, n_layers: int | None = None) -> Tensor:
     """Mean squared error ``‖model(x) − z*‖²`` to target codes (Gregor & LeCun's training signal).
 
     Args:
-        batch: a tuple ``(x (b, f), z* (b, k))``, e.g. ``(x, fista(x, D, alpha).codes)``.
+        model: a `LISTA` or `ALISTA`.
+        batch: a tuple ``(x (b, f), z* (b, k))``, e.g. ``(x, fista(x, D, alpha).codes)``, or the
+            true codes of synthetic signals (Chen et al. 2018 train on those).
+        generator: unused; part of the `ebm.train.train` objective protocol.
+        n_layers: compare the codes after this many layers (default all).
     Raises:
         ValueError: ``batch`` is not a pair.
     """
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ValueError(format_error("batch", "a pair (x, target_codes)", type(batch).__name__, "pass data=(x, fista(x, D, alpha).codes)"))
     x, target = batch
-    return ((model(x) - target) ** 2).sum(1).mean()
+    return ((model(x, n_layers=n_layers) - target) ** 2).sum(1).mean()
