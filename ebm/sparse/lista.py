@@ -8,7 +8,8 @@ LISTA (Gregor & LeCun 2010, ICML, "Learning Fast Approximations of Sparse Coding
 and initialises ``W_e = Dᵀ/L (f, k)``, ``S = I − D Dᵀ/L (k, k)``, ``θ_l = α/L`` so that the untrained
 network is *exactly* ``n_layers`` ISTA iterations from ``z = 0`` (the first ISTA step from zero is
 ``soft(x Dᵀ/L, α/L)``). Training ``W_e``, ``S`` and the thresholds makes a few layers reach what ISTA
-needs many iterations for.
+needs many iterations for. ``LISTA(..., tied=False)`` gives each layer its own ``W_l`` and ``S_l``
+(Chen, Liu, Wang & Yin 2018, NeurIPS, arXiv:1808.10038), with the same exact-ISTA initialisation.
 
 `ALISTA`-style lighter variant (Liu, Chen, Wang & Yin 2019, ICLR, "ALISTA: Analytic Weights Are As
 Good As Learned Weights in LISTA"): the matrices stay analytic (here ``Dᵀ``), and only one step size
@@ -18,7 +19,9 @@ Good As Learned Weights in LISTA"): the matrices stay analytic (here ``Dᵀ``), 
 
 Losses for `ebm.train.train`: `lista_objective_loss` (unsupervised, the mean sparse-coding
 objective of the output codes) and `lista_supervised_loss` (mean squared error to target codes,
-e.g. from `fista`).
+e.g. from `fista`). Both take ``n_layers=t`` to score the output of layer ``t``: layer-wise training
+(Chen et al. 2018; Liu et al. 2019, arXiv:1812.00086) is one `ebm.train.train` call per stage
+``t = 1..n_layers`` with ``functools.partial(loss, n_layers=t)`` (layers after ``t`` get no gradient).
 """
 
 from __future__ import annotations
