@@ -20,10 +20,11 @@ NMSE(dB) = 10 log10(||z - z0||^2 / ||z0||^2) against the true codes, vs layers.
 
 Layer-wise schedule (Chen, Liu, Wang & Yin 2018, arXiv:1808.10038; Liu et al. 2019,
 arXiv:1812.00086): for depth t = 1..16, train layers 1..t on the loss of layer t's output, in three
-`ebm.train.train` calls of --stage-steps/3 Adam steps each at lr, lr/5 and lr/50 (their fine-tuning
-decays; the phase that trains the new layer alone is not used).
+`ebm.train.train` calls of (stage steps)/3 Adam steps each (rounded to whole epochs for a fixed
+training set) at lr, lr/5 and lr/50 (their fine-tuning decays; the phase that trains the new
+layer alone is not used).
 
-    python3 benchmarks/sparse_lista.py                  # all parts, the final tables
+    python3 benchmarks/sparse_lista.py                  # all parts, the final tables (about 18 min on one core)
     python3 benchmarks/sparse_lista.py --quick          # smoke run (seconds of training)
     python3 benchmarks/sparse_lista.py --parts 2 --stage-steps 600
     python3 benchmarks/sparse_lista.py --device cuda --minutes 5 --train-signals 200000 --batch-size 1000
