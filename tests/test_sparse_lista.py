@@ -1,5 +1,7 @@
 """LISTA/ALISTA: exact ISTA at initialisation, training through ebm.train beats ISTA/FISTA."""
 
+import functools
+
 import pytest
 import torch
 
@@ -16,11 +18,11 @@ def _data(n, k=32, f=16, seed=0, dictionary=None):
     return z @ dictionary + 0.01 * torch.randn(n, dictionary.shape[1], generator=g, dtype=torch.float64), dictionary
 
 
-@pytest.mark.parametrize("cls", [LISTA, ALISTA])
-def test_untrained_equals_ista(cls):
+@pytest.mark.parametrize("make", [LISTA, ALISTA, functools.partial(LISTA, tied=False)], ids=["LISTA", "ALISTA", "untied"])
+def test_untrained_equals_ista(make):
     x, d = _data(20)
     for layers in (1, 3, 8):
-        net = cls(d, 0.05, n_layers=layers)
+        net = make(d, 0.05, n_layers=layers)
         with torch.no_grad():
             torch.testing.assert_close(net(x), ista(x, d, 0.05, max_iter=layers, tol=0).codes, rtol=0, atol=1e-14)
 
@@ -37,6 +39,40 @@ def test_shared_threshold_and_depth_argument():
         LISTA(d, -1.0, 3)
 
 
+def test_untied_layers_are_separate_parameters():
+    x, d = _data(5)
+    net = LISTA(d, 0.05, n_layers=3, tied=False)
+    assert len(net.encoders) == 3 and len(net.inhibitions) == 2 and net.thresholds.shape == (3,)
+    n_tied = sum(p.numel() for p in LISTA(d, 0.05, n_layers=3).parameters())
+    assert sum(p.numel() for p in net.parameters()) == 3 * 32 * 16 + 2 * 32 * 32 + 3 == n_tied + 2 * 32 * 16 + 32 * 32
+    with torch.no_grad():
+        net.encoders[2].mul_(2.0)  # only the last layer's encoder changes: two layers still equal two ISTA steps
+        torch.testing.assert_close(net(x, n_layers=2), ista(x, d, 0.05, max_iter=2, tol=0).codes, rtol=0, atol=1e-14)
+        assert not torch.allclose(net(x), ista(x, d, 0.05, max_iter=3, tol=0).codes)
+    with pytest.raises(ValueError, match="shared_threshold"):
+        LISTA(d, 0.05, n_layers=3, tied=False, shared_threshold=True)
+    with pytest.raises(TypeError, match="tied"):
+        LISTA(d, 0.05, n_layers=3, tied="no")
+
+
+@pytest.mark.parametrize("loss", [lista_objective_loss, lista_supervised_loss])
+def test_loss_at_a_depth_trains_only_the_layers_it_uses(loss):
+    # Layer-wise training (Chen et al. 2018) scores the output of layer t: layers after t get no gradient.
+    alpha = 0.05
+    x, d = _data(200)
+    batch = (x, fista(x, d, alpha, tol=1e-8).codes)
+    net = LISTA(d, alpha, n_layers=4, tied=False)
+    with torch.no_grad():
+        torch.testing.assert_close(loss(net, batch, n_layers=2), loss(LISTA(d, alpha, n_layers=2), batch), rtol=0, atol=1e-14)
+    before = [p.detach().clone() for p in net.parameters()]
+    hist = train(net, functools.partial(loss, n_layers=2), batch, epochs=3, batch_size=50, lr=1e-3, generator=torch.Generator().manual_seed(0), progress=False)
+    assert hist.epoch_losses[-1] < hist.epoch_losses[0]
+    changed = [not torch.equal(b, p) for b, p in zip(before, net.parameters())]
+    names = [n for n, _ in net.named_parameters()]
+    assert dict(zip(names, changed)) == {"thresholds": True, "encoders.0": True, "encoders.1": True, "encoders.2": False,
+                                         "encoders.3": False, "inhibitions.0": True, "inhibitions.1": False, "inhibitions.2": False}
+
+
 def test_trained_lista_beats_ista_and_fista_at_equal_depth():
     alpha, depth = 0.05, 4
     x, d = _data(1000)
@@ -46,12 +82,16 @@ def test_trained_lista_beats_ista_and_fista_at_equal_depth():
     train(net, lista_objective_loss, x, epochs=6, batch_size=50, lr=3e-3, generator=g, progress=False)
     light = ALISTA(d, alpha, n_layers=depth)
     train(light, lista_objective_loss, x, epochs=6, batch_size=50, lr=3e-3, generator=g, progress=False)
+    untied = LISTA(d, alpha, n_layers=depth, tied=False)
+    train(untied, lista_objective_loss, x, epochs=6, batch_size=50, lr=1e-3, generator=g, progress=False)
     with torch.no_grad():
         e_lista = float(objective(held, net(held), d, alpha).mean())
         e_alista = float(objective(held, light(held), d, alpha).mean())
+        e_untied = float(objective(held, untied(held), d, alpha).mean())
     e_ista = float(objective(held, ista(held, d, alpha, max_iter=depth, tol=0).codes, d, alpha).mean())
     e_fista = float(objective(held, fista(held, d, alpha, max_iter=depth, tol=0).codes, d, alpha).mean())
     assert e_lista < e_fista < e_ista
+    assert e_untied < e_fista
     assert e_alista < e_ista
 
 

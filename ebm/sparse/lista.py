@@ -8,7 +8,8 @@ LISTA (Gregor & LeCun 2010, ICML, "Learning Fast Approximations of Sparse Coding
 and initialises ``W_e = Dᵀ/L (f, k)``, ``S = I − D Dᵀ/L (k, k)``, ``θ_l = α/L`` so that the untrained
 network is *exactly* ``n_layers`` ISTA iterations from ``z = 0`` (the first ISTA step from zero is
 ``soft(x Dᵀ/L, α/L)``). Training ``W_e``, ``S`` and the thresholds makes a few layers reach what ISTA
-needs many iterations for.
+needs many iterations for. ``LISTA(..., tied=False)`` gives each layer its own ``W_l`` and ``S_l``
+(Chen, Liu, Wang & Yin 2018, NeurIPS, arXiv:1808.10038), with the same exact-ISTA initialisation.
 
 `ALISTA`-style lighter variant (Liu, Chen, Wang & Yin 2019, ICLR, "ALISTA: Analytic Weights Are As
 Good As Learned Weights in LISTA"): the matrices stay analytic (here ``Dᵀ``), and only one step size
@@ -18,7 +19,9 @@ Good As Learned Weights in LISTA"): the matrices stay analytic (here ``Dᵀ``), 
 
 Losses for `ebm.train.train`: `lista_objective_loss` (unsupervised, the mean sparse-coding
 objective of the output codes) and `lista_supervised_loss` (mean squared error to target codes,
-e.g. from `fista`).
+e.g. from `fista`). Both take ``n_layers=t`` to score the output of layer ``t``: layer-wise training
+(Chen et al. 2018; Liu et al. 2019, arXiv:1812.00086) is one `ebm.train.train` call per stage
+``t = 1..n_layers`` with ``functools.partial(loss, n_layers=t)`` (layers after ``t`` get no gradient).
 """
 
 from __future__ import annotations
@@ -51,31 +54,53 @@ class _UnrolledISTA(nn.Module):
 class LISTA(_UnrolledISTA):
     """Gregor & LeCun's LISTA encoder: ``n_layers`` learned ISTA steps.
 
-    ``z_0 = soft(x W_e, θ_0)``, ``z_{l+1} = soft(x W_e + z_l S, θ_{l+1})``; untrained it equals
-    ``n_layers`` ISTA iterations with step ``1/L`` from zero codes.
+    ``z_0 = soft(x W_0, θ_0)``, ``z_{l+1} = soft(x W_{l+1} + z_l S_{l+1}, θ_{l+1})``; untrained it
+    equals ``n_layers`` ISTA iterations with step ``1/L`` from zero codes. Gregor & LeCun share
+    ``W_l = W_e`` and ``S_l = S`` across layers (``tied=True``); the untied network (``tied=False``,
+    one ``W_l`` and ``S_l`` per layer, as in Chen, Liu, Wang & Yin 2018, NeurIPS, arXiv:1808.10038)
+    has ``n_layers`` times the parameters and the same initial map.
 
     Args:
         dictionary: ``(k, f)`` atoms as rows (copied; the network does not share it).
         alpha: ``α ≥ 0``.
         n_layers: number of ISTA steps unrolled (>= 1).
         shared_threshold: one threshold for all layers (True) or one per layer (False).
+        tied: one encoder and one inhibition matrix for all layers (True) or one per layer (False).
 
     Attributes:
-        encoder: ``W_e (f, k)``.  inhibition: ``S (k, k)``.  thresholds: ``(n_layers,)`` or ``(1,)``.
-        dictionary (buffer ``(k, f)``), alpha.
+        tied: encoder ``W_e (f, k)`` and inhibition ``S (k, k)``; untied: ``encoders``
+        (``n_layers`` tensors ``(f, k)``) and ``inhibitions`` (``n_layers − 1`` tensors ``(k, k)``;
+        layer 0 has none). thresholds: ``(n_layers,)`` or ``(1,)``. dictionary (buffer ``(k, f)``), alpha.
+
+    Raises:
+        ValueError: a bad dictionary, ``alpha < 0`` or ``n_layers < 1``; ``tied=False`` with
+        ``shared_threshold=True`` (an untied network has one threshold per layer).
 
     Example:
         >>> D = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
         >>> LISTA(D, 0.1, n_layers=4)(torch.randn(5, 8)).shape
         torch.Size([5, 16])
+        >>> LISTA(D, 0.1, n_layers=4, tied=False)(torch.randn(5, 8)).shape
+        torch.Size([5, 16])
     """
 
-    def __init__(self, dictionary: Tensor, alpha, n_layers: int, *, shared_threshold: bool = False):
+    def __init__(self, dictionary: Tensor, alpha, n_layers: int, *, shared_threshold: bool = False, tied: bool = True):
         super().__init__(dictionary, alpha, n_layers)
+        if not isinstance(tied, bool):
+            raise TypeError(format_error("tied", "a bool", type(tied).__name__, "pass tied=True or tied=False"))
+        if not tied and shared_threshold:
+            raise ValueError(format_error("shared_threshold", "False when tied=False", "True", "untie the thresholds too, or keep tied=True"))
+        self.tied = tied
         d, L = self.dictionary, self._lipschitz
         k = d.shape[0]
-        self.encoder = nn.Parameter(d.T / L)  # (f, k)
-        self.inhibition = nn.Parameter(torch.eye(k, dtype=d.dtype, device=d.device) - d @ d.T / L)  # (k, k)
+        w = d.T / L  # (f, k)
+        s = torch.eye(k, dtype=d.dtype, device=d.device) - d @ d.T / L  # (k, k)
+        if tied:
+            self.encoder = nn.Parameter(w)
+            self.inhibition = nn.Parameter(s)
+        else:
+            self.encoders = nn.ParameterList([nn.Parameter(w.clone()) for _ in range(self.n_layers)])
+            self.inhibitions = nn.ParameterList([nn.Parameter(s.clone()) for _ in range(self.n_layers - 1)])
         self.thresholds = nn.Parameter(torch.full((1 if shared_threshold else self.n_layers,), 0.0, dtype=d.dtype, device=d.device) + self.alpha / L)
 
     def _threshold(self, layer: int) -> Tensor:
@@ -85,10 +110,15 @@ class LISTA(_UnrolledISTA):
         """Codes ``(n, k)`` of signals ``x (n, f)`` after ``n_layers`` (default all) layers."""
         check_signals(x, self.dictionary)
         depth = self._depth(n_layers)
-        b = x @ self.encoder  # (n, k)
-        z = soft_threshold(b, self._threshold(0))
+        if self.tied:
+            b = x @ self.encoder  # (n, k), the same input drive for every layer
+            z = soft_threshold(b, self._threshold(0))
+            for layer in range(1, depth):
+                z = soft_threshold(torch.addmm(b, z, self.inhibition), self._threshold(layer))
+            return z
+        z = soft_threshold(x @ self.encoders[0], self._threshold(0))
         for layer in range(1, depth):
-            z = soft_threshold(torch.addmm(b, z, self.inhibition), self._threshold(layer))
+            z = soft_threshold(torch.addmm(x @ self.encoders[layer], z, self.inhibitions[layer - 1]), self._threshold(layer))
         return z
 
 
@@ -129,28 +159,38 @@ def _signals(batch) -> Tensor:
     return batch[0] if isinstance(batch, (tuple, list)) else batch
 
 
-def lista_objective_loss(model: nn.Module, batch, generator: torch.Generator | None = None) -> Tensor:
+def lista_objective_loss(model: nn.Module, batch, generator: torch.Generator | None = None, *, n_layers: int | None = None) -> Tensor:
     """Mean sparse-coding objective ``½‖x − z D‖² + α‖z‖₁`` of the encoder's codes (unsupervised).
 
     Args:
         model: a `LISTA` or `ALISTA` (uses its ``dictionary`` and ``alpha``).
         batch: signals ``(b, f)`` or a tuple whose first entry is.
+        generator: unused (the loss is deterministic); part of the `ebm.train.train` objective protocol.
+        n_layers: score the codes after this many layers (default all), e.g. for layer-wise
+            training with ``functools.partial(lista_objective_loss, n_layers=t)``.
+
+    Example:
+        >>> loss = lista_objective_loss(LISTA(D, 0.1, n_layers=4), x, n_layers=2)
     """
     x = _signals(batch)
-    z = model(x)  # (b, k)
+    z = model(x, n_layers=n_layers)  # (b, k)
     r = x - z @ model.dictionary  # (b, f)
     return (0.5 * (r * r).sum(1) + model.alpha * z.abs().sum(1)).mean()
 
 
-def lista_supervised_loss(model: nn.Module, batch, generator: torch.Generator | None = None) -> Tensor:
+def lista_supervised_loss(model: nn.Module, batch, generator: torch.Generator | None = None, *, n_layers: int | None = None) -> Tensor:
     """Mean squared error ``‖model(x) − z*‖²`` to target codes (Gregor & LeCun's training signal).
 
     Args:
-        batch: a tuple ``(x (b, f), z* (b, k))``, e.g. ``(x, fista(x, D, alpha).codes)``.
+        model: a `LISTA` or `ALISTA`.
+        batch: a tuple ``(x (b, f), z* (b, k))``, e.g. ``(x, fista(x, D, alpha).codes)``, or the
+            true codes of synthetic signals (Chen et al. 2018 train on those).
+        generator: unused; part of the `ebm.train.train` objective protocol.
+        n_layers: compare the codes after this many layers (default all).
     Raises:
         ValueError: ``batch`` is not a pair.
     """
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ValueError(format_error("batch", "a pair (x, target_codes)", type(batch).__name__, "pass data=(x, fista(x, D, alpha).codes)"))
     x, target = batch
-    return ((model(x) - target) ** 2).sum(1).mean()
+    return ((model(x, n_layers=n_layers) - target) ** 2).sum(1).mean()
