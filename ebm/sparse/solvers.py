@@ -38,6 +38,8 @@ import torch
 from torch import Tensor
 
 from ebm._validation import check_choice, check_int, check_nonnegative, format_error
+from samplers._compile import check_compile_flag
+from ebm.sparse import fused
 from ebm.sparse.active_set import active_set_polish
 from ebm.sparse.problem import check_problem, gram_terms, lipschitz_constant
 
@@ -104,6 +106,7 @@ def fista(
     polish: bool = False,
     polish_rounds: int = 5,
     polish_after: int = 50,
+    compile: bool = False,
 ) -> SparseCode:
     """FISTA for ``min_z ½‖x − z D‖² + α‖z‖₁``, batched, with per-signal stopping.
 
@@ -149,12 +152,13 @@ def fista(
     return _proximal_gradient(
         x, dictionary, alpha, accelerated=True, restart=restart, max_iter=max_iter, tol=tol, init=init,
         criterion=criterion, check_every=check_every, compute_dtype=compute_dtype, lipschitz=lipschitz, polish=polish, polish_rounds=polish_rounds, polish_after=polish_after,
+        compile=compile,
     )
 
 
 def _proximal_gradient(
     x, dictionary, alpha, *, accelerated, restart, max_iter, tol, init=None, criterion="gap",
-    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5, polish_after=50,
+    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5, polish_after=50, compile=False,
 ) -> SparseCode:
     problem, init = check_problem(x, dictionary, alpha, init=init)
     max_iter = check_int("max_iter", max_iter, minimum=0)
@@ -162,6 +166,7 @@ def _proximal_gradient(
     check_every = check_int("check_every", check_every, minimum=1)
     polish_after = check_int("polish_after", polish_after, minimum=0)
     check_choice("criterion", criterion, ("gap", "change"))
+    compile = check_compile_flag(compile)
     if polish and criterion != "gap":
         raise ValueError(format_error("polish", "criterion='gap' (a polished code is accepted on its duality gap)", f"criterion={criterion!r}", "use criterion='gap' or polish=False"))
     cdtype = compute_dtype or x.dtype
@@ -201,29 +206,45 @@ def _proximal_gradient(
     # (large allocations are mmap'ed and zeroed by the OS) that take longer than the arithmetic.
     u, step = torch.empty_like(z), torch.empty_like(z)
     proj = z.new_empty(z.shape[0], f) if thin else None  # (m, f) y D
-    for it in range(1, max_iter + 1):
-        if thin:
-            torch.add(y, b, out=u).addmm_(torch.mm(y, d_c, out=proj), w)  # (m, k)
-        else:
-            torch.addmm(b, y, w, out=u)  # (m, k)
-        torch._C._nn.softshrink(u, thr, out=u)  # soft threshold in one fused pass, exact zeros below thr
-        if accelerated:
-            t_new = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
-            torch.sub(u, z, out=step)  # (m, k) z_{t+1} − z_t
-            if restart:
-                uphill = y.sub_(u).mul_(step).sum(1) > 0  # y is overwritten below
-                t = torch.where(uphill, torch.ones_like(t), t)
-                t_new = torch.where(uphill, torch.full_like(t_new, 0.5 * (1 + 5**0.5)), t_new)
-            torch.addcmul(u, ((t - 1) / t_new)[:, None], step, out=y)
-            t = t_new
-            z, u = u, z
-        else:
-            if stopping and criterion == "change":
-                torch.sub(u, z, out=step)
-            z, u = u, z
-            y = z
-        if not stopping or (it % check_every and it != max_iter):
+    if compile:
+        # Fixed-size row blocks, padded: one static shape per solve whatever the batch does.
+        block = fused.block_rows(n)
+        thr_t = torch.tensor(thr, dtype=cdtype, device=dev)  # a tensor: a new α must not recompile
+        d_f = d_c if thin else w  # unused by the square form, but the signature is fixed
+        z, y, t, b = (fused.pad_rows(v, -(-v.shape[0] // block) * block) for v in (z, y, t, b))
+    it = 0
+    while it < max_iter:
+        # Run to the next check (every check_every iterations, and at max_iter).
+        seg = min(check_every - it % check_every, max_iter - it)
+        it += seg
+        if compile:
+            step = fused.fused_segment(seg, z, y, t, b, d_f, w, thr_t, block=block, accelerated=accelerated, restart=restart, thin=thin)
+        for _ in range(0 if compile else seg):
+            if thin:
+                torch.add(y, b, out=u).addmm_(torch.mm(y, d_c, out=proj), w)  # (m, k)
+            else:
+                torch.addmm(b, y, w, out=u)  # (m, k)
+            torch._C._nn.softshrink(u, thr, out=u)  # soft threshold in one fused pass, exact zeros below thr
+            if accelerated:
+                t_new = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
+                torch.sub(u, z, out=step)  # (m, k) z_{t+1} − z_t
+                if restart:
+                    uphill = y.sub_(u).mul_(step).sum(1) > 0  # y is overwritten below
+                    t = torch.where(uphill, torch.ones_like(t), t)
+                    t_new = torch.where(uphill, torch.full_like(t_new, 0.5 * (1 + 5**0.5)), t_new)
+                torch.addcmul(u, ((t - 1) / t_new)[:, None], step, out=y)
+                t = t_new
+                z, u = u, z
+            else:
+                if stopping and criterion == "change":
+                    torch.sub(u, z, out=step)
+                z, u = u, z
+                y = z
+        if not stopping:
             continue
+        if compile:  # the checks see the real rows only (views); padding is re-added after a compaction
+            padded, m = (z, y, t, b), rows.numel()
+            z, y, t, b, step = z[:m], y[:m], t[:m], b[:m], step[:m]
         if polish and cdtype != rdtype:
             # Low-precision iterates cannot certify tol; only the (full-precision) polish ends a signal.
             done = torch.zeros(z.shape[0], dtype=torch.bool, device=dev)
@@ -240,7 +261,8 @@ def _proximal_gradient(
                 cand, accept = active_set_polish(z if every else z[sub], problem, rows if every else rows[sub], tol, rounds=polish_rounds)
                 codes[rows[sub[accept]]] = cand[accept]  # kept in the dtype of x
                 polished[sub[accept]] = True
-        if bool((done | polished).any()):
+        compact = bool((done | polished).any())
+        if compact:
             codes[rows[done]] = z[done].to(rdtype)
             fin = rows[done | polished]
             n_iter[fin] = it
@@ -251,7 +273,9 @@ def _proximal_gradient(
             proj = z.new_empty(z.shape[0], f) if thin else None
             if rows.numel() == 0:
                 break
-    codes[rows] = z.to(rdtype)
+        if compile:
+            z, y, t, b = (fused.pad_rows(v, -(-v.shape[0] // block) * block) for v in (z, y, t, b)) if compact else padded
+    codes[rows] = z[: rows.numel()].to(rdtype)
     return SparseCode(codes, n_iter, converged)
 
 
