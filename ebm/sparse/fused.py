@@ -14,7 +14,7 @@ graph recompiles for every new size. Here the rows are padded to a multiple of `
 compiled call advances one ``(block, k)`` slice by ``unroll`` steps, so one solve compiles at
 most two graphs (``unroll`` steps and one step) whatever the batch does; padded rows have
 ``B = 0, z = y = 0`` and stay exactly zero. Several steps per call keep a block in the L2 cache
-from one step to the next (a ``(512, 256)`` float32 block is 0.5 MB) and amortise the call
+from one step to the next (a ``(256, 256)`` float32 block is 256 kB) and amortise the call
 overhead. The compiled graphs are cached per problem configuration, so later solves with the same
 shapes reuse them.
 """
@@ -26,8 +26,8 @@ from torch import Tensor
 
 __all__ = ["block_rows", "pad_rows", "fused_segment"]
 
-BLOCK = 512  # rows per compiled call
-UNROLL = 5  # proximal steps per compiled call
+BLOCK = 256  # rows per compiled call
+UNROLL = 10  # proximal steps per compiled call (check_every's default: one call per block per check)
 _CACHE: dict = {}
 _GOLDEN = 0.5 * (1 + 5**0.5)  # t' after a restart: (1 + √(1 + 4·1²))/2
 

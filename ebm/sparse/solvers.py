@@ -258,8 +258,8 @@ def _proximal_gradient(
             if bool(stable.any()):
                 sub = stable.nonzero().squeeze(1)
                 every = sub.numel() == z.shape[0]  # skip a full-size gather when all rows are tried
-                cand, accept = active_set_polish(z if every else z[sub], problem, rows if every else rows[sub], tol, rounds=polish_rounds)
-                codes[rows[sub[accept]]] = cand[accept]  # kept in the dtype of x
+                # Accepted codes go straight into codes (in the dtype of x).
+                accept = active_set_polish(z if every else z[sub], problem, rows if every else rows[sub], tol, out=codes, rounds=polish_rounds)
                 polished[sub[accept]] = True
         compact = bool((done | polished).any())
         if compact:
