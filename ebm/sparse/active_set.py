@@ -26,13 +26,15 @@ from torch import Tensor
 __all__ = ["support_solve", "active_set_polish"]
 
 
-def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, max_support: int, chunk: int = 128, check_signs: bool = True) -> tuple[Tensor, Tensor]:
+def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, max_support: int, chunk: int = 128, check_signs: bool = True, corr_rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Solve ``z_S G_SS = B_S − α sign(z_S)`` on each signal's current support.
 
     Args:
         codes: current codes ``(m, k)``; their non-zeros define the support and signs.
         gram: ``G = D Dᵀ (k, k)`` in the solve dtype (float64 recommended).
-        corr: ``B = x Dᵀ (m, k)`` for the same signals, same dtype as ``gram``.
+        corr: ``B = x Dᵀ (m, k)`` for the same signals, same dtype as ``gram``; or, with
+            ``corr_rows (m,)``, a larger ``B`` whose row ``corr_rows[i]`` belongs to signal ``i``
+            (saves gathering full rows when only the support entries are read).
         alpha: the l1 weight.
         max_support: the largest support to try, ``min(k, f)`` (the rank of ``G`` at most).
         chunk: signals per batched Cholesky call. Small chunks keep the ``(c, s, s)`` blocks in
@@ -74,9 +76,11 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
         valid = slot < size[rows, None]  # (c, s) real support slots
         at = (start[rows, None] + slot).clamp(max=cols.shape[0] - 1)  # (c, s) positions in cols
         idx = torch.where(valid, cols[at], k + slot)  # (c, s) support atoms, padded with k + slot
-        flat = rows[:, None] * k + idx.clamp(max=k - 1)  # (c, s) positions in the (m, k) tensors
+        at_k = idx.clamp(max=k - 1)
+        flat = rows[:, None] * k + at_k  # (c, s) positions in the (m, k) tensors
         theta = torch.sign(flat_codes.take(flat)).to(dtype) * valid  # (c, s), zero on padding
-        rhs = (flat_corr.take(flat) - alpha * theta) * valid  # (c, s), zero on padding
+        flat_b = flat if corr_rows is None else corr_rows[rows, None] * k + at_k
+        rhs = (flat_corr.take(flat_b) - alpha * theta) * valid  # (c, s), zero on padding
         # One flat gather of the (c, s, s) blocks (gathering whole rows first costs k/s times more).
         block = gram_aug.take(idx[:, :, None] * kp + idx[:, None, :])  # (c, s, s)
         factor, info = torch.linalg.cholesky_ex(block)
@@ -129,23 +133,22 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: 
     gram = problem.gram
     k, f = problem.dictionary.shape
     tau = 1.0 / float(gram.diagonal().mean())
-    # The signals still to solve are kept compacted (codes, B − z G, B, rows), so no round
-    # re-gathers full-size tensors; only the accepted rows are written back.
-    z_t = codes.to(gram.dtype)  # (t, k), never modified in place
-    corr_t, rows_t = problem.corr[rows], rows
-    grad_t = gram_terms(problem, z_t, rows=rows_t, corr=corr_t, with_corr_residual=True)[2]  # (t, k) B − z G
+    # The signals still to solve are kept compacted (codes, B − z G, rows), so no round re-gathers
+    # full-size tensors; B is read at the support entries only, and accepted rows are written back.
+    z_t, rows_t = codes.to(gram.dtype), rows  # (t, k), never modified in place
+    grad_t = gram_terms(problem, z_t, rows=rows_t, with_corr_residual=True)[2]  # (t, k) B − z G
     accepted = torch.zeros(z_t.shape[0], dtype=torch.bool, device=z_t.device)
     todo = torch.arange(z_t.shape[0], device=z_t.device)
     for _ in range(rounds):
         # The proximal guess soft(z + τ (B − z G), τ α): its non-zeros and signs are S and θ.
         guess = torch.nn.functional.softshrink(torch.add(z_t, grad_t, alpha=tau), tau * problem.alpha)
-        cand, ok = support_solve(guess, gram, corr_t, problem.alpha, max_support=min(k, f), check_signs=False)
-        primal, gap, cand_grad = gram_terms(problem, cand, rows=rows_t, corr=corr_t, with_corr_residual=True)
+        cand, ok = support_solve(guess, gram, problem.corr, problem.alpha, max_support=min(k, f), check_signs=False, corr_rows=rows_t)
+        primal, gap, cand_grad = gram_terms(problem, cand, rows=rows_t, with_corr_residual=True)
         win = ok & (gap <= tol * primal)
         out[rows_t[win]] = cand[win].to(out.dtype)
         accepted[todo[win]] = True
         nxt = ok & ~win
         if not bool(nxt.any()):
             break
-        todo, z_t, grad_t, corr_t, rows_t = todo[nxt], cand[nxt], cand_grad[nxt], corr_t[nxt], rows_t[nxt]
+        todo, z_t, grad_t, rows_t = todo[nxt], cand[nxt], cand_grad[nxt], rows_t[nxt]
     return accepted
