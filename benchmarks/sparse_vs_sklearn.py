@@ -10,8 +10,9 @@ objective is within 1e-7 relative of the optimum (and hence of lasso_cd's).
 
 Both libraries get the same number of cores per block of the table: torch threads = t, and
 scikit-learn's sparse_encode with n_jobs = t (joblib workers over slices of the signals) besides
-its default n_jobs=None (one worker). Run with OMP/MKL/OPENBLAS_NUM_THREADS unset or >= the
-largest t (torch.set_num_threads sets torch's count per block).
+its default n_jobs=None (one worker). OMP/MKL/OPENBLAS_NUM_THREADS default to 1 (set below, before
+numpy and torch load), so numpy's BLAS in the main process uses one core and each joblib worker
+one core; torch.set_num_threads(t) sets torch's count per block.
 
 compile=True pays a one-off compilation on its first solve at each thread count (the fused steps
 are then cached for these shapes); that time is measured on a first call outside the repeats and
@@ -25,6 +26,9 @@ printed under the table, as for the samplers. The final table of BENCHMARKS.md (
 import argparse
 import os
 import time
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one core per worker for every library (before numpy/torch load)
 
 import sys
 from pathlib import Path
