@@ -26,16 +26,20 @@ from torch import Tensor
 __all__ = ["support_solve", "active_set_polish"]
 
 
-def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, max_support: int, chunk: int = 1024, check_signs: bool = True) -> tuple[Tensor, Tensor]:
+def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, max_support: int, chunk: int = 128, check_signs: bool = True, corr_rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Solve ``z_S G_SS = B_S − α sign(z_S)`` on each signal's current support.
 
     Args:
         codes: current codes ``(m, k)``; their non-zeros define the support and signs.
         gram: ``G = D Dᵀ (k, k)`` in the solve dtype (float64 recommended).
-        corr: ``B = x Dᵀ (m, k)`` for the same signals, same dtype as ``gram``.
+        corr: ``B = x Dᵀ (m, k)`` for the same signals, same dtype as ``gram``; or, with
+            ``corr_rows (m,)``, a larger ``B`` whose row ``corr_rows[i]`` belongs to signal ``i``
+            (saves gathering full rows when only the support entries are read).
         alpha: the l1 weight.
         max_support: the largest support to try, ``min(k, f)`` (the rank of ``G`` at most).
-        chunk: signals per batched Cholesky call.
+        chunk: signals per batched Cholesky call. Small chunks keep the ``(c, s, s)`` blocks in
+            the L2 cache (128 signals of support 45 in float64: 2 MB), which measured faster than
+            1024 (BENCHMARKS.md, "Against scikit-learn").
         check_signs: require the solution to keep the assumed signs (False: any solve that
             factorises is returned, as the primal-dual active-set iteration needs).
 
@@ -45,50 +49,50 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
     """
     m, k = codes.shape
     dtype, dev = gram.dtype, codes.device
-    support = codes != 0  # (m, k)
-    size = support.sum(1)  # (m,)
-    out = codes.to(dtype).clone(memory_format=torch.contiguous_format)  # (m, k), flat-indexable
+    codes, corr = codes.contiguous(), corr.contiguous()  # read by flat index
+    # Every support index at once, row-major: row r's atoms, ascending, are cols[start[r]:start[r] + size[r]]
+    # (one nonzero pass; summing a bool (m, k) mask per row costs more than this whole pass).
+    nz = (codes != 0).nonzero()  # (nnz, 2)
+    cols = nz[:, 1]
+    size = torch.bincount(nz[:, 0], minlength=m)  # (m,)
+    start = torch.cumsum(size, 0) - size  # (m,)
+    out = torch.zeros(m, k, dtype=dtype, device=dev)  # (m, k), flat-indexable; off-support entries stay 0
     ok = size == 0  # z = 0 is its own candidate; the duality gap decides
     # Padding trick: slot i of a short support points at index k + i of G ⊕ I, so padded blocks
     # are the identity and padded right-hand sides are zero without masking the (c, s, s) blocks.
     gram_aug = torch.block_diag(gram, torch.eye(max_support + 1, dtype=dtype, device=dev))  # (k+p, k+p)
     kp = gram_aug.shape[0]
-    # Signs and correlations padded once for all signals; each chunk reads its (c, s) entries by flat index.
-    sign_aug = torch.nn.functional.pad(torch.sign(codes).to(dtype), (0, max_support + 1))  # (m, k+p), zero on padding
-    corr_aug = torch.nn.functional.pad(corr, (0, max_support + 1))  # (m, k+p), zero on padding
     # A unique minimiser has |S| <= rank(G) <= min(k, f); larger supports are left to the iterations.
     todo = ((size > 0) & (size <= max_support)).nonzero().squeeze(1)
-    todo = todo[torch.argsort(size[todo])]
-    sizes_sorted = size[todo].tolist()
-    flat_out = out.view(-1)  # (m k,) writes go straight into out
+    todo = todo[torch.argsort(size[todo], stable=True)]  # sorted by size: little padding per chunk
+    sizes_list = size[todo].tolist()
+    flat_codes, flat_corr, flat_out = codes.view(-1), corr.view(-1), out.view(-1)
 
-    def solve_chunk(start: int) -> None:
-        stop = min(start + chunk, todo.shape[0])
-        rows = todo[start:stop]
-        c, s_max = rows.shape[0], int(sizes_sorted[stop - 1])
-        sup = support[rows]  # (c, k)
-        # Support indices in order, padded with k: slot = rank within the support, or s_max (dropped).
-        slot = torch.where(sup, sup.cumsum(1) - 1, torch.full_like(size[rows, None], s_max))  # (c, k)
-        idx = (k + torch.arange(s_max + 1, device=dev)).expand(c, s_max + 1).clone()
-        idx.scatter_(1, slot, torch.arange(k, device=dev).expand(c, k))
-        idx = idx[:, :s_max]  # (c, s)
+    def solve_chunk(lo: int) -> None:
+        hi = min(lo + chunk, todo.shape[0])
+        rows = todo[lo:hi]
+        c, s_max = hi - lo, int(sizes_list[hi - 1])
+        slot = torch.arange(s_max, device=dev)  # (s,)
+        valid = slot < size[rows, None]  # (c, s) real support slots
+        at = (start[rows, None] + slot).clamp(max=cols.shape[0] - 1)  # (c, s) positions in cols
+        idx = torch.where(valid, cols[at], k + slot)  # (c, s) support atoms, padded with k + slot
+        at_k = idx.clamp(max=k - 1)
+        flat = rows[:, None] * k + at_k  # (c, s) positions in the (m, k) tensors
+        theta = torch.sign(flat_codes.take(flat)).to(dtype) * valid  # (c, s), zero on padding
+        flat_b = flat if corr_rows is None else corr_rows[rows, None] * k + at_k
+        rhs = (flat_corr.take(flat_b) - alpha * theta) * valid  # (c, s), zero on padding
         # One flat gather of the (c, s, s) blocks (gathering whole rows first costs k/s times more).
-        block = torch.take(gram_aug, idx[:, :, None] * kp + idx[:, None, :])  # (c, s, s)
-        flat = rows[:, None] * kp + idx  # (c, s) positions in the padded (m, k+p) tensors
-        theta = torch.take(sign_aug, flat)  # (c, s), zero on padding
-        rhs = torch.take(corr_aug, flat) - alpha * theta  # (c, s), zero on padding
+        block = gram_aug.take(idx[:, :, None] * kp + idx[:, None, :])  # (c, s, s)
         factor, info = torch.linalg.cholesky_ex(block)
         # Two triangular solves (faster on CPU than cholesky_solve for many small systems).
         half = torch.linalg.solve_triangular(factor, rhs.unsqueeze(-1), upper=False)
         sol = torch.linalg.solve_triangular(factor.mT, half, upper=True).squeeze(-1)  # (c, s)
         good = info == 0
         if check_signs:
-            good = good & ((torch.sign(sol) == theta) | (idx >= k)).all(1)
-        rows_g, idx_g, sol_g = rows[good], idx[good], sol[good]  # (g,), (g, s), (g, s)
-        out[rows_g] = 0
-        valid = idx_g < k  # (g, s) real support slots
-        flat_out[(rows_g[:, None] * k + idx_g)[valid]] = sol_g[valid]
-        ok[rows_g] = True
+            good = good & ((torch.sign(sol) == theta) | ~valid).all(1)
+        valid_g = valid[good]
+        flat_out[flat[good][valid_g]] = sol[good][valid_g]
+        ok[rows[good]] = True
 
     starts = list(range(0, todo.shape[0], chunk))
     workers = min(torch.get_num_threads(), len(starts)) if dev.type == "cpu" else 1
@@ -98,12 +102,15 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(solve_chunk, starts))
     else:
-        for start in starts:
-            solve_chunk(start)
+        for start_row in starts:
+            solve_chunk(start_row)
+    failed = ~ok
+    if bool(failed.any()):
+        out[failed] = codes[failed].to(dtype)
     return out, ok
 
 
-def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, rounds: int = 5) -> tuple[Tensor, Tensor]:
+def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: Tensor, rounds: int = 5) -> Tensor:
     """A few primal-dual active-set (semismooth Newton) rounds, each certified by the duality gap.
 
     Round r guesses the support and signs from one proximal step of length ``τ = 1/mean(diag G)``,
@@ -115,43 +122,33 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, round
         codes: current codes ``(m, k)`` (any floating dtype) of the problem's rows ``rows (m,)``.
         problem: the `ebm.sparse.problem.SparseProblem` (its dtype is used for the solves).
         tol: accept when ``gap ≤ tol · P``.
+        out: ``(n, k)`` codes of all the problem's signals (its dtype); each accepted code is written
+            straight into its row ``out[rows[i]]`` (no full-size copy of the candidates).
         rounds: active-set rounds.
     Returns:
-        ``(codes (m, k) in the problem's dtype, accepted (m,) bool)``.
+        ``accepted (m,)`` bool.
     """
     from ebm.sparse.problem import gram_terms
 
     gram = problem.gram
     k, f = problem.dictionary.shape
     tau = 1.0 / float(gram.diagonal().mean())
-    # The signals still to solve are kept compacted (codes, z G, B, rows), so no round re-gathers
-    # full-size tensors; only the accepted rows are written back.
-    z_t = codes.to(gram.dtype)  # (t, k), never modified in place
-    zg_t = _times_gram(z_t, problem)  # (t, k); kept in step with z_t, so each round costs one product
-    corr_t, rows_t = problem.corr[rows], rows
-    best = z_t.clone()
+    # The signals still to solve are kept compacted (codes, B − z G, rows), so no round re-gathers
+    # full-size tensors; B is read at the support entries only, and accepted rows are written back.
+    z_t, rows_t = codes.to(gram.dtype), rows  # (t, k), never modified in place
+    grad_t = gram_terms(problem, z_t, rows=rows_t, with_corr_residual=True)[2]  # (t, k) B − z G
     accepted = torch.zeros(z_t.shape[0], dtype=torch.bool, device=z_t.device)
     todo = torch.arange(z_t.shape[0], device=z_t.device)
     for _ in range(rounds):
-        u = z_t + tau * (corr_t - zg_t)  # (t, k)
-        pattern = torch.sign(u) * (u.abs() > tau * problem.alpha)
-        cand, ok = support_solve(pattern, gram, corr_t, problem.alpha, max_support=min(k, f), check_signs=False)
-        cand_g = _times_gram(cand, problem)  # (t, k), reused by the next round's proximal guess
-        primal, gap = gram_terms(problem, cand, zg=cand_g, rows=rows_t, corr=corr_t)
+        # The proximal guess soft(z + τ (B − z G), τ α): its non-zeros and signs are S and θ.
+        guess = torch.nn.functional.softshrink(torch.add(z_t, grad_t, alpha=tau), tau * problem.alpha)
+        cand, ok = support_solve(guess, gram, problem.corr, problem.alpha, max_support=min(k, f), check_signs=False, corr_rows=rows_t)
+        primal, gap, cand_grad = gram_terms(problem, cand, rows=rows_t, with_corr_residual=True)
         win = ok & (gap <= tol * primal)
-        best[todo[win]] = cand[win]
+        out[rows_t[win]] = cand[win].to(out.dtype)
         accepted[todo[win]] = True
         nxt = ok & ~win
         if not bool(nxt.any()):
             break
-        todo, z_t, zg_t, corr_t, rows_t = todo[nxt], cand[nxt], cand_g[nxt], corr_t[nxt], rows_t[nxt]
-    return best, accepted
-
-
-def _times_gram(z: Tensor, problem) -> Tensor:
-    """``z G`` as ``(z D) Dᵀ`` when the dictionary is overcomplete (``f < k``): ``2kf`` instead of ``k²`` per row."""
-    k, f = problem.dictionary.shape
-    if 2 * f <= k:
-        d = problem.dictionary.to(z.dtype)
-        return (z @ d) @ d.T  # (m, f) -> (m, k)
-    return z @ problem.gram.to(z.dtype)
+        todo, z_t, grad_t, rows_t = todo[nxt], cand[nxt], cand_grad[nxt], rows_t[nxt]
+    return accepted

@@ -161,33 +161,50 @@ def objective(x: Tensor, codes: Tensor, dictionary: Tensor, alpha: float) -> Ten
     return 0.5 * (r * r).sum(-1) + alpha * codes.abs().sum(-1)
 
 
-def gram_terms(problem: SparseProblem, z: Tensor, zg: Tensor | None = None, rows: Tensor | None = None, corr: Tensor | None = None):
-    """Objective, dual objective and duality gap per signal from the Gram form.
+def gram_terms(problem: SparseProblem, z: Tensor, zg: Tensor | None = None, rows: Tensor | None = None, corr: Tensor | None = None, *, with_corr_residual: bool = False):
+    """Objective, dual objective and duality gap per signal (see the module docstring).
+
+    For overcomplete dictionaries (``2f ≤ k``) and no ``zg`` it works from the residual
+    ``r = x − z D (m, f)``: two thin products (``2kf`` per row instead of ``k²``) and ``‖r‖²``
+    without the cancellation of ``‖x‖² − 2 z·B + z G z``; otherwise from the Gram form.
 
     Args:
         z: codes ``(m, k)`` for the rows ``rows`` of the problem (all rows when None).
         zg: ``z G`` if already computed, ``(m, k)``.
         corr: ``B`` of those rows if already gathered, ``(m, k)``.
+        with_corr_residual: also return ``B − z G = r Dᵀ (m, k)`` (the negative gradient, reused
+            by the active-set polish).
     Returns:
-        ``(primal, gap)``, each ``(m,)``.
+        ``(primal, gap)``, each ``(m,)``, and ``B − z G`` when ``with_corr_residual``.
     """
-    if corr is None:
-        corr = problem.corr if rows is None else problem.corr[rows]
     xx = problem.sq_norm if rows is None else problem.sq_norm[rows]
-    if zg is None:
-        zg = z @ problem.gram  # (m, k)
-    zb = (z * corr).sum(1)
-    zgz = (z * zg).sum(1)
-    rr = (xx - 2 * zb + zgz).clamp_min(0.0)  # ‖r‖²
-    primal = 0.5 * rr + problem.alpha * z.abs().sum(1)
-    c_inf = (corr - zg).abs().amax(1)  # ‖r Dᵀ‖∞
+    k, f = problem.dictionary.shape
+    if zg is None and 2 * f <= k:
+        x = problem.x if rows is None else problem.x[rows]
+        d = problem.dictionary.to(z.dtype)
+        r = x.to(z.dtype) - z @ d  # (m, f)
+        rr = (r * r).sum(1)  # ‖r‖²
+        xr = (x * r).sum(1)
+        grad = r @ d.T  # (m, k) B − z G
+    else:
+        if corr is None:
+            corr = problem.corr if rows is None else problem.corr[rows]
+        if zg is None:
+            zg = z @ problem.gram  # (m, k)
+        zb = (z * corr).sum(1)
+        rr = (xx - 2 * zb + (z * zg).sum(1)).clamp_min(0.0)  # ‖r‖²
+        xr = xx - zb
+        grad = corr - zg
+    primal = 0.5 * rr + problem.alpha * torch.linalg.vector_norm(z, 1, dim=1)
+    # ‖r Dᵀ‖∞ as max(max, −min): two vectorised reductions, 6x faster on CPU than vector_norm(inf).
+    c_inf = torch.maximum(grad.amax(1), grad.amin(1).neg())
     if problem.alpha > 0:
         s = torch.clamp(problem.alpha / c_inf.clamp_min(torch.finfo(z.dtype).tiny), max=1.0)
     else:
         s = (c_inf == 0).to(z.dtype)  # α = 0: only u = 0 is feasible unless r ⟂ atoms
-    xr = xx - zb
     dual = s * xr - 0.5 * s * s * rr
-    return primal, (primal - dual).clamp_min(0.0)
+    gap = (primal - dual).clamp_min(0.0)
+    return (primal, gap, grad) if with_corr_residual else (primal, gap)
 
 
 def duality_gap(x: Tensor, codes: Tensor, dictionary: Tensor, alpha) -> Tensor:
