@@ -9,6 +9,7 @@ with that eager run of the same step (same keys) and take tens of seconds; they 
 
 import pytest
 import torch
+from helpers import break_torch_compile
 
 from samplers import HMC, MALA, ULA, SamplerDivergedError
 
@@ -63,17 +64,7 @@ def test_missing_torch_compile_raises_with_fix(monkeypatch):
 
 
 def test_backend_failure_is_reported_not_swallowed(monkeypatch):
-    from torch._inductor.exc import InvalidCxxCompiler
-
-    def broken_compile(fn, **kwargs):
-        assert kwargs["fullgraph"] is True and kwargs["dynamic"] is False
-
-        def fail(*args):
-            raise InvalidCxxCompiler()
-
-        return fail
-
-    monkeypatch.setattr(torch, "compile", broken_compile)
+    break_torch_compile(monkeypatch)
     with pytest.raises(RuntimeError, match="compile: expected a step that torch.compile can fuse.*InvalidCxxCompiler.*Fix: pass compile=False"):
         MALA(0.1, compile=True).run(gauss_energy, torch.zeros(3, 2), 5)
 

@@ -8,18 +8,12 @@ in milliseconds. The test that really compiles (inductor, tens of seconds) is ma
 
 import pytest
 import torch
+from helpers import sparse_problem, break_torch_compile
 
 from ebm.sparse import duality_gap, fista, fused, ista
 
 
-def _problem(n=40, k=24, f=12, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    d = torch.randn(k, f, generator=g, dtype=dtype)
-    d = d / d.norm(dim=1, keepdim=True)
-    z = torch.randn(n, k, generator=g, dtype=dtype) * (torch.rand(n, k, generator=g, dtype=dtype) < 0.15)
-    x = z @ d + 0.05 * torch.randn(n, f, generator=g, dtype=dtype)
-    alpha = 0.1 * float((x @ d.T).abs().amax(1).median())
-    return x, d, alpha
+_problem = sparse_problem
 
 
 @pytest.fixture
@@ -99,17 +93,7 @@ def test_missing_torch_compile_raises_with_fix(monkeypatch):
 
 
 def test_backend_failure_is_reported_not_swallowed(monkeypatch):
-    from torch._inductor.exc import InvalidCxxCompiler
-
-    def broken_compile(fn, **kwargs):
-        assert kwargs["fullgraph"] is True and kwargs["dynamic"] is False
-
-        def fail(*args):
-            raise InvalidCxxCompiler()
-
-        return fail
-
-    monkeypatch.setattr(torch, "compile", broken_compile)
+    break_torch_compile(monkeypatch)
     monkeypatch.setattr(fused, "_CACHE", {})
     x, d, alpha = _problem(n=3)
     with pytest.raises(RuntimeError, match="compile: expected a step that torch.compile can fuse.*InvalidCxxCompiler.*Fix: pass compile=False"):

@@ -3,18 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from helpers import sparse_problem
 
 from ebm.sparse import duality_gap, fista, ista, lipschitz_constant, objective
 
 
-def _problem(n=40, k=24, f=12, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    d = torch.randn(k, f, generator=g, dtype=dtype)
-    d = d / d.norm(dim=1, keepdim=True)
-    z = torch.randn(n, k, generator=g, dtype=dtype) * (torch.rand(n, k, generator=g, dtype=dtype) < 0.15)
-    x = z @ d + 0.05 * torch.randn(n, f, generator=g, dtype=dtype)
-    alpha = 0.1 * float((x @ d.T).abs().amax(1).median())
-    return x, d, alpha
+_problem = sparse_problem
 
 
 @pytest.mark.parametrize("polish", [False, True])
