@@ -178,7 +178,7 @@ def test_really_compiled_sampler_still_reports_divergence():
 @pytest.mark.slow
 def test_really_compiled_mala_on_a_wide_event_matches_eager(monkeypatch):
     """A (4, 5) event (20 coordinates): the noise and the accept test reduce over two event dims."""
-    energy = lambda x: 0.5 * x.square().flatten(1).sum(1)  # noqa: E731
+    energy = lambda x: 0.5 * x.square().flatten(1).sum(1)
     x0 = torch.randn(64, 4, 5, generator=torch.Generator().manual_seed(1))
     r1 = MALA(0.2, compile=True).run(energy, x0, 20, generator=torch.Generator().manual_seed(0))
     identity_compile(monkeypatch)

@@ -8,10 +8,9 @@ in milliseconds. The test that really compiles (inductor, tens of seconds) is ma
 
 import pytest
 import torch
-from helpers import sparse_problem, break_torch_compile
+from helpers import break_torch_compile, sparse_problem
 
 from ebm.sparse import duality_gap, fista, fused, ista
-
 
 _problem = sparse_problem
 
@@ -41,7 +40,7 @@ def test_fixed_iterations_equal_the_eager_path(eager_compile, solver, k, f):
 
 
 @pytest.mark.parametrize("k,f", SHAPES)
-@pytest.mark.parametrize("kwargs", [dict(criterion="gap"), dict(criterion="change"), dict(polish=True), dict(polish=True, compute_dtype=torch.float32)], ids=["gap", "change", "polish", "f32-polish"])
+@pytest.mark.parametrize("kwargs", [{"criterion": "gap"}, {"criterion": "change"}, {"polish": True}, {"polish": True, "compute_dtype": torch.float32}], ids=["gap", "change", "polish", "f32-polish"])
 def test_per_signal_stopping_equals_the_eager_path(eager_compile, kwargs, k, f):
     x, d, alpha = _problem(n=70, k=k, f=f)
     tol = 1e-6 if kwargs.get("criterion") == "change" else 1e-10

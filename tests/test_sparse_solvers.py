@@ -7,7 +7,6 @@ from helpers import sparse_problem
 
 from ebm.sparse import duality_gap, fista, ista, lipschitz_constant, objective
 
-
 _problem = sparse_problem
 
 
