@@ -94,20 +94,21 @@ class ChainState:
     score: torch.Tensor | None
 
 
-def energy_and_score_fn(energy, *, cache_seed: bool = True):
+def energy_and_score_fn(energy, *, traceable: bool = False):
     """Return ``f(x) -> (E (batch,), score (batch, *event))`` with score ``= -∇x E``.
 
     Preference order: ``energy.energy_and_score(x)`` (one pass, e.g. ``ebm.Energy``), then
-    ``energy(x)`` with ``energy.score(x)``, then autograd of ``energy(x).sum()``. ``cache_seed=False``
-    (compiled samplers) makes the ``-1`` autograd seed inside ``f``: a Python-side cache would be
-    guarded on by torch.compile and force recompilation whenever it grows.
+    ``energy(x)`` with ``energy.score(x)``, then autograd of ``energy(x).sum()``. ``traceable=True``
+    (compiled samplers) differentiates with ``torch.func.grad`` and keeps no Python-side cache (the
+    eager path caches its ``-1`` autograd seed per shape; a compiled graph would guard on that
+    cache and recompile whenever it grows).
     """
     if hasattr(energy, "energy_and_score"):
         return energy.energy_and_score
     if hasattr(energy, "score"):
         return lambda x: (energy(x), energy.score(x))
 
-    if not cache_seed:
+    if traceable:
         # Compiled steps differentiate functionally: torch.func.grad traces under dynamo on every
         # torch this project supports, while ``requires_grad_()`` inside a compiled region is a
         # graph break that torch < 2.13 refuses under fullgraph (seen with 2.11 on a GPU machine).
@@ -234,7 +235,7 @@ class GradientSampler:
 
     # -- the loop -------------------------------------------------------------------------
     def _energy_fn(self, energy):
-        return energy_and_score_fn(energy, cache_seed=not self.compile)
+        return energy_and_score_fn(energy, traceable=self.compile)
 
     def _init_state(self, fn, x: torch.Tensor) -> ChainState:
         e, s = fn(x)

@@ -252,7 +252,7 @@ class AIS:
         k = 1
         while k < last:
             m = _UNROLL if last - k >= _UNROLL else 1
-            x, lw = block(x, lw, beta_t[k - 1 : k + m].clone(), keys[k - 1 : k - 1 + m].clone())
+            x, lw = block(x, lw, beta_t[k - 1 : k + m], keys[k - 1 : k - 1 + m])  # views: no recompiles (checked)
             k += m
         _, lw = step(x, lw, beta_t[last - 1], beta_t[last], None, False)  # the last increment; no move at β = 1
         return lw, x

@@ -77,7 +77,7 @@ class ULA(GradientSampler):
         # ULA never needs the energy inside the loop; use an analytic score alone when there is one.
         if hasattr(energy, "score"):
             return lambda x: (None, energy.score(x))
-        return energy_and_score_fn(energy, cache_seed=not self.compile)
+        return energy_and_score_fn(energy, traceable=self.compile)
 
     def _init_state(self, fn, x):
         e, s = fn(x)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["block_rows", "pad_rows", "fused_segment"]
+__all__ = ["block_rows", "pad_rows", "pad_to_blocks", "fused_segment"]
 
 BLOCK = 256  # rows per compiled call
 UNROLL = 10  # proximal steps per compiled call (check_every's default: one call per block per check)
@@ -82,6 +82,11 @@ def pad_rows(v: Tensor, rows: int) -> Tensor:
     out = v.new_zeros((rows,) + tuple(v.shape[1:]))
     out[: v.shape[0]] = v
     return out
+
+
+def pad_to_blocks(v: Tensor, block: int) -> Tensor:
+    """``v`` padded with zero rows to the next multiple of ``block`` rows (see `pad_rows`)."""
+    return pad_rows(v, -(-v.shape[0] // block) * block)
 
 
 def fused_segment(n_steps: int, z: Tensor, y: Tensor, t: Tensor, b: Tensor, d: Tensor, w: Tensor, thr: Tensor, *, block: int, accelerated: bool, restart: bool, thin: bool) -> Tensor:

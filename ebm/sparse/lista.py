@@ -170,7 +170,8 @@ def lista_objective_loss(model: nn.Module, batch, generator: torch.Generator | N
             training with ``functools.partial(lista_objective_loss, n_layers=t)``.
 
     Example:
-        >>> loss = lista_objective_loss(LISTA(D, 0.1, n_layers=4), x, n_layers=2)
+        >>> D = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+        >>> loss = lista_objective_loss(LISTA(D, 0.1, n_layers=4), torch.randn(5, 8), n_layers=2)  # layer 2's codes
     """
     x = _signals(batch)
     z = model(x, n_layers=n_layers)  # (b, k)

@@ -222,7 +222,7 @@ def _proximal_gradient(
         block = fused.block_rows(n)
         thr_t = torch.tensor(thr, dtype=cdtype, device=dev)  # a tensor: a new α must not recompile
         d_f = d_c if thin else w  # unused by the square form, but the signature is fixed
-        z, y, t, b = (fused.pad_rows(v, -(-v.shape[0] // block) * block) for v in (z, y, t, b))
+        z, y, t, b = (fused.pad_to_blocks(v, block) for v in (z, y, t, b))
     it = 0
     while it < max_iter:
         # Run to the next check (every check_every iterations, and at max_iter).
@@ -230,27 +230,28 @@ def _proximal_gradient(
         it += seg
         if compile:
             step = fused.fused_segment(seg, z, y, t, b, d_f, w, thr_t, block=block, accelerated=accelerated, restart=restart, thin=thin)
-        for _ in range(0 if compile else seg):
-            if thin:
-                torch.add(y, b, out=u).addmm_(torch.mm(y, d_c, out=proj), w)  # (m, k)
-            else:
-                torch.addmm(b, y, w, out=u)  # (m, k)
-            torch._C._nn.softshrink(u, thr, out=u)  # soft threshold in one fused pass, exact zeros below thr
-            if accelerated:
-                t_new = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
-                torch.sub(u, z, out=step)  # (m, k) z_{t+1} − z_t
-                if restart:
-                    uphill = y.sub_(u).mul_(step).sum(1) > 0  # y is overwritten below
-                    t = torch.where(uphill, torch.ones_like(t), t)
-                    t_new = torch.where(uphill, torch.full_like(t_new, 0.5 * (1 + 5**0.5)), t_new)
-                torch.addcmul(u, ((t - 1) / t_new)[:, None], step, out=y)
-                t = t_new
-                z, u = u, z
-            else:
-                if stopping and criterion == "change":
-                    torch.sub(u, z, out=step)
-                z, u = u, z
-                y = z
+        else:
+            for _ in range(seg):
+                if thin:
+                    torch.add(y, b, out=u).addmm_(torch.mm(y, d_c, out=proj), w)  # (m, k)
+                else:
+                    torch.addmm(b, y, w, out=u)  # (m, k)
+                torch._C._nn.softshrink(u, thr, out=u)  # soft threshold in one fused pass, exact zeros below thr
+                if accelerated:
+                    t_new = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
+                    torch.sub(u, z, out=step)  # (m, k) z_{t+1} − z_t
+                    if restart:
+                        uphill = y.sub_(u).mul_(step).sum(1) > 0  # y is overwritten below
+                        t = torch.where(uphill, torch.ones_like(t), t)
+                        t_new = torch.where(uphill, torch.full_like(t_new, 0.5 * (1 + 5**0.5)), t_new)
+                    torch.addcmul(u, ((t - 1) / t_new)[:, None], step, out=y)
+                    t = t_new
+                    z, u = u, z
+                else:
+                    if stopping and criterion == "change":
+                        torch.sub(u, z, out=step)
+                    z, u = u, z
+                    y = z
         if not stopping:
             continue
         if compile:  # the checks see the real rows only (views); padding is re-added after a compaction
@@ -285,7 +286,7 @@ def _proximal_gradient(
             if rows.numel() == 0:
                 break
         if compile:
-            z, y, t, b = (fused.pad_rows(v, -(-v.shape[0] // block) * block) for v in (z, y, t, b)) if compact else padded
+            z, y, t, b = (fused.pad_to_blocks(v, block) for v in (z, y, t, b)) if compact else padded
     codes[rows] = z[: rows.numel()].to(rdtype)
     return SparseCode(codes, n_iter, converged)
 
