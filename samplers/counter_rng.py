@@ -159,6 +159,13 @@ class CounterRNG:
         n = p.numel()
         m = (n + 1) // 2
         high, low = self.uniform_pair(m, dtype=p.dtype)
+        if p.dim() > 1 and p.shape[0] % 2 == 0:
+            # The same pairing written over the leading dimension (the flat halves are then whole
+            # rows), so a compiled caller keeps the row structure: a bias broadcast over the rows
+            # stays a vector load instead of a per-element gather at index modulo the row length.
+            rows = p.shape[0] // 2
+            high, low = high.view(rows, *p.shape[1:]), low.view(rows, *p.shape[1:])
+            return torch.cat(((high < p[:rows]).to(p.dtype), (low < p[rows:]).to(p.dtype)))
         flat = p.reshape(-1)  # (n,)
         first = (high < flat[:m]).to(p.dtype)
         second = (low[: n - m] < flat[m:]).to(p.dtype)

@@ -114,6 +114,15 @@ def test_bernoulli_frequencies_match_p(shape):
     assert bool(((draws.mean(0) - p).abs() < 5 * se).all())
 
 
+@pytest.mark.parametrize("shape", [(6, 7), (4, 3, 2)])
+def test_bernoulli_pairs_rows_as_the_flat_halves(shape):
+    """An even leading dimension pairs whole rows; the draws are exactly those of the flattened p."""
+    p = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    rows = CounterRNG(torch.tensor(5)).bernoulli(p)
+    flat = CounterRNG(torch.tensor(5)).bernoulli(p.reshape(-1)).reshape(shape)
+    assert torch.equal(rows, flat)
+
+
 def test_dispatch_uses_torch_generators_unchanged():
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     assert torch.equal(uniform((5,), generator=g()), torch.rand(5, generator=g()))
