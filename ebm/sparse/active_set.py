@@ -23,10 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from torch import Tensor
 
+from ebm.sparse import native as native_kernel
+
 __all__ = ["support_solve", "active_set_polish"]
 
 
-def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, max_support: int, chunk: int = 128, check_signs: bool = True, corr_rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, max_support: int, chunk: int = 128, check_signs: bool = True, corr_rows: Tensor | None = None, native: bool = False) -> tuple[Tensor, Tensor]:
     """Solve ``z_S G_SS = B_S − α sign(z_S)`` on each signal's current support.
 
     Args:
@@ -42,6 +44,9 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
             1024 (BENCHMARKS.md, "Against scikit-learn").
         check_signs: require the solution to keep the assumed signs (False: any solve that
             factorises is returned, as the primal-dual active-set iteration needs).
+        native: solve with the compiled C kernel of `ebm.sparse.native` (CPU, float32/float64)
+            when it is available, instead of batched torch ops; same systems, same acceptance
+            rules, rounding of a different (row-wise) Cholesky.
 
     Returns:
         ``(candidate (m, k), ok (m,))`` — ``ok`` marks a successful factorisation whose solution
@@ -58,13 +63,18 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
     start = torch.cumsum(size, 0) - size  # (m,)
     out = torch.zeros(m, k, dtype=dtype, device=dev)  # (m, k), flat-indexable; off-support entries stay 0
     ok = size == 0  # z = 0 is its own candidate; the duality gap decides
+    # A unique minimiser has |S| <= rank(G) <= min(k, f); larger supports are left to the iterations.
+    todo = ((size > 0) & (size <= max_support)).nonzero().squeeze(1)
+    workers = torch.get_num_threads() if dev.type == "cpu" else 1
+    if native and dev.type == "cpu" and dtype in (torch.float32, torch.float64) and native_kernel.available():
+        rows_b = None if corr_rows is None else corr_rows.contiguous()
+        native_kernel.support_solve_native(gram.contiguous(), todo, start, size, cols.contiguous(), codes.to(dtype), corr.to(dtype), rows_b, alpha, check_signs, out, ok, workers)
+        return _keep_failed(out, ok, codes)
+    todo = todo[torch.argsort(size[todo], stable=True)]  # sorted by size: little padding per chunk
     # Padding trick: slot i of a short support points at index k + i of G ⊕ I, so padded blocks
     # are the identity and padded right-hand sides are zero without masking the (c, s, s) blocks.
     gram_aug = torch.block_diag(gram, torch.eye(max_support + 1, dtype=dtype, device=dev))  # (k+p, k+p)
     kp = gram_aug.shape[0]
-    # A unique minimiser has |S| <= rank(G) <= min(k, f); larger supports are left to the iterations.
-    todo = ((size > 0) & (size <= max_support)).nonzero().squeeze(1)
-    todo = todo[torch.argsort(size[todo], stable=True)]  # sorted by size: little padding per chunk
     sizes_list = size[todo].tolist()
     flat_codes, flat_corr, flat_out = codes.view(-1), corr.view(-1), out.view(-1)
 
@@ -95,7 +105,7 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
         ok[rows[good]] = True
 
     starts = list(range(0, todo.shape[0], chunk))
-    workers = min(torch.get_num_threads(), len(starts)) if dev.type == "cpu" else 1
+    workers = min(workers, len(starts))
     if workers > 1:
         # LAPACK factorises a batch one matrix at a time on one core: spread the chunks over the
         # cores (torch releases the GIL; chunks write disjoint rows of out and ok).
@@ -104,13 +114,18 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
     else:
         for start_row in starts:
             solve_chunk(start_row)
+    return _keep_failed(out, ok, codes)
+
+
+def _keep_failed(out: Tensor, ok: Tensor, codes: Tensor) -> tuple[Tensor, Tensor]:
+    """Rows whose solve failed keep their codes (cast), as `support_solve` promises."""
     failed = ~ok
     if bool(failed.any()):
-        out[failed] = codes[failed].to(dtype)
+        out[failed] = codes[failed].to(out.dtype)
     return out, ok
 
 
-def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: Tensor, rounds: int = 5) -> Tensor:
+def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: Tensor, rounds: int = 5, native: bool = False) -> Tensor:
     """A few primal-dual active-set (semismooth Newton) rounds, each certified by the duality gap.
 
     Round r guesses the support and signs from one proximal step of length ``τ = 1/mean(diag G)``,
@@ -125,6 +140,7 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: 
         out: ``(n, k)`` codes of all the problem's signals (its dtype); each accepted code is written
             straight into its row ``out[rows[i]]`` (no full-size copy of the candidates).
         rounds: active-set rounds.
+        native: solve the support systems with the C kernel (`support_solve`'s ``native``).
     Returns:
         ``accepted (m,)`` bool.
     """
@@ -142,7 +158,7 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: 
     for _ in range(rounds):
         # The proximal guess soft(z + τ (B − z G), τ α): its non-zeros and signs are S and θ.
         guess = torch.nn.functional.softshrink(torch.add(z_t, grad_t, alpha=tau), tau * problem.alpha)
-        cand, ok = support_solve(guess, gram, problem.corr, problem.alpha, max_support=min(k, f), check_signs=False, corr_rows=rows_t)
+        cand, ok = support_solve(guess, gram, problem.corr, problem.alpha, max_support=min(k, f), check_signs=False, corr_rows=rows_t, native=native)
         primal, gap, cand_grad = gram_terms(problem, cand, rows=rows_t, with_corr_residual=True)
         win = ok & (gap <= tol * primal)
         out[rows_t[win]] = cand[win].to(out.dtype)

@@ -1,0 +1,82 @@
+"""The compiled C support solver (`ebm.sparse.native`) against the torch implementation it replaces."""
+
+import pytest
+import torch
+
+from ebm.sparse import fista, native
+from ebm.sparse.active_set import support_solve
+from helpers import sparse_problem
+
+needs_kernel = pytest.mark.skipif(not native.available(), reason="no C compiler to build the native support solver")
+
+
+def _rough_codes(x, d, alpha, iters=15):
+    """Codes whose supports are partly wrong: some solves fail the sign check, some succeed."""
+    return fista(x, d, alpha, tol=0, max_iter=iters).codes
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("check_signs", [True, False])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_native_matches_the_torch_solver(dtype, check_signs, threads):
+    x, d, alpha = sparse_problem(n=300, k=48, f=16, dtype=dtype, seed=3)
+    z = _rough_codes(x, d, alpha)
+    gram, corr = d @ d.T, x @ d.T
+    # corr_rows: B is a larger matrix whose row corr_rows[i] belongs to signal i.
+    corr_big = torch.cat((torch.zeros(5, corr.shape[1], dtype=dtype), corr.flip(0)))
+    rows = 5 + torch.arange(corr.shape[0] - 1, -1, -1)
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        ref, ok_ref = support_solve(z, gram, corr, alpha, max_support=10, check_signs=check_signs)
+        got, ok = support_solve(z, gram, corr_big, alpha, max_support=10, check_signs=check_signs, corr_rows=rows, native=True)
+    finally:
+        torch.set_num_threads(saved)
+    assert torch.equal(ok, ok_ref)
+    assert 0 < int(ok.sum()) and (check_signs is False or int(ok.sum()) < ok.numel())  # both outcomes exercised
+    # Supports of at most 10 of the 16 dimensions keep G[S, S] well conditioned: the two Cholesky
+    # orders then agree to a few units of rounding.
+    tol = 1e-9 if dtype == torch.float64 else 1e-3
+    torch.testing.assert_close(got, ref, rtol=tol, atol=tol)
+    assert torch.equal(got[~ok], z[~ok].to(dtype))  # failed rows keep their codes
+
+
+@needs_kernel
+def test_native_rejects_a_singular_support_like_lapack():
+    x, d, alpha = sparse_problem(n=4, k=6, f=8)
+    d = torch.cat((d[:5], d[:1]))  # atom 5 duplicates atom 0: G[S, S] singular when both are in S
+    z = torch.zeros(4, 6, dtype=d.dtype)
+    z[:, [0, 5, 2]] = 1.0  # rows use both copies
+    z[3] = 0.0
+    z[3, 1] = -1.0  # a regular support
+    ref, ok_ref = support_solve(z, d @ d.T, x @ d.T, alpha, max_support=8, check_signs=False)
+    got, ok = support_solve(z, d @ d.T, x @ d.T, alpha, max_support=8, check_signs=False, native=True)
+    assert ok.tolist() == ok_ref.tolist() == [False, False, False, True]
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
+
+
+@needs_kernel
+def test_fista_compile_uses_the_kernel_and_falls_back_without_it(monkeypatch):
+    x, d, alpha = sparse_problem(n=60)
+    calls = []
+    real = native.support_solve_native
+    monkeypatch.setattr(native, "support_solve_native", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with_kernel = fista(x, d, alpha, tol=1e-10, polish=True, polish_after=10, compile=True)
+    assert calls, "compile=True should solve the supports with the native kernel"
+    monkeypatch.setattr(native, "_LIB", [None])  # as on a machine without a C compiler
+    before = len(calls)
+    without = fista(x, d, alpha, tol=1e-10, polish=True, polish_after=10, compile=True)
+    assert len(calls) == before  # the torch path solved the supports
+    assert bool(with_kernel.converged.all()) and bool(without.converged.all())
+    torch.testing.assert_close(with_kernel.codes, without.codes, rtol=0, atol=1e-9)
+
+
+def test_available_is_false_without_a_compiler(monkeypatch, tmp_path):
+    monkeypatch.setattr(native, "_LIB", [])
+    monkeypatch.setenv("EBM_PLAYGROUND_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-compiler-xyz")
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    assert native.available() is False
+    with pytest.raises(RuntimeError, match="not available"):
+        native.support_solve_native(*([None] * 12), workers=1)
