@@ -2,10 +2,10 @@
 
 import pytest
 import torch
+from helpers import sparse_problem
 
 from ebm.sparse import fista, native
 from ebm.sparse.active_set import support_solve
-from helpers import sparse_problem
 
 needs_kernel = pytest.mark.skipif(not native.available(), reason="no C compiler to build the native support solver")
 

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ebm.sparse import native as native_kernel
 
-__all__ = ["support_solve", "active_set_polish"]
+__all__ = ["active_set_polish", "support_solve"]
 
 
 def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, max_support: int, chunk: int = 128, check_signs: bool = True, corr_rows: Tensor | None = None, native: bool = False) -> tuple[Tensor, Tensor]:
