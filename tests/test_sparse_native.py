@@ -60,10 +60,10 @@ def test_native_rejects_a_singular_support_like_lapack():
 def test_fista_compile_uses_the_kernel_and_falls_back_without_it(monkeypatch):
     x, d, alpha = sparse_problem(n=60)
     calls = []
-    real = native.support_solve_native
-    monkeypatch.setattr(native, "support_solve_native", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = native.pdas_polish_native
+    monkeypatch.setattr(native, "pdas_polish_native", lambda *a, **k: calls.append(1) or real(*a, **k))
     with_kernel = fista(x, d, alpha, tol=1e-10, polish=True, polish_after=10, compile=True)
-    assert calls, "compile=True should solve the supports with the native kernel"
+    assert calls, "compile=True should run the polish with the native kernel"
     monkeypatch.setattr(native, "_LIB", [None])  # as on a machine without a C compiler
     before = len(calls)
     without = fista(x, d, alpha, tol=1e-10, polish=True, polish_after=10, compile=True)
@@ -80,3 +80,35 @@ def test_available_is_false_without_a_compiler(monkeypatch, tmp_path):
     assert native.available() is False
     with pytest.raises(RuntimeError, match="not available"):
         native.support_solve_native(*([None] * 12), workers=1)
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_native_polish_matches_the_torch_rounds(dtype, threads):
+    from ebm.sparse.active_set import active_set_polish
+    from ebm.sparse.problem import check_problem, duality_gap, objective
+
+    x, d, alpha = sparse_problem(n=400, k=48, f=16, dtype=dtype, seed=5)
+    problem, _ = check_problem(x, d, alpha)
+    z = _rough_codes(x, d, alpha, iters=20)
+    rows = torch.arange(100, 400)  # a subset: results go to out[rows]
+    tol = 1e-7 if dtype == torch.float64 else 1e-4
+    saved = torch.get_num_threads()
+    outs = []
+    try:
+        torch.set_num_threads(threads)
+        for use_native in (False, True):
+            out = torch.full((400, 48), 7.0, dtype=dtype)  # untouched rows must keep this
+            accepted = active_set_polish(z[rows], problem, rows, tol, out=out, rounds=3, native=use_native)
+            outs.append((out, accepted))
+    finally:
+        torch.set_num_threads(saved)
+    (ref, acc_ref), (got, acc) = outs
+    assert torch.equal(acc, acc_ref)
+    assert 0 < int(acc.sum()) < acc.numel()  # some signals certified, some left to the iterations
+    done = rows[acc]
+    torch.testing.assert_close(got[done], ref[done], rtol=tol, atol=tol)
+    assert bool((got[rows[~acc]] == 7.0).all()) and bool((got[:100] == 7.0).all())
+    gap, p = duality_gap(x[done], got[done], d, alpha), objective(x[done], got[done], d, alpha)
+    assert bool((gap <= 2 * tol * p).all())  # each accepted code is certified

@@ -140,7 +140,9 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: 
         out: ``(n, k)`` codes of all the problem's signals (its dtype); each accepted code is written
             straight into its row ``out[rows[i]]`` (no full-size copy of the candidates).
         rounds: active-set rounds.
-        native: solve the support systems with the C kernel (`support_solve`'s ``native``).
+        native: run the rounds in C (`ebm.sparse.native.pdas_polish_native`: the same guesses,
+            solves and certificate per signal, without the batched intermediates) when the
+            kernel is available on this CPU; else the torch implementation below.
     Returns:
         ``accepted (m,)`` bool.
     """
@@ -149,6 +151,9 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: 
     gram = problem.gram
     k, f = problem.dictionary.shape
     tau = 1.0 / float(gram.diagonal().mean())
+    if native and codes.device.type == "cpu" and gram.dtype in (torch.float32, torch.float64) and out.dtype == gram.dtype and native_kernel.available():
+        # The same rounds per signal in C: no (m, k) intermediates, no padded batches.
+        return native_kernel.pdas_polish_native(problem, codes, rows, tau, tol, rounds, out, torch.get_num_threads())
     # The signals still to solve are kept compacted (codes, B − z G, rows), so no round re-gathers
     # full-size tensors; B is read at the support entries only, and accepted rows are written back.
     z_t, rows_t = codes.to(gram.dtype), rows  # (t, k), never modified in place
