@@ -24,7 +24,8 @@ Speed (see BENCHMARKS.md, "Sparse coding"):
 * ``polish=True`` tries, at every check from iteration ``polish_after`` on, a few active-set
   rounds with exact solves on the support (`ebm.sparse.active_set.active_set_polish`) and accepts
   a signal's code only when its duality gap meets ``tol``. A polish round costs about as much as
-  20-30 float32 iterations, so it waits until the iterations have nearly found the supports.
+  20-30 float32 iterations (10-15 in C, below), so it waits until the iterations have nearly found
+  the supports: ``polish_after`` defaults to 50 (40 for the C polish).
 * ``compile=True`` fuses the step with ``torch.compile`` (`ebm.sparse.fused`): blocks of 256
   rows, padded to a fixed shape so that a shrinking batch never recompiles, advance 10 steps per
   compiled call; on one core the 50 float32 steps of the scikit-learn benchmark went from 0.73 s
@@ -49,7 +50,7 @@ from torch import Tensor
 
 from ebm._validation import check_choice, check_int, check_nonnegative, format_error
 from samplers._compile import check_compile_flag
-from ebm.sparse import fused
+from ebm.sparse import fused, native
 from ebm.sparse.active_set import active_set_polish
 from ebm.sparse.problem import check_problem, gram_terms, lipschitz_constant
 
@@ -115,7 +116,7 @@ def fista(
     lipschitz: Tensor | float | None = None,
     polish: bool = False,
     polish_rounds: int = 5,
-    polish_after: int = 50,
+    polish_after: int | None = None,
     compile: bool = False,
 ) -> SparseCode:
     """FISTA for ``min_z ½‖x − z D‖² + α‖z‖₁``, batched, with per-signal stopping.
@@ -144,7 +145,9 @@ def fista(
         polish: at each check from ``polish_after`` on, try active-set solves on the support
             (accepted only when the duality gap meets ``tol``; needs ``criterion="gap"``).
         polish_rounds: primal-dual active-set rounds per polish attempt.
-        polish_after: first iteration at which the polish is tried (at the checks from then on).
+        polish_after: first iteration at which the polish is tried (at the checks from then on);
+            default 40 when the polish runs in C (``compile=True`` on CPU), else 50 (see the
+            module docstring).
         compile: fuse the iterations with ``torch.compile`` (static shapes, full graph; see the
             module docstring), and on CPU run the polish with the compiled C kernel of
             `ebm.sparse.native` (built once with the system C compiler; the torch implementation
@@ -176,15 +179,19 @@ def fista(
 
 def _proximal_gradient(
     x, dictionary, alpha, *, accelerated, restart, max_iter, tol, init=None, criterion="gap",
-    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5, polish_after=50, compile=False,
+    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5, polish_after=None, compile=False,
 ) -> SparseCode:
     problem, init = check_problem(x, dictionary, alpha, init=init)
     max_iter = check_int("max_iter", max_iter, minimum=0)
     tol = check_nonnegative("tol", tol)
     check_every = check_int("check_every", check_every, minimum=1)
-    polish_after = check_int("polish_after", polish_after, minimum=0)
     check_choice("criterion", criterion, ("gap", "change"))
     compile = check_compile_flag(compile)
+    if polish_after is None:
+        # A round of the C polish costs about as much as 10-15 float32 iterations, of the torch
+        # polish 20-30: the cheaper one pays off earlier (BENCHMARKS.md, "Against scikit-learn").
+        polish_after = 40 if compile and polish and x.device.type == "cpu" and native.available() else 50
+    polish_after = check_int("polish_after", polish_after, minimum=0)
     if polish and criterion != "gap":
         raise ValueError(format_error("polish", "criterion='gap' (a polished code is accepted on its duality gap)", f"criterion={criterion!r}", "use criterion='gap' or polish=False"))
     cdtype = compute_dtype or x.dtype
