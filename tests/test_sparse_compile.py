@@ -40,7 +40,8 @@ def test_fixed_iterations_equal_the_eager_path(eager_compile, solver, k, f):
 
 
 @pytest.mark.parametrize("k,f", SHAPES)
-@pytest.mark.parametrize("kwargs", [{"criterion": "gap"}, {"criterion": "change"}, {"polish": True}, {"polish": True, "compute_dtype": torch.float32}], ids=["gap", "change", "polish", "f32-polish"])
+# polish_after is given: its default differs between the C polish (compile=True) and the torch one.
+@pytest.mark.parametrize("kwargs", [{"criterion": "gap"}, {"criterion": "change"}, {"polish": True, "polish_after": 50}, {"polish": True, "polish_after": 50, "compute_dtype": torch.float32}], ids=["gap", "change", "polish", "f32-polish"])
 def test_per_signal_stopping_equals_the_eager_path(eager_compile, kwargs, k, f):
     x, d, alpha = _problem(n=70, k=k, f=f)
     tol = 1e-6 if kwargs.get("criterion") == "change" else 1e-10
