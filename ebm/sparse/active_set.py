@@ -14,6 +14,10 @@ covers the off-support conditions, so a wrong guess can never be returned.
 
 Signals are processed in chunks sorted by support size, so padding to the chunk's largest support
 wastes little; padded rows and columns are the identity.
+
+This module is the device-generic torch implementation; on CPU, ``native=True`` hands the same
+work to the compiled C kernels of `ebm.sparse.native` (one signal at a time, no padding), which
+``fista(..., compile=True)`` uses.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
             factorises is returned, as the primal-dual active-set iteration needs).
         native: solve with the compiled C kernel of `ebm.sparse.native` (CPU, float32/float64)
             when it is available, instead of batched torch ops; same systems, same acceptance
-            rules, rounding of a different (row-wise) Cholesky.
+            rules, the rounding of another Cholesky ordering (by columns, right-looking).
 
     Returns:
         ``(candidate (m, k), ok (m,))`` — ``ok`` marks a successful factorisation whose solution
