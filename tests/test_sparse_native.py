@@ -112,3 +112,14 @@ def test_native_polish_matches_the_torch_rounds(dtype, threads):
     assert bool((got[rows[~acc]] == 7.0).all()) and bool((got[:100] == 7.0).all())
     gap, p = duality_gap(x[done], got[done], d, alpha), objective(x[done], got[done], d, alpha)
     assert bool((gap <= 2 * tol * p).all())  # each accepted code is certified
+
+
+@needs_kernel
+def test_a_transposed_warm_start_gives_the_eager_answer():
+    """The C polish writes rows by flat offset: a non-contiguous init must not scramble the codes."""
+    x, d, alpha = sparse_problem(n=60)
+    init = torch.zeros(d.shape[0], x.shape[0], dtype=x.dtype).T  # (n, k), column-major
+    compiled = fista(x, d, alpha, tol=1e-10, polish=True, polish_after=10, compile=True, init=init)
+    eager = fista(x, d, alpha, tol=1e-10, polish=True, polish_after=10, init=init.contiguous())
+    assert bool(compiled.converged.all())
+    torch.testing.assert_close(compiled.codes, eager.codes, rtol=0, atol=1e-9)

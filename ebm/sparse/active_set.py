@@ -70,7 +70,7 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
     # A unique minimiser has |S| <= rank(G) <= min(k, f); larger supports are left to the iterations.
     todo = ((size > 0) & (size <= max_support)).nonzero().squeeze(1)
     workers = torch.get_num_threads() if dev.type == "cpu" else 1
-    if native and dev.type == "cpu" and dtype in (torch.float32, torch.float64) and native_kernel.available():
+    if native and native_kernel.usable(dev, dtype):
         rows_b = None if corr_rows is None else corr_rows.contiguous()
         native_kernel.support_solve_native(gram.contiguous(), todo, start, size, cols.contiguous(), codes.to(dtype), corr.to(dtype), rows_b, alpha, check_signs, out, ok, workers)
         return _keep_failed(out, ok, codes)
@@ -85,7 +85,7 @@ def support_solve(codes: Tensor, gram: Tensor, corr: Tensor, alpha: float, *, ma
     def solve_chunk(lo: int) -> None:
         hi = min(lo + chunk, todo.shape[0])
         rows = todo[lo:hi]
-        c, s_max = hi - lo, int(sizes_list[hi - 1])
+        s_max = int(sizes_list[hi - 1])
         slot = torch.arange(s_max, device=dev)  # (s,)
         valid = slot < size[rows, None]  # (c, s) real support slots
         at = (start[rows, None] + slot).clamp(max=cols.shape[0] - 1)  # (c, s) positions in cols
@@ -155,8 +155,9 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: 
     gram = problem.gram
     k, f = problem.dictionary.shape
     tau = 1.0 / float(gram.diagonal().mean())
-    if native and codes.device.type == "cpu" and gram.dtype in (torch.float32, torch.float64) and out.dtype == gram.dtype and native_kernel.available():
-        # The same rounds per signal in C: no (m, k) intermediates, no padded batches.
+    if native and native_kernel.usable(codes.device, gram.dtype) and out.dtype == gram.dtype and out.is_contiguous():
+        # The same rounds per signal in C: no (m, k) intermediates, no padded batches. The kernel
+        # writes rows of out by flat offset, hence the contiguity.
         return native_kernel.pdas_polish_native(problem, codes, rows, tau, tol, rounds, out, torch.get_num_threads())
     # The signals still to solve are kept compacted (codes, B − z G, rows), so no round re-gathers
     # full-size tensors; B is read at the support entries only, and accepted rows are written back.

@@ -45,7 +45,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["available", "support_solve_native", "pdas_polish_native"]
+__all__ = ["available", "pdas_polish_native", "support_solve_native", "usable"]
 
 _SOURCE = r"""
 #include <math.h>
@@ -292,6 +292,11 @@ def available() -> bool:
     return _LIB[0] is not None
 
 
+def usable(device, dtype: torch.dtype) -> bool:
+    """Whether the kernels can run on tensors of this device and dtype: CPU, float32/float64, built here."""
+    return torch.device(device).type == "cpu" and dtype in (torch.float32, torch.float64) and available()
+
+
 def support_solve_native(gram: Tensor, todo: Tensor, start: Tensor, size: Tensor, cols: Tensor, codes: Tensor, corr: Tensor,
                          corr_rows: Tensor | None, alpha: float, check_signs: bool, out: Tensor, ok: Tensor, workers: int) -> None:
     """Solve the support systems of the rows ``todo`` into ``out`` and ``ok`` (see the module docstring).
@@ -317,18 +322,17 @@ def support_solve_native(gram: Tensor, todo: Tensor, start: Tensor, size: Tensor
     _run_ranges(run, n, workers)
 
 
-def _run_ranges(run, n: int, workers: int) -> int:
-    """Call ``run(lo, hi, w)`` on ``workers`` equal ranges of ``range(n)`` (threads: ctypes releases the GIL)."""
+def _run_ranges(run, n: int, workers: int) -> None:
+    """Call ``run(lo, hi, w)`` on up to ``workers`` equal ranges of ``range(n)`` (threads: ctypes releases the GIL)."""
     workers = max(1, min(workers, n // 64))
-    bounds = [n * w // workers for w in range(workers + 1)]
     if workers == 1:
         run(0, n, 0)
-        return workers
+        return
     from concurrent.futures import ThreadPoolExecutor
 
+    bounds = [n * w // workers for w in range(workers + 1)]
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda w: run(bounds[w], bounds[w + 1], w), range(workers)))
-    return workers
 
 
 def pdas_polish_native(problem, z0: Tensor, rows: Tensor, tau: float, tol: float, rounds: int, out: Tensor, workers: int) -> Tensor:
@@ -339,7 +343,7 @@ def pdas_polish_native(problem, z0: Tensor, rows: Tensor, tau: float, tol: float
             ``dictionary``, ``gram`` and ``corr`` are read).
         z0: ``(m, k)`` starting codes of the problem's rows ``rows (m,)``, any floating dtype.
         tau, tol, rounds: the guess step, the acceptance ``gap ≤ tol · primal`` and the round cap.
-        out: ``(n, k)`` codes in the problem's dtype; each accepted row is overwritten.
+        out: ``(n, k)`` contiguous codes in the problem's dtype; each accepted row is overwritten.
         workers: threads over equal ranges of the ``m`` signals.
 
     Returns:

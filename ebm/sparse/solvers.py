@@ -190,7 +190,7 @@ def _proximal_gradient(
     if polish_after is None:
         # A round of the C polish costs about as much as 10-15 float32 iterations, of the torch
         # polish 20-30: the cheaper one pays off earlier (BENCHMARKS.md, "Against scikit-learn").
-        polish_after = 40 if compile and polish and x.device.type == "cpu" and native.available() else 50
+        polish_after = 40 if compile and polish and native.usable(x.device, x.dtype) else 50
     polish_after = check_int("polish_after", polish_after, minimum=0)
     if polish and criterion != "gap":
         raise ValueError(format_error("polish", "criterion='gap' (a polished code is accepted on its duality gap)", f"criterion={criterion!r}", "use criterion='gap' or polish=False"))
@@ -213,7 +213,7 @@ def _proximal_gradient(
     b_scaled = problem.corr.to(cdtype) / L  # (n, k)
     thr = float((problem.alpha / L).to(cdtype))  # a Python scalar: clamp's fast path
 
-    codes = torch.zeros(n, k, dtype=rdtype, device=dev) if init is None else init.clone()
+    codes = torch.zeros(n, k, dtype=rdtype, device=dev) if init is None else init.clone(memory_format=torch.contiguous_format)
     n_iter = torch.full((n,), max_iter, dtype=torch.int64, device=dev)
     converged = torch.zeros(n, dtype=torch.bool, device=dev)
     if n == 0:
