@@ -29,7 +29,7 @@ class Energy(nn.Module):
 
     Calling the energy (``energy(x)``) checks ``x`` first: a floating tensor of shape
     ``(*batch, *event_shape)`` on the energy's device and dtype, with finite entries. Samplers
-    validate their start once and run inside ``samplers._validation.trusted_inputs()``, which skips
+    validate their start once and run inside ``samplers.validation.trusted_inputs()``, which skips
     these per-call checks (the finiteness check reads back from the device).
 
     Args:

@@ -11,9 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from samplers._validation import trusted_inputs
-
-from ebm._validation import check_int, format_error
+from ebm._validation import check_int, format_error, trusted_inputs
 
 __all__ = ["check_bounds", "grid_points", "energy_on_grid", "grid_log_partition", "grid_sample"]
 

@@ -38,6 +38,7 @@ import torch
 from ._compile import check_compile_flag, compile_step
 from .counter_rng import CounterRNG
 from ._validation import check_int, check_positive, check_tensor, check_generator, format_error, trusted_inputs
+from .validation import check_energy_output  # noqa: F401  (re-exported for gibbs/langevin)
 
 __all__ = ["SamplerResult", "SamplerDivergedError", "ChainState", "energy_and_score_fn", "GradientSampler"]
 
@@ -169,26 +170,6 @@ def diverged_message(diverged: torch.Tensor, sampler: str, fix: str) -> str:
 def validate_x0(x0, name: str = "x0") -> torch.Tensor:
     """x0 must be a finite, floating, non-empty ``(batch, *event)`` tensor."""
     return check_tensor(name, x0, min_ndim=1, floating=True, finite=True, nonempty=True)
-
-
-def check_energy_output(e, s, x: torch.Tensor) -> None:
-    """Check an energy's output once, at initialisation: shape (batch,), finite, score shape."""
-    batch = x.shape[0]
-    if not isinstance(e, torch.Tensor) or e.shape != (batch,):
-        found = f"shape {tuple(e.shape)}" if isinstance(e, torch.Tensor) else type(e).__name__
-        raise ValueError(
-            format_error(
-                "energy",
-                f"a callable returning one energy per chain, shape ({batch},)",
-                found,
-                "reduce over the event dimensions, e.g. return E.sum(dim=-1) or E.flatten(1).sum(1)",
-            )
-        )
-    if s is not None and (not isinstance(s, torch.Tensor) or s.shape != x.shape):
-        raise ValueError(format_error("energy.score", f"shape {tuple(x.shape)} like x", f"{getattr(s, 'shape', type(s))}", "return -dE/dx with the shape of x"))
-    if not bool(torch.isfinite(e).all()):
-        bad = (~torch.isfinite(e)).nonzero().flatten()[:10].tolist()
-        raise ValueError(format_error("energy(x0)", "finite energies at the initial states", f"non-finite energy for chains {bad}", "start the chains inside the support of the energy"))
 
 
 def _tracing_autograd(enabled: bool):

@@ -5,7 +5,7 @@ import torch
 
 from ebm import Energy, SumEnergy
 from ebm.energies import Gaussian, MLPEnergy, Ring
-from samplers._validation import trusted_inputs
+from samplers.validation import trusted_inputs
 
 
 def test_sum_energy_is_product_of_experts():
