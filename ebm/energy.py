@@ -26,8 +26,6 @@ __all__ = ["Energy", "SumEnergy", "TemperedEnergy"]
 # `self(x)` inside `score` / `energy_and_score` then does not check (and synchronise) a second time.
 _VERIFIED: contextvars.ContextVar[frozenset] = contextvars.ContextVar("ebm_energy_verified", default=frozenset())
 
-# Entry points that take user input ``x`` first and are checked in every subclass by construction.
-_CHECKED_METHODS = ("score", "energy_and_score", "log_prob")
 
 
 def _checked_entry_point(method):
@@ -97,6 +95,11 @@ class Energy(nn.Module):
 
     _abstract = True  # the registry test skips classes that set this in their own body
 
+    #: Methods whose first argument is a batch ``x`` of observations. Each is wrapped, in this class
+    #: and in every subclass that overrides it, so ``x`` is checked exactly as ``energy(x)`` checks
+    #: it. A subclass with more such methods (``encode``, ``infer`` ...) extends the tuple.
+    input_methods: tuple[str, ...] = ("score", "energy_and_score", "log_prob")
+
     def __init__(self, event_shape):
         super().__init__()
         self.event_shape = _as_event_shape(event_shape)
@@ -104,7 +107,7 @@ class Energy(nn.Module):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # A subclass that overrides an entry point (an analytic score, say) is checked too.
-        for name in _CHECKED_METHODS:
+        for name in cls.input_methods:
             if name in cls.__dict__ and callable(cls.__dict__[name]):
                 setattr(cls, name, _checked_entry_point(cls.__dict__[name]))
 

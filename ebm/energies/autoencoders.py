@@ -80,6 +80,8 @@ class AutoencoderEnergy(LatentEnergy):
     _ACTIVATIONS = {"identity": None, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
     default_code_activation = "identity"
 
+    input_methods = LatentEnergy.input_methods + ("encode",)
+
     def __init__(self, dim: int, n_latent: int, *, hidden: int = 64, code_activation: str | None = None, generator: torch.Generator | None = None):
         dim = check_int("dim", dim, minimum=1)
         n_latent = check_int("n_latent", n_latent, minimum=1)

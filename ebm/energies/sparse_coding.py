@@ -78,8 +78,11 @@ class SparseCodingEnergy(LatentEnergy):
     def infer(self, x: Tensor) -> Tensor:
         """The minimising codes ``z* (*batch, k)`` by FISTA (warm-start free, per-signal stopping)."""
         flat = x.detach().reshape(-1, self.event_shape[0])  # (n, f)
+        k = self.dictionary.shape[0]
+        if flat.shape[0] == 0:  # an empty batch has empty codes
+            return flat.new_zeros((*x.shape[:-1], k))
         codes = fista(flat, self.dictionary.detach(), self.alpha, tol=self.tol, max_iter=self.max_iter, polish=True).codes
-        return codes.reshape(*x.shape[:-1], -1)  # (*batch, k)
+        return codes.reshape(*x.shape[:-1], k)  # (*batch, k)
 
     def energy_and_score(self, x: Tensor, *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
         """``(F(x) (*batch,), −∇_x F = z* D − x (*batch, f))`` in closed form (envelope theorem)."""
