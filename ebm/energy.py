@@ -18,7 +18,6 @@ import torch
 from torch import Tensor, nn
 
 from ebm._validation import check_energy_input, check_positive, energy_reference_tensor, format_error, input_checks_enabled
-from ebm.registry import register_energy
 
 __all__ = ["Energy", "SumEnergy", "TemperedEnergy"]
 
@@ -154,12 +153,18 @@ class Energy(nn.Module):
 
         Raises:
             NotImplementedError: Z is intractable for this energy; estimate it with
-                ``ebm.evaluate.grid_log_partition`` (2-D) or annealed importance sampling.
+                ``ebm.evaluate.grid_log_partition`` (2-D) or annealed importance sampling
+                (``samplers.AIS`` along a ``samplers.GeometricPath``).
         """
         raise NotImplementedError(
-            f"{type(self).__name__} has no tractable log partition function. Estimate it with "
-            "ebm.evaluate.grid_log_partition(energy, bounds, resolution) for 2-D energies, or with "
-            "annealed importance sampling (samplers.ais / ebm.evaluate.ais_log_partition)."
+            format_error(
+                "log_partition",
+                f"an energy with a tractable normalising constant",
+                f"{type(self).__name__}, whose log Z has no closed form",
+                "estimate it: ebm.evaluate.grid_log_partition(energy, bounds, resolution) for 2-D energies; "
+                "annealed importance sampling for any energy, samplers.AIS(n_betas).run(samplers.GeometricPath(base, energy), "
+                "x0 ~ base, base_log_partition) (ebm.evaluate.ais_log_partition for RBMs)",
+            )
         )
 
     @_checked_entry_point
@@ -184,20 +189,6 @@ class Energy(nn.Module):
         return f"event_shape={tuple(self.event_shape)}"
 
 
-def _two_gaussians():
-    from ebm.energies.analytic import Gaussian
-
-    return Gaussian(torch.zeros(2), torch.eye(2)), Gaussian(torch.ones(2), 2 * torch.eye(2))
-
-
-@register_energy(
-    "sum",
-    example=lambda: SumEnergy(*_two_gaussians()),
-    bad_params=[
-        (lambda: SumEnergy(_two_gaussians()[0]), ValueError, "at least two"),
-        (lambda: SumEnergy(_two_gaussians()[0], lambda x: x), TypeError, "Energy"),
-    ],
-)
 class SumEnergy(Energy):
     """Product of experts: ``E(x) = Σ_i E_i(x)``, i.e. ``p(x) ∝ Π_i p_i(x)``.
 
@@ -239,11 +230,6 @@ class SumEnergy(Energy):
         return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
-@register_energy(
-    "tempered",
-    example=lambda: TemperedEnergy(_two_gaussians()[1], 2.0),
-    bad_params=[(lambda: TemperedEnergy(_two_gaussians()[0], -1.0), ValueError, "temperature")],
-)
 class TemperedEnergy(Energy):
     """An energy at temperature T: ``E_T(x) = E(x) / T``, so ``p_T(x) ∝ p(x)^(1/T)``.
 

@@ -325,9 +325,9 @@ def sampler_targets() -> list[Target]:
             Target(f"sampler:{name}.run", "energy", "B", lambda v, run=run: run(energy_v=v), lambda: None, mutations=(),
                    bad=_ENERGY_BAD if not binary else {"not_callable": 3.0, "wrong_output_shape": lambda x: x}),
         ]
-    # a plain callable energy: float64, float16 and meta inputs are legitimately valid
+    # a plain callable energy (no event shape): another width, float64, float16 and meta are valid
     targets.append(Target("sampler:ULA.run(plain)", "x0", "B", lambda v: samplers.ULA(0.05).run(plain, v, 3, generator=g0()), x2,
-                          accepted=frozenset({"other_float", "float16", "meta"})))
+                          accepted=frozenset({"shape", "other_float", "float16", "meta"})))
     targets += [
         Target("sampler:BlockGibbs.run", "x0[1]", "B", lambda v: gibbs_run(x0=v), xb),
         Target("sampler:BlockGibbs.run", "n_steps", "B", lambda v: gibbs_run(n_steps=v), lambda: 3, mutations=(), bad=_RUN_BAD["n_steps"]),
@@ -383,13 +383,17 @@ def helper_targets() -> list[Target]:
     y12 = torch.arange(12) % 2
     bounds = ((-2.0, 2.0), (-2.0, 2.0))
     images = lambda: torch.rand(3, 64, generator=g0())  # noqa: E731
-    pure = frozenset({"other_float"})  # pure tensor maths: float64 in, float64 out
+    # Tensor-in, tensor-out maths follows the input's dtype and device: float64, float16 and meta
+    # inputs are valid (float16 must then work or raise clearly). Where the layout is free (draws
+    # (n_draws, n_chains, *dims), embeddings (n, d)), a different last dimension is valid too.
+    pure = frozenset({"other_float", "float16", "meta"})
+    free_layout = pure | {"shape", "ndim"}
     T = Target
     targets = [
-        T("diagnostics:autocorrelation", "draws", "B", lambda v: samplers.autocorrelation(v), draws, accepted=pure),
-        T("diagnostics:effective_sample_size", "draws", "B", lambda v: samplers.effective_sample_size(v), draws, accepted=pure),
-        T("diagnostics:split_rhat", "draws", "B", lambda v: samplers.split_rhat(v), draws, accepted=pure),
-        T("diagnostics:acceptance_summary", "acceptance_rate", "B", lambda v: samplers.acceptance_summary(v), lambda: torch.rand(6, generator=g0()), accepted=pure),
+        T("diagnostics:autocorrelation", "draws", "B", lambda v: samplers.autocorrelation(v), draws, accepted=free_layout),
+        T("diagnostics:effective_sample_size", "draws", "B", lambda v: samplers.effective_sample_size(v), draws, accepted=free_layout),
+        T("diagnostics:split_rhat", "draws", "B", lambda v: samplers.split_rhat(v), draws, accepted=free_layout),
+        T("diagnostics:acceptance_summary", "acceptance_rate", "B", lambda v: samplers.acceptance_summary(v), lambda: torch.rand(6, generator=g0()), accepted=pure | {"shape"}),
         T("evaluate:exact_log_likelihood", "data", "A", lambda v: evaluate.exact_log_likelihood(bm, v), xb, bad={"nonbinary": 0.5 * xb()}),
         T("evaluate:pseudo_log_likelihood", "data", "A", lambda v: evaluate.pseudo_log_likelihood(bm, v), xb, bad={"nonbinary": 0.5 * xb()}),
         T("evaluate:reconstruction_error", "data", "A", lambda v: evaluate.reconstruction_error(__import__("ebm.energies", fromlist=["BernoulliRBM"]).BernoulliRBM(4, 3), v), xb),
@@ -397,11 +401,11 @@ def helper_targets() -> list[Target]:
         T("evaluate:empirical_entropy", "data", "A", lambda v: evaluate.empirical_entropy(v), xb, accepted=pure | {"shape", "ndim", "int", "float16"}),
         T("evaluate:ais_log_partition", "n_chains", "B", lambda v: evaluate.ais_log_partition(__import__("ebm.energies", fromlist=["BernoulliRBM"]).BernoulliRBM(4, 3), n_chains=v, n_betas=10, generator=g0()),
           lambda: 4, mutations=(), bad={"zero": 0, "negative": -1, "fraction": 2.5}),
-        T("evaluate:singular_values", "z", "D", lambda v: evaluate.singular_values(v), z, accepted=pure),
-        T("evaluate:rank_me", "z", "D", lambda v: evaluate.rank_me(v), z, accepted=pure),
-        T("evaluate:normalized_std", "z", "D", lambda v: evaluate.normalized_std(v), z, accepted=pure),
-        T("evaluate:linear_probe_accuracy", "train_z", "D", lambda v: evaluate.linear_probe_accuracy(v, y12, z(), y12), z, accepted=pure),
-        T("evaluate:knn_accuracy", "train_z", "D", lambda v: evaluate.knn_accuracy(v, y12, z(), y12, k=3), z, accepted=pure),
+        T("evaluate:singular_values", "z", "D", lambda v: evaluate.singular_values(v), z, accepted=pure | {"shape"}),
+        T("evaluate:rank_me", "z", "D", lambda v: evaluate.rank_me(v), z, accepted=pure | {"shape"}),
+        T("evaluate:normalized_std", "z", "D", lambda v: evaluate.normalized_std(v), z, accepted=pure | {"shape"}),
+        T("evaluate:linear_probe_accuracy", "train_z", "D", lambda v: evaluate.linear_probe_accuracy(v, y12, z(), y12), z, accepted=pure - {"meta"}),
+        T("evaluate:knn_accuracy", "train_z", "D", lambda v: evaluate.knn_accuracy(v, y12, z(), y12, k=3), z, accepted=pure - {"meta"}),
         T("grid:grid_log_partition", "resolution", "A", lambda v: grid.grid_log_partition(DoubleWell(), bounds, v), lambda: 32, mutations=(),
           bad={"zero": 0, "negative": -4, "fraction": 2.5}),
         T("grid:grid_log_partition", "bounds", "A", lambda v: grid.grid_log_partition(DoubleWell(), v, 32), lambda: bounds, mutations=(),
@@ -411,15 +415,17 @@ def helper_targets() -> list[Target]:
         T("grid:grid_sample", "n", "A", lambda v: grid.grid_sample(DoubleWell(), bounds, v, resolution=16, generator=g0()), lambda: 5, mutations=(),
           bad={"zero": 0, "negative": -1, "fraction": 2.5}),
         T("grid:grid_points", "resolution", "A", lambda v: grid.grid_points(bounds, v), lambda: 8, mutations=(), bad={"zero": 0, "one": 1, "fraction": 2.5}),
-        T("sparse:ista", "x", "D", lambda v: sparse.ista(v, dictionary, 0.1, max_iter=20), xs),
-        T("sparse:fista", "x", "D", lambda v: sparse.fista(v, dictionary, 0.1, max_iter=20), xs),
+        # an empty batch of signals has an empty batch of codes (as an energy's empty batch)
+        T("sparse:ista", "x", "D", lambda v: sparse.ista(v, dictionary, 0.1, max_iter=20), xs, accepted=frozenset({"empty"})),
+        T("sparse:fista", "x", "D", lambda v: sparse.fista(v, dictionary, 0.1, max_iter=20), xs, accepted=frozenset({"empty"})),
         T("sparse:fista", "dictionary", "D", lambda v: sparse.fista(xs(), v, 0.1, max_iter=20), lambda: dictionary.clone()),
         T("sparse:fista", "alpha", "D", lambda v: sparse.fista(xs(), dictionary, v, max_iter=20), lambda: 0.1, mutations=(),
           bad={"negative": -0.1, "nan": float("nan"), "inf": float("inf"), "string": "0.1"}),
-        T("sparse:learn_dictionary", "x", "D", lambda v: sparse.learn_dictionary(v, 3, 0.1, n_epochs=1, generator=g0()), xs),
-        T("sparse:lipschitz_constant", "dictionary", "D", lambda v: sparse.lipschitz_constant(v), lambda: dictionary.clone(), accepted=pure),
-        T("sparse:soft_threshold", "u", "D", lambda v: sparse.soft_threshold(v, 0.1), xs, accepted=pure | {"empty", "ndim", "shape"}),
-        T("sparse:LISTA", "dictionary", "D", lambda v: sparse.LISTA(v, 0.1, 2), lambda: dictionary.clone(), accepted=pure),
+        # signals of any width (the dictionary is learned for them), in the dtype given
+        T("sparse:learn_dictionary", "x", "D", lambda v: sparse.learn_dictionary(v, 3, 0.1, n_epochs=1, generator=g0()), xs, accepted=pure | {"shape"}),
+        T("sparse:lipschitz_constant", "dictionary", "D", lambda v: sparse.lipschitz_constant(v), lambda: dictionary.clone(), accepted=pure | {"shape"}),
+        T("sparse:soft_threshold", "u", "D", lambda v: sparse.soft_threshold(v, 0.1), xs, accepted=pure | {"empty", "ndim", "shape", "int"}),
+        T("sparse:LISTA", "dictionary", "D", lambda v: sparse.LISTA(v, 0.1, 2), lambda: dictionary.clone(), accepted=pure | {"shape"}),
         T("data:make_toy", "n", "A", lambda v: data_mod.make_toy("moons", v, g0()), lambda: 8, mutations=(),
           bad={"zero": 0, "negative": -3, "fraction": 2.5, "string": "8"}),
         T("data:make_toy", "name", "A", lambda v: data_mod.make_toy(v, 8, g0()), lambda: "moons", mutations=(), bad={"unknown": "spirals3", "none": None}),
