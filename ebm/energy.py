@@ -26,7 +26,6 @@ __all__ = ["Energy", "SumEnergy", "TemperedEnergy"]
 _VERIFIED: contextvars.ContextVar[frozenset] = contextvars.ContextVar("ebm_energy_verified", default=frozenset())
 
 
-
 def _checked_entry_point(method):
     """Wrap an energy method ``method(self, x, ...)`` so ``x`` is checked exactly as ``__call__`` does."""
     if getattr(method, "_ebm_checks_input", False):
@@ -159,7 +158,7 @@ class Energy(nn.Module):
         raise NotImplementedError(
             format_error(
                 "log_partition",
-                f"an energy with a tractable normalising constant",
+                "an energy with a tractable normalising constant",
                 f"{type(self).__name__}, whose log Z has no closed form",
                 "estimate it: ebm.evaluate.grid_log_partition(energy, bounds, resolution) for 2-D energies; "
                 "annealed importance sampling for any energy, samplers.AIS(n_betas).run(samplers.GeometricPath(base, energy), "
