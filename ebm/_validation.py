@@ -20,6 +20,7 @@ from samplers.validation import (  # noqa: F401  (re-exported: the one validatio
     check_nonnegative,
     check_positive,
     check_probability,
+    check_real,
     check_same_device,
     check_tensor,
     energy_reference_tensor,

@@ -32,6 +32,7 @@ __all__ = [
     "check_tensor",
     "check_finite",
     "check_positive",
+    "check_real",
     "check_nonnegative",
     "check_int",
     "check_probability",
@@ -179,6 +180,14 @@ def _as_number(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(format_error(name, "a number", f"{type(value).__name__}", "pass a Python float"))
     return float(value)
+
+
+def check_real(name: str, value, *, fix: str | None = None) -> float:
+    """Return `value` as float after checking it is a finite number (any sign)."""
+    v = _as_number(name, value)
+    if not math.isfinite(v):
+        raise ValueError(format_error(name, "a finite number", repr(value), fix or f"pass a finite {name}"))
+    return v
 
 
 def check_positive(name: str, value, *, fix: str | None = None) -> float:

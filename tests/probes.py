@@ -238,6 +238,66 @@ def energy_targets() -> list[Target]:
     return targets
 
 
+_HYPER_BAD = {
+    "pos": {"zero": 0.0, "negative": -1.0, "nan": math.nan, "inf": math.inf, "string": "1"},
+    "nonneg": {"negative": -1.0, "nan": math.nan, "inf": math.inf, "string": "1"},
+    "real": {"nan": math.nan, "inf": math.inf, "string": "1"},
+    "int_pos": {"zero": 0, "negative": -1, "fraction": 2.5, "string": "2"},
+    "int_nonneg": {"negative": -1, "fraction": 2.5, "string": "2"},
+}
+
+
+def energy_hyper_targets() -> list[Target]:
+    """Constructor hyper-parameters of the registered energies: zero, negative, NaN, inf, a string
+    (``pos``: must be > 0; ``nonneg``: 0 allowed; ``real``: any finite number; ``int_*``: integers).
+    ``beta = inf`` is valid for latent energies (the minimum-energy limit)."""
+    import ebm.energies as E
+
+    g0 = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    two = lambda: E.Gaussian(torch.zeros(2), torch.eye(2))  # noqa: E731
+    specs = {
+        "banana": (E.Banana, {"curvature": 1.0, "sigma_x": 1.0, "sigma_y": 0.5}, {"curvature": "real", "sigma_x": "pos", "sigma_y": "pos"}),
+        "double_well": (E.DoubleWell, {"barrier": 2.0, "separation": 1.0, "width": 0.5}, {"barrier": "pos", "separation": "pos", "width": "pos"}),
+        "himmelblau": (E.Himmelblau, {"temperature": 10.0}, {"temperature": "pos"}),
+        "neal_funnel": (E.NealFunnel, {"scale": 3.0}, {"scale": "pos"}),
+        "ring": (E.Ring, {"radius": 2.0, "width": 0.25}, {"radius": "pos", "width": "pos"}),
+        "wavy_valley": (E.WavyValley, {"amplitude": 1.5, "period": 4.0, "width": 0.35, "spread": 2.0},
+                        {"amplitude": "real", "period": "pos", "width": "pos", "spread": "pos"}),
+        "mlp": (E.MLPEnergy, {"event_shape": 2, "hidden": (4,), "quadratic": 0.0}, {"event_shape": "int_pos", "quadratic": "nonneg"}),
+        "tempered": (lambda **k: two().tempered(**k), {"temperature": 2.0}, {"temperature": "pos"}),
+        "noise_conditional": (E.NoiseConditionalEnergy, {"dim": 2, "hidden": 4, "depth": 1, "default_sigma": 0.1},
+                              {"dim": "int_pos", "hidden": "int_pos", "depth": "int_pos", "default_sigma": "pos"}),
+        "noise_conditional_at": (lambda **k: E.NoiseConditionalEnergy(2, hidden=4, generator=g0()).at(**k), {"sigma": 0.5}, {"sigma": "pos"}),
+        "decoder": (E.DecoderEnergy, {"dim": 2, "hidden": 4, "n_grid": 16, "beta": 1.0, "init_scale": 0.1},
+                    {"dim": "int_pos", "hidden": "int_pos", "n_grid": "int_pos", "beta": "pos", "init_scale": "pos"}),
+        "kmeans": (lambda **k: E.KMeansEnergy(torch.randn(3, 2, generator=g0()), **k), {"beta": 1.0}, {"beta": "pos"}),
+        "pca": (lambda **k: E.PCAEnergy(torch.zeros(3), torch.eye(3)[:2], **k), {"beta": 1.0}, {"beta": "pos"}),
+        "gmm": (lambda **k: E.GMMEnergy(torch.zeros(1, 2), torch.eye(2)[None], torch.ones(1), **k), {"beta": 1.0}, {"beta": "pos"}),
+        "sparse_coding": (lambda **k: E.SparseCodingEnergy(torch.eye(3)[:2], **k), {"alpha": 0.1, "tol": 1e-6, "max_iter": 50},
+                          {"alpha": "nonneg", "tol": "pos", "max_iter": "int_pos"}),
+        "latent_ebm_prior": (E.LatentEBMPrior, {"data_dim": 3, "hidden": 4, "prior_hidden": 4, "sigma": 0.3, "prior_steps": 5, "prior_step_size": 0.05,
+                                                 "posterior_steps": 5, "posterior_step_size": 0.01, "infer_steps": 5, "infer_lr": 0.05},
+                             {"data_dim": "int_pos", "sigma": "pos", "prior_steps": "int_pos", "prior_step_size": "pos", "posterior_steps": "int_pos",
+                              "posterior_step_size": "pos", "infer_steps": "int_nonneg", "infer_lr": "pos"}),
+        "bernoulli_rbm": (E.BernoulliRBM, {"n_visible": 4, "n_hidden": 3, "weight_scale": 0.1}, {"n_visible": "int_pos", "n_hidden": "int_pos", "weight_scale": "nonneg"}),
+        "gaussian_bernoulli_rbm": (E.GaussianBernoulliRBM, {"n_visible": 2, "n_hidden": 3, "sigma": 1.0, "min_sigma": 1e-3, "weight_scale": 0.1},
+                                   {"n_visible": "int_pos", "sigma": "pos", "min_sigma": "pos", "weight_scale": "nonneg"}),
+        "boltzmann_machine": (E.BoltzmannMachine, {"n": 4, "weight_scale": 0.1}, {"n": "int_pos", "weight_scale": "nonneg"}),
+        "autoencoder": (E.AutoencoderEnergy, {"dim": 2, "n_latent": 3, "hidden": 4}, {"dim": "int_pos", "n_latent": "int_pos", "hidden": "int_pos"}),
+        "denoising_autoencoder": (E.DenoisingAutoencoderEnergy, {"dim": 2, "n_latent": 3, "hidden": 4, "noise_std": 0.3}, {"noise_std": "pos"}),
+        "contractive_autoencoder": (E.ContractiveAutoencoderEnergy, {"dim": 2, "n_latent": 3, "hidden": 4, "penalty": 0.1}, {"penalty": "nonneg"}),
+        "sparse_autoencoder": (E.SparseAutoencoderEnergy, {"dim": 2, "n_latent": 3, "hidden": 4, "sparsity": 0.1}, {"sparsity": "nonneg"}),
+        "quadratic": (E.QuadraticEnergy, {"dim": 2}, {"dim": "int_pos"}),
+    }
+    targets = []
+    for name, (make, base, params) in specs.items():
+        for param, kind in params.items():
+            accepted = frozenset({"inf"}) if param == "beta" else frozenset()
+            targets.append(Target(f"energy-init:{name}", param, "A", lambda v, make=make, base=base, param=param: make(**{**base, param: v}),
+                                  lambda base=base, param=param: base[param], mutations=(), bad=dict(_HYPER_BAD[kind]), accepted=accepted))
+    return targets
+
+
 def objective_targets() -> list[Target]:
     """Every floating tensor argument of every registered objective's example."""
     _import_all_ebm()
@@ -461,4 +521,4 @@ def _one_row(x: torch.Tensor) -> torch.Tensor:
 
 def build_targets() -> list[Target]:
     """All targets: energies, objectives, samplers, helpers."""
-    return energy_targets() + objective_targets() + sampler_targets() + helper_targets()
+    return energy_targets() + energy_hyper_targets() + objective_targets() + sampler_targets() + helper_targets()

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._validation import check_generator, check_int, check_positive, check_tensor, format_error
+from ebm._validation import check_generator, check_int, check_nonnegative, check_positive, check_tensor, format_error
 from ebm.energy import Energy
 from ebm.registry import register_energy
 from samplers.counter_rng import bernoulli, normal
@@ -129,9 +129,7 @@ class _RBMBase(Energy):
     def __init__(self, n_visible: int, n_hidden: int, *, weight_scale: float, generator, dtype, device):
         n_visible = check_int("n_visible", n_visible, minimum=1)
         n_hidden = check_int("n_hidden", n_hidden, minimum=1)
-        weight_scale = float(weight_scale)
-        if not (math.isfinite(weight_scale) and weight_scale >= 0):
-            raise ValueError(format_error("weight_scale", "a finite number >= 0", repr(weight_scale), "pass e.g. weight_scale=0.01"))
+        weight_scale = check_nonnegative("weight_scale", weight_scale, fix="pass e.g. weight_scale=0.01")
         super().__init__((n_visible,))
         self.n_visible, self.n_hidden = n_visible, n_hidden
         dtype = dtype or torch.get_default_dtype()
@@ -469,6 +467,7 @@ class BoltzmannMachine(Energy):
     def __init__(self, n: int, *, coupling: Tensor | None = None, bias: Tensor | None = None, weight_scale: float = 0.01,
                  generator=None, dtype=None, device=None):
         n = check_int("n", n, minimum=1)
+        weight_scale = check_nonnegative("weight_scale", weight_scale, fix="pass e.g. weight_scale=0.01")
         super().__init__((n,))
         self.n = n
         dtype = dtype or (coupling.dtype if isinstance(coupling, Tensor) and coupling.is_floating_point() else torch.get_default_dtype())

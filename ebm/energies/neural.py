@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._validation import check_choice, check_int, format_error
+from ebm._validation import check_choice, check_int, check_nonnegative, format_error
 from ebm.energies._init import global_rng_untouched, linear
-from ebm.energy import Energy
+from ebm.energy import Energy, _as_event_shape
 from ebm.registry import register_energy
 
 __all__ = ["MLPEnergy"]
@@ -61,15 +61,13 @@ class MLPEnergy(Energy):
         quadratic: float = 0.0,
         generator: torch.Generator | None = None,
     ):
-        event_shape = torch.Size((event_shape,)) if isinstance(event_shape, int) and not isinstance(event_shape, bool) else torch.Size(event_shape)
+        event_shape = _as_event_shape(event_shape) if event_shape != () else torch.Size(())
         if len(event_shape) == 0 or any(s <= 0 for s in event_shape):
             raise ValueError(format_error("event_shape", "a non-empty shape of positive sizes", repr(tuple(event_shape)), "e.g. (2,) or (1, 8, 8)"))
         super().__init__(event_shape)
         check_choice("activation", activation, tuple(_ACTIVATIONS))
         widths = [check_int("hidden", h, minimum=1) for h in hidden]
-        if quadratic < 0 or not math.isfinite(quadratic):
-            raise ValueError(format_error("quadratic", "a finite number >= 0", repr(quadratic), "pass 0 to disable it"))
-        self.quadratic = float(quadratic)
+        self.quadratic = check_nonnegative("quadratic", quadratic, fix="pass 0 to disable it")
         sizes = [math.prod(event_shape), *widths, 1]
         layers: list[nn.Module] = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):

@@ -17,6 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ebm._validation import check_int, check_positive, format_error
 from ebm.energies.latent import LatentEnergy
 from ebm.registry import register_energy
 from ebm.sparse.problem import _check_alpha, check_dictionary
@@ -57,6 +58,10 @@ class SparseCodingEnergy(LatentEnergy):
 
     def __init__(self, dictionary: Tensor, alpha=0.1, *, tol: float = 1e-8, max_iter: int = 2000, normalize: bool = True):
         check_dictionary(dictionary)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, Tensor)):
+            raise TypeError(format_error("alpha", "a number or a tensor of per-signal weights", type(alpha).__name__, "pass e.g. alpha=0.1"))
+        tol = check_positive("tol", tol)
+        max_iter = check_int("max_iter", max_iter, minimum=1)
         super().__init__((dictionary.shape[1],), beta=math.inf)
         self.alpha = _check_alpha(alpha)
         d = dictionary.detach().clone()
