@@ -196,3 +196,20 @@ def test_grid_sample_is_importable_where_documented():
     from ebm.grid import grid_sample as same
 
     assert grid_sample is same
+
+
+def test_joint_embedding_score_of_a_pair():
+    from torch import nn
+
+    from ebm.energies import JointEmbeddingEnergy
+
+    g = torch.Generator().manual_seed(0)
+    energy = JointEmbeddingEnergy(nn.Linear(3, 2), nn.Linear(4, 2), "euclidean").double()
+    x, y = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64)
+    e, (sx, sy) = energy.energy_and_score((x, y))
+    xr, yr = x.clone().requires_grad_(True), y.clone().requires_grad_(True)
+    gx, gy = torch.autograd.grad(energy((xr, yr)).sum(), (xr, yr))
+    torch.testing.assert_close(sx, -gx)
+    torch.testing.assert_close(sy, -gy)
+    torch.testing.assert_close(e, energy((x, y)))
+    _raises_clear(ValueError, lambda: energy.score((x, y[:, :3])), "y")

@@ -189,6 +189,22 @@ class JointEmbeddingEnergy(Energy):
         x, y = self._split(xy)
         return self._d(self.embed_x(x), self.embed_y(y))
 
+    def energy_and_score(self, xy, *, create_graph: bool = False):
+        """``(E(x, y), -∇E)``: for a stacked ``(*batch, 2, *event)`` input the score has its shape;
+        for a pair ``(x, y)`` it is the pair ``(-∇x E, -∇y E)``."""
+        if not isinstance(xy, (tuple, list)):
+            return super().energy_and_score(xy, create_graph=create_graph)
+        x, y = xy
+        with torch.enable_grad():
+            parts = [t if (create_graph and t.requires_grad) else t.detach().requires_grad_(True) for t in (x, y)]
+            energy = self(tuple(parts))
+            grads = torch.autograd.grad(energy.sum(), parts, create_graph=create_graph)
+        return (energy if create_graph else energy.detach()), (-grads[0], -grads[1])
+
+    def score(self, xy, *, create_graph: bool = False):
+        """``-∇E``, shaped like the input (a stacked tensor, or a pair ``(-∇x E, -∇y E)``)."""
+        return self.energy_and_score(xy, create_graph=create_graph)[1]
+
     def pairwise(self, x: Tensor, y: Tensor) -> Tensor:
         """The energy matrix ``E_ij = D(f(x_i), g(y_j))``: ``x (n, *event)``, ``y (m, *y_event)`` → ``(n, m)``."""
         if input_checks_enabled():
