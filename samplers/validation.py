@@ -105,7 +105,12 @@ def check_tensor(
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(
-            format_error(name, "a torch.Tensor", _describe_type(x), f"convert it with torch.as_tensor({name}, dtype=torch.float32)")
+            format_error(
+                name,
+                "a torch.Tensor",
+                _describe_type(x),
+                f"convert it with torch.as_tensor({name}" + (", dtype=torch.float32)" if floating else ")"),
+            )
         )
     if floating and not x.is_floating_point():
         raise TypeError(
