@@ -29,17 +29,22 @@ Why the loop looks the way it does:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import types
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 
 from ._compile import check_compile_flag, compile_step
 from .counter_rng import CounterRNG
-from ._validation import check_int, check_positive, check_tensor, check_generator, format_error, trusted_inputs
+from ._validation import check_choice, check_int, check_positive, check_tensor, check_generator, format_error, trusted_inputs
 
-__all__ = ["SamplerResult", "SamplerDivergedError", "ChainState", "energy_and_score_fn", "GradientSampler"]
+__all__ = [
+    "SamplerResult", "SamplerDivergedError", "SamplerWarning", "ChainState", "energy_and_score_fn", "GradientSampler",
+    "MAX_ENERGY_ERROR", "divergent_transitions", "check_x0_against_energy", "chain_health", "finish_run",
+]
 
 # Pre-draw at most this many noise entries at once (1 MiB of float32): big enough to amortise the
 # call overhead at small batch, small enough that the chunk stays in cache at large batch.
@@ -83,6 +88,151 @@ class SamplerDivergedError(RuntimeError):
     def __init__(self, message: str, result: SamplerResult):
         super().__init__(message)
         self.result = result
+
+
+class SamplerWarning(UserWarning):
+    """A run finished but some chains look unhealthy (frozen at their start, or running away)."""
+
+
+# Stan's threshold on the energy error of one proposal (its ``max_deltaH``): a proposal whose
+# Hamiltonian (HMC) or log acceptance ratio (MALA) worsens by more than this is a "divergent
+# transition" (Betancourt 2017, "A conceptual introduction to Hamiltonian Monte Carlo",
+# arXiv:1701.02434, section 6.2; Stan Reference Manual, "Divergent transitions").
+MAX_ENERGY_ERROR = 1000.0
+
+# Chain-health thresholds (see `chain_health`): a chain is frozen below this acceptance over at
+# least this many steps.
+FROZEN_ACCEPTANCE = 0.01
+FROZEN_MIN_STEPS = 20
+
+
+def divergent_transitions(log_alpha: torch.Tensor) -> torch.Tensor:
+    """``log α < -MAX_ENERGY_ERROR`` or NaN, elementwise (bool, same shape as ``log_alpha``).
+
+    ``-log α`` is the energy error ``ΔH = H(x', p') - H(x, p)`` of an HMC trajectory (for MALA: the
+    negative log Metropolis-Hastings ratio). Such a proposal is rejected, the chain stays where it
+    was and is still a valid Markov chain; many of them point to a step size too large for the
+    local curvature (Betancourt 2017, arXiv:1701.02434). Traceable (no host sync).
+    """
+    return ~(log_alpha >= -MAX_ENERGY_ERROR)
+
+
+def _count_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Acceptance counts in float32 at least: float16 stops counting exactly at 2,048."""
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def _floating_reference(energy):
+    """The first floating parameter or buffer of an ``nn.Module`` energy, else None."""
+    if not isinstance(energy, torch.nn.Module):
+        return None
+    for t in itertools.chain(energy.parameters(), energy.buffers()):
+        if t.is_floating_point():
+            return t
+    return None
+
+
+def check_x0_against_energy(x0: torch.Tensor, energy, name: str = "x0") -> torch.Tensor:
+    """Check ``x0`` ``(batch, *event)`` against the energy once, before any step.
+
+    * ``energy.event_shape`` (duck-typed: any object with that attribute, e.g. an ``ebm.Energy``):
+      ``x0.shape[1:]`` must equal it.
+    * an ``nn.Module`` energy with floating parameters (or buffers): x0 must have their dtype and
+      device (the result follows x0, so a silent cast would change the dtype the user asked for).
+
+    Raises:
+        ValueError: wrong event shape, or x0 on another device than the energy's parameters.
+        TypeError: x0's dtype differs from the energy's parameters.
+    """
+    event = getattr(energy, "event_shape", None)
+    if event is not None:
+        try:
+            event = tuple(int(d) for d in event)
+        except TypeError:
+            event = None
+    if event is not None and tuple(x0.shape[1:]) != event:
+        k = len(event)
+        ev = "(" + ", ".join(map(str, event)) + ("," if k == 1 else "") + ")"
+        if x0.dim() == k and tuple(x0.shape) == event:
+            fix = f"add the batch dimension: {name}.unsqueeze(0)"
+        elif x0.dim() > k + 1 and tuple(x0.shape[x0.dim() - k :]) == event:
+            fix = f"flatten the batch dimensions: {name}.reshape(-1, *energy.event_shape)"
+        else:
+            fix = f"start from states of the energy's event shape, e.g. {name} = torch.zeros(batch, *energy.event_shape)"
+        raise ValueError(format_error(name, f"shape (batch, *{ev}) matching energy.event_shape {ev}", f"shape {tuple(x0.shape)}", fix))
+    ref = _floating_reference(energy)
+    if ref is not None:
+        if ref.dtype != x0.dtype:
+            raise TypeError(format_error(name, f"dtype {ref.dtype} (the dtype of the energy's parameters)", f"dtype {x0.dtype}",
+                                         f"pass {name}.to({ref.dtype}), or convert the energy with energy.to({x0.dtype})"))
+        if ref.device != x0.device:
+            raise ValueError(format_error(name, f"a tensor on {ref.device} (where the energy's parameters live)", f"a tensor on {x0.device}",
+                                          f"pass {name}.to({str(ref.device)!r}), or move the energy with energy.to({str(x0.device)!r})"))
+    return x0
+
+
+def chain_health(x0: torch.Tensor, e0: torch.Tensor, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """Which chains ran away: ``(batch,)`` bool, computed on the device (no host sync).
+
+    With ``d`` the number of coordinates of one chain and ``bound = 1000 + 10 d`` nats, a chain
+    runs away when, between its start ``x0`` (energy ``e0``) and its end ``x`` (energy ``e``),
+
+    * its energy **rose** by more than ``bound``: the chain moved to a state ``exp(-bound)`` times
+      less probable than its start, which an exact (or usefully biased) sampler does not do (from
+      the mode of a d-dimensional Gaussian the typical set lies only ``≈ d/2`` nats higher), but
+      an unstable discretisation (ULA with ε above its stability limit) does, geometrically; or
+    * its energy **fell** by more than ``bound`` *and* its largest coordinate grew beyond
+      ``1000 · (1 + max |x0|)``: an energy unbounded below (an improper target) pulling the chain
+      off to infinity. The second condition keeps a healthy chain started far out (high energy)
+      that descends to the mode from counting.
+
+    Non-finite end states are divergences, reported separately, not here.
+    """
+    d = x0[0].numel()
+    bound = 1000.0 + 10.0 * d
+    wide = _count_dtype(e.dtype)
+    rise = e.to(wide) - e0.to(wide)  # (batch,)
+    far = x.flatten(1).abs().amax(1).to(wide) > 1000.0 * (1.0 + x0.abs().max().to(wide))  # (batch,)
+    runaway = (rise > bound) | ((rise < -bound) & far)
+    return runaway & torch.isfinite(e)
+
+
+def _chain_list(mask) -> str:
+    idx = mask.nonzero().flatten().tolist()
+    return ", ".join(map(str, idx[:10])) + (", ..." if len(idx) > 10 else "")
+
+
+def finish_run(result: SamplerResult, sampler: str, fix: str, *, runaway: torch.Tensor | None, n_steps: int, frozen_fix: str, acceptance: torch.Tensor | None = None) -> SamplerResult:
+    """End of every run: one host read; raise on divergence, else warn once about unhealthy chains.
+
+    ``acceptance`` defaults to ``result.acceptance_rate``. Frozen: acceptance below
+    `FROZEN_ACCEPTANCE` after at least `FROZEN_MIN_STEPS` steps. Runaway: see `chain_health`.
+    """
+    diverged = result.diverged
+    acceptance = result.acceptance_rate if acceptance is None else acceptance
+    batch = diverged.shape[0]
+    frozen = torch.zeros(batch, dtype=torch.bool, device=diverged.device)
+    if acceptance is not None and n_steps >= FROZEN_MIN_STEPS:
+        frozen = acceptance < FROZEN_ACCEPTANCE
+    if runaway is None:
+        runaway = torch.zeros_like(frozen)
+    flags = torch.stack([diverged, frozen & ~diverged, runaway & ~diverged]).cpu()  # (3, batch): the one host read
+    if bool(flags[0].any()):
+        raise SamplerDivergedError(diverged_message(flags[0], sampler, fix), result)
+    problems = []
+    if bool(flags[1].any()):
+        n_div = result.extras.get("divergent_transitions")
+        extra = ""
+        if n_div is not None:
+            extra = f"; {int(n_div.cpu()[flags[1]].sum())} of their proposals were divergent transitions (energy error > {MAX_ENERGY_ERROR:g})"
+        problems.append(f"{int(flags[1].sum())} of {batch} chains accepted < {FROZEN_ACCEPTANCE:.0%} of {n_steps} proposals and are frozen near their start "
+                        f"(chains {_chain_list(flags[1])}{extra}). Fix: {frozen_fix}")
+    if bool(flags[2].any()):
+        problems.append(f"{int(flags[2].sum())} of {batch} chains ran away (energy changed by more than 1000 + 10·d nats and/or the state grew by orders "
+                        f"of magnitude; chains {_chain_list(flags[2])}). Fix: {fix}")
+    if problems:
+        warnings.warn(f"{sampler}: " + " ".join(problems), SamplerWarning, stacklevel=3)
+    return result
 
 
 @dataclass
@@ -218,7 +368,7 @@ class GradientSampler:
     target_acceptance = 0.574
     divergence_fix = "lower step_size (or enable adapt_step_size with warmup_steps > 0)"
 
-    def __init__(self, step_size: float, *, warmup_steps: int = 0, adapt_step_size: bool = False, target_acceptance: float | None = None, thin: int | None = None, record_energies: bool = False, compile: bool = False):
+    def __init__(self, step_size: float, *, warmup_steps: int = 0, adapt_step_size: bool = False, adaptation: str = "shared", target_acceptance: float | None = None, thin: int | None = None, record_energies: bool = False, compile: bool = False):
         self.compile = check_compile_flag(compile)
         self._compiled = None  # (energy, fn, compiled step) of the last run, reused by later runs
         self.step_size = check_positive("step_size", step_size, fix="pass a small positive step size, e.g. 1e-2")
@@ -226,6 +376,10 @@ class GradientSampler:
         if adapt_step_size and not self.metropolis:
             raise ValueError(format_error("adapt_step_size", "False for a sampler without an accept step", "True", "use MALA or HMC to adapt the step size"))
         self.adapt_step_size = bool(adapt_step_size)
+        self.adaptation = check_choice("adaptation", adaptation, ("shared", "per_chain"))
+        if self.adapt_step_size and self.warmup_steps == 0:
+            raise ValueError(format_error("adapt_step_size", "warmup_steps > 0 (the step size adapts during warm-up only)", "warmup_steps=0",
+                                          "pass e.g. warmup_steps=200, or adapt_step_size=False"))
         if target_acceptance is not None:
             from ._validation import check_probability
 
@@ -243,7 +397,7 @@ class GradientSampler:
         return ChainState(x.clone(), e, s)
 
     def _step_fn(self, energy, fn, x: torch.Tensor | None = None):
-        """Return ``step(state, eps, sqrt2eps, draws, j, m, n_accept, nan_seen, want_log_alpha)``.
+        """Return ``step(state, eps, sqrt2eps, draws, j, m, n_accept, n_divergent, want_log_alpha)``.
 
         ``draws`` is what `_draw_chunk` made for the current chunk; the call makes steps ``j`` to
         ``j + m - 1`` of it (``m > 1`` only when compiled: the steps are unrolled into one graph).
@@ -252,11 +406,11 @@ class GradientSampler:
         per chunk by `_tally`. Compiled: ``self._step`` wrapped as a pure function of tensors that
         draws its own noise and uniform from a counter key (`samplers.counter_rng`), so the noise
         never exists in memory and the whole step is one or two fused loops; it also adds to
-        ``n_accept`` / ``nan_seen`` in place. Compiled once per (sampler, energy), reused by later runs.
+        ``n_accept`` / ``n_divergent`` in place. Compiled once per (sampler, energy), reused by later runs.
         """
         metropolis = self.metropolis
         if not self.compile:
-            def eager_step(st, eps, sqrt2eps, d, j, m, n_accept, nan_seen, want_log_alpha):
+            def eager_step(st, eps, sqrt2eps, d, j, m, n_accept, n_divergent, want_log_alpha):
                 if not metropolis:
                     self._step(fn, st, eps, sqrt2eps, d.noise[j], None, None)
                     return None
@@ -267,14 +421,14 @@ class GradientSampler:
         if self._compiled is None or self._compiled[0] is not energy:
             kernel = self._step
 
-            def pure_steps(x, e, s, eps, sqrt2eps, keys, n_accept, nan_seen):
+            def pure_steps(x, e, s, eps, sqrt2eps, keys, n_accept, n_divergent):
                 # keys (m, 2): m steps unrolled into one graph (one Python call, one guard check).
                 log_alpha = None
                 for i in range(keys.shape[0]):
-                    x, e, s, log_alpha = pure_step(x, e, s, eps, sqrt2eps, keys[i], n_accept, nan_seen)
+                    x, e, s, log_alpha = pure_step(x, e, s, eps, sqrt2eps, keys[i], n_accept, n_divergent)
                 return x, e, s, log_alpha
 
-            def pure_step(x, e, s, eps, sqrt2eps, key, n_accept, nan_seen):
+            def pure_step(x, e, s, eps, sqrt2eps, key, n_accept, n_divergent):
                 rng = CounterRNG(key)
                 noise = rng.normal(x.shape, dtype=x.dtype)  # (batch, *event)
                 # The clone is free once compiled and keeps in-place kernels (ULA) from mutating a
@@ -288,14 +442,15 @@ class GradientSampler:
                 partial = torch.empty_like(threshold)
                 kernel(fn, st, eps, sqrt2eps, noise, threshold, partial)
                 n_accept.add_(threshold < partial)
-                nan_seen.logical_or_(torch.isnan(partial))
-                return st.x, st.energy, st.score, partial + half_sq
+                log_alpha = partial + half_sq  # (batch,)
+                n_divergent.add_(divergent_transitions(log_alpha))
+                return st.x, st.energy, st.score, log_alpha
 
             self._compiled = (energy, fn, compile_step(pure_steps))
         compiled = self._compiled[2]
 
-        def step(st, eps, sqrt2eps, keys, j, m, n_accept, nan_seen, want_log_alpha):
-            st.x, st.energy, st.score, log_alpha = compiled(st.x, st.energy, st.score, eps, sqrt2eps, keys[j : j + m], n_accept, nan_seen)
+        def step(st, eps, sqrt2eps, keys, j, m, n_accept, n_divergent, want_log_alpha):
+            st.x, st.energy, st.score, log_alpha = compiled(st.x, st.energy, st.score, eps, sqrt2eps, keys[j : j + m], n_accept, n_divergent)
             return log_alpha
 
         return step
@@ -318,19 +473,21 @@ class GradientSampler:
         partial = torch.empty((c, x.shape[0]), dtype=x.dtype, device=x.device)  # (c, batch)
         return types.SimpleNamespace(noise=noise, half_sq=half_sq, threshold=threshold, partial=partial)
 
-    def _advance(self, step_fn, state: ChainState, n_steps: int, eps, generator, *, adapt=None, n_accept=None, nan_seen=None, traj=None, energies=None, thin=None):
+    def _advance(self, step_fn, state: ChainState, n_steps: int, eps, generator, *, adapt=None, n_accept=None, n_divergent=None, traj=None, energies=None, thin=None):
         """Run ``n_steps`` steps in place on ``state``; accumulate statistics on the device.
 
-        ``n_accept`` (batch,) and ``nan_seen`` (batch,) are added to in place when given. Eager
-        kernels tally them once per chunk, not once per step; compiled ones inside the step.
+        ``n_accept`` (batch,) and ``n_divergent`` (batch,) int64 (proposals whose energy error
+        exceeded `MAX_ENERGY_ERROR`, see `divergent_transitions`) are added to in place when
+        given. Eager kernels tally them once per chunk, not once per step; compiled ones inside
+        the step.
         """
         x = state.x
         batch = x.shape[0]
         chunk = max(1, min(n_steps, _NOISE_BUDGET // max(1, x.numel())))
         sqrt2eps = eps.mul(2).sqrt_() if isinstance(eps, torch.Tensor) else math.sqrt(2 * eps)
         if self.compile and self.metropolis and n_accept is None:  # warm-up: the step still tallies
-            n_accept = torch.zeros(batch, dtype=x.dtype, device=x.device)
-            nan_seen = torch.zeros(batch, dtype=torch.bool, device=x.device)
+            n_accept = torch.zeros(batch, dtype=_count_dtype(x.dtype), device=x.device)
+            n_divergent = torch.zeros(batch, dtype=torch.long, device=x.device)
         # A compiled step that needs nothing between steps unrolls several per call: at small batch
         # the Python call and guard check cost about as much as the fused step itself.
         per_call = 1
@@ -346,7 +503,7 @@ class GradientSampler:
                 if adapt is not None:
                     eps = adapt.eps
                     sqrt2eps = adapt.sqrt2eps
-                log_alpha = step_fn(state, eps, sqrt2eps, draws, j, m, n_accept, nan_seen, adapt is not None)
+                log_alpha = step_fn(state, eps, sqrt2eps, draws, j, m, n_accept, n_divergent, adapt is not None)
                 if adapt is not None:
                     adapt.update(log_alpha)
                 j += m
@@ -357,7 +514,8 @@ class GradientSampler:
                     energies[step - 1].copy_(state.energy)
             if self.metropolis and not self.compile and n_accept is not None:
                 n_accept.add_((draws.threshold < draws.partial).sum(0))
-                nan_seen.logical_or_(torch.isnan(draws.partial).any(0))
+                if n_divergent is not None:
+                    n_divergent.add_(divergent_transitions(draws.partial + draws.half_sq).sum(0))  # log α = partial + ½|ξ|²
             t += c
         return eps
 
@@ -366,19 +524,37 @@ class GradientSampler:
 
         Args:
             energy: callable ``(batch, *event) -> (batch,)``; its ``energy_and_score`` or ``score``
-                method is used when present, else autograd.
-            x0: ``(batch, *event)`` finite floating initial states (device/dtype followed).
+                method is used when present, else autograd. An ``event_shape`` attribute and, for an
+                ``nn.Module``, the dtype and device of its floating parameters are checked against x0.
+            x0: ``(batch, *event)`` finite floating initial states; the result has x0's device and
+                dtype (float16 and bfloat16 included).
             n_steps: number of post-warm-up steps (>= 1).
             generator: torch.Generator on x0's device, or None for the global generator.
 
         Returns:
-            SamplerResult.
+            SamplerResult; for Metropolis samplers ``extras["divergent_transitions"]`` (batch,)
+            int64 counts post-warm-up proposals whose energy error exceeded `MAX_ENERGY_ERROR`.
 
         Raises:
-            ValueError/TypeError: bad x0, n_steps, generator or energy output.
-            SamplerDivergedError: some chains hit a non-finite energy (lists them; lower step_size).
+            ValueError/TypeError: bad x0 (shape, dtype or device against the energy), n_steps,
+                generator or energy output.
+            SamplerDivergedError: some chains' state or current energy became non-finite (lists
+                them; lower step_size).
+
+        Warns:
+            SamplerWarning: chains frozen (acceptance < 1% over >= 20 steps) or running away
+                (see `chain_health`), once per run, naming the chains and the fix.
         """
+        result, runaway = self._run(energy, x0, n_steps, generator)
+        finish_run(result, type(self).__name__, self.divergence_fix, runaway=runaway, n_steps=n_steps, frozen_fix=self.frozen_fix)
+        return result
+
+    frozen_fix = "lower step_size, or pass adapt_step_size=True with warmup_steps > 0"
+
+    def _run(self, energy, x0: torch.Tensor, n_steps: int, generator):
+        """The run without the final report: ``(result, runaway (batch,) bool)``; no host sync."""
         x0 = validate_x0(x0)
+        check_x0_against_energy(x0, energy)
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x0.device)
         batch = x0.shape[0]
@@ -386,67 +562,87 @@ class GradientSampler:
         with torch.no_grad(), trusted_inputs(), _tracing_autograd(self.compile):
             fn = self._energy_fn(energy) if (self.needs_energy or self.record_energies) else self._score_fn(energy)
             state = self._init_state(fn, x0)
+            if state.energy is None:  # score-only ULA: the start energy once, for the checks
+                e0 = energy(x0)
+                check_energy_output(e0, None, x0)
+            else:
+                e0 = state.energy
             step_fn = self._step_fn(energy, fn, x0)
             eps = self.step_size
             if self.warmup_steps:
                 adapt = None
                 if self.adapt_step_size:
-                    adapt = DualAveraging(eps, self.target_acceptance, batch, x0.dim(), dev, dt)
+                    adapt = DualAveraging(eps, self.target_acceptance, batch, x0.dim(), dev, dt, shared=self.adaptation == "shared")
                 self._advance(step_fn, state, self.warmup_steps, eps, generator, adapt=adapt)
                 if adapt is not None:
                     eps = adapt.final()
-            n_accept = torch.zeros(batch, dtype=dt, device=dev) if self.metropolis else None
-            nan_seen = torch.zeros(batch, dtype=torch.bool, device=dev)
+            n_accept = torch.zeros(batch, dtype=_count_dtype(dt), device=dev) if self.metropolis else None
+            n_divergent = torch.zeros(batch, dtype=torch.long, device=dev) if self.metropolis else None
             thin = self.thin
             traj = torch.empty((n_steps // thin, *x0.shape), dtype=dt, device=dev) if thin else None
             energies = torch.empty((n_steps, batch), dtype=dt, device=dev) if self.record_energies else None
-            self._advance(step_fn, state, n_steps, eps, generator, n_accept=n_accept, nan_seen=nan_seen, traj=traj, energies=energies, thin=thin)
+            self._advance(step_fn, state, n_steps, eps, generator, n_accept=n_accept, n_divergent=n_divergent, traj=traj, energies=energies, thin=thin)
             if state.energy is None:  # score-only ULA: evaluate the final energy once
                 state.energy = energy(state.x)
         finite_x = torch.isfinite(state.x).flatten(1).all(1) if state.x.dim() > 1 else torch.isfinite(state.x)
-        diverged = nan_seen | ~torch.isfinite(state.energy) | ~finite_x
-        step_size = eps.flatten() if isinstance(eps, torch.Tensor) else eps
+        # Only a chain whose *state* (or its current energy) is non-finite has diverged; a rejected
+        # proposal with a huge or NaN energy error is ordinary MCMC and is counted in extras.
+        diverged = ~torch.isfinite(state.energy) | ~finite_x
+        if isinstance(eps, torch.Tensor):
+            step_size = eps.flatten().expand(batch).clone() if eps.numel() == 1 else eps.flatten()
+        else:
+            step_size = eps
         result = SamplerResult(
             x=state.x,
-            acceptance_rate=None if n_accept is None else n_accept / n_steps,
+            acceptance_rate=None if n_accept is None else (n_accept / n_steps).to(dt),
             energy=state.energy,
             trajectory=traj,
             energies=energies,
             step_size=step_size,
             diverged=diverged,
         )
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, type(self).__name__, self.divergence_fix), result)
-        return result
+        if n_divergent is not None:
+            result.extras["divergent_transitions"] = n_divergent
+        return result, chain_health(x0, e0, state.x, state.energy)
 
 
 class DualAveraging:
-    """Per-chain dual averaging of log step size toward a target acceptance probability.
+    """Dual averaging of log step size toward a target acceptance probability: shared or per chain.
 
     Hoffman & Gelman (2014), "The No-U-Turn Sampler", JMLR 15, Algorithm 5 (arXiv:1111.4246):
     ``H_t = (1 - 1/(t+t0)) H_{t-1} + (δ - α_t)/(t+t0)``, ``log ε_t = μ - √t/γ · H_t``,
     ``log ε̄_t = t^-κ log ε_t + (1 - t^-κ) log ε̄_{t-1}`` with μ = log(10 ε0), γ = 0.05, t0 = 10,
     κ = 0.75. After warm-up the chain freezes ε = ε̄ so that sampling is exact.
+
+    ``shared=True`` keeps one ε for all chains and feeds it the mean acceptance probability over
+    chains (what Stan does per chain, applied to the whole batch: B chains give B times the
+    signal per step). ``shared=False`` adapts one ε per chain from that chain's own α alone, which
+    is noisy: a chain that starts in a region of high curvature can drive its ε down and stay
+    stuck for hundreds of steps.
     """
 
-    def __init__(self, eps0: float, target: float, batch: int, ndim: int, device, dtype, gamma=0.05, t0=10.0, kappa=0.75):
+    def __init__(self, eps0: float, target: float, batch: int, ndim: int, device, dtype, gamma=0.05, t0=10.0, kappa=0.75, *, shared: bool = False):
         self.mu = math.log(10 * eps0)
         self.target, self.gamma, self.t0, self.kappa = target, gamma, t0, kappa
-        self.shape = (batch,) + (1,) * (ndim - 1)
-        self.h = torch.zeros(batch, dtype=dtype, device=device)
-        self.log_eps_bar = torch.full((batch,), math.log(eps0), dtype=dtype, device=device)
+        self.shared = bool(shared)
+        n = 1 if self.shared else batch
+        self.shape = (n,) + (1,) * (ndim - 1)
+        self.h = torch.zeros(n, dtype=dtype, device=device)
+        self.log_eps_bar = torch.full((n,), math.log(eps0), dtype=dtype, device=device)
         self.t = 0
-        self._set(torch.full((batch,), math.log(eps0), dtype=dtype, device=device))
+        self._set(torch.full((n,), math.log(eps0), dtype=dtype, device=device))
 
     def _set(self, log_eps: torch.Tensor) -> None:
-        self.eps = log_eps.exp().view(self.shape)  # (batch, 1, ...) broadcasts over the event
+        self.eps = log_eps.exp().view(self.shape)  # (batch or 1, 1, ...) broadcasts over the event
         self.sqrt2eps = self.eps.mul(2).sqrt()
 
     def update(self, log_alpha: torch.Tensor) -> None:
         self.t += 1
         t = self.t
         # NaN proposals count as rejections so that adaptation moves away from them.
-        alpha = torch.nan_to_num(log_alpha.clamp(max=0.0), nan=-math.inf).exp()
+        alpha = torch.nan_to_num(log_alpha.clamp(max=0.0), nan=-math.inf).exp()  # (batch,)
+        if self.shared:
+            alpha = alpha.mean(0, keepdim=True)  # (1,)
         w = 1.0 / (t + self.t0)
         self.h.mul_(1 - w).add_(self.target - alpha, alpha=w)
         log_eps = self.mu - math.sqrt(t) / self.gamma * self.h
