@@ -546,10 +546,16 @@ class GradientSampler:
                 (see `chain_health`), once per run, naming the chains and the fix.
         """
         result, runaway = self._run(energy, x0, n_steps, generator)
-        finish_run(result, type(self).__name__, self.divergence_fix, runaway=runaway, n_steps=n_steps, frozen_fix=self.frozen_fix)
+        finish_run(result, type(self).__name__, self.divergence_fix, runaway=runaway, n_steps=n_steps, frozen_fix=self._frozen_fix())
         return result
 
-    frozen_fix = "lower step_size, or pass adapt_step_size=True with warmup_steps > 0"
+    def _frozen_fix(self) -> str:
+        if not self.adapt_step_size:
+            return "lower step_size, or pass adapt_step_size=True with warmup_steps > 0"
+        if self.adaptation == "shared":
+            return ("start these chains closer to the bulk of the target (a shared step size fits the typical set, not steep tails), "
+                    "use more warmup_steps, or adaptation='per_chain'")
+        return "start these chains closer to the bulk of the target, or use more warmup_steps"
 
     def _run(self, energy, x0: torch.Tensor, n_steps: int, generator):
         """The run without the final report: ``(result, runaway (batch,) bool)``; no host sync."""
