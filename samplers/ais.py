@@ -281,7 +281,7 @@ class AIS:
         lw = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         step = self._transition_fn(path)
         last = len(betas) - 1
-        every = max(1, last // 100)  # progress(done, total) about 100 times per run, never per step
+        every = max(1, -(-last // 100))  # progress(done, total) at most ~100 times per run, never per step
         if not self.compile:
             for k in range(1, last + 1):
                 x, lw = step(x, lw, betas[k - 1], betas[k], generator, k < last)
