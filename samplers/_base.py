@@ -9,7 +9,7 @@ recording, acceptance statistics and divergence reporting), so the samplers do n
 Why the loop looks the way it does:
 
 * **No per-step host synchronisation.** Nothing inside the loop calls ``.item()`` or branches on a
-  tensor value; acceptance and "saw a NaN" flags are accumulated on the device and read once at the
+  tensor value; acceptance and divergent-transition counts are accumulated on the device and read once at the
   end. Energies are called inside ``trusted_inputs()`` so ``ebm.Energy`` skips its finiteness check.
 * **Noise is drawn in chunks** (one ``randn`` for many steps), which on a CPU removes most of the
   per-call overhead at small batch sizes and on a GPU keeps the launch queue full.
@@ -67,9 +67,13 @@ class SamplerResult:
         energy: ``(batch,)`` energies of the final states.
         trajectory: ``(n_steps // thin, batch, *event)`` kept states, or None.
         energies: ``(n_steps, batch)`` energy after each post-warm-up step, or None.
-        step_size: the step size used after warm-up: a float, or ``(batch,)`` per chain if adapted.
-        diverged: ``(batch,)`` bool, chains whose energy or state became non-finite.
-        extras: sampler-specific diagnostics (e.g. swap acceptance for parallel tempering).
+        step_size: the step size used after warm-up: a float, or ``(batch,)`` if adapted (all
+            entries equal with ``adaptation="shared"``).
+        diverged: ``(batch,)`` bool, chains whose state or current energy became non-finite (a run
+            with any raises `SamplerDivergedError`, which carries this result).
+        extras: sampler-specific diagnostics: ``"divergent_transitions"`` ``(batch,)`` int64 for
+            MALA / HMC (rejected proposals with energy error > `MAX_ENERGY_ERROR`), swap
+            acceptance for parallel tempering, ``"blocks"`` for named block Gibbs.
     """
 
     x: torch.Tensor | tuple
