@@ -35,13 +35,6 @@ def g(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-def no_sampler_warning():
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.simplefilter("error", SamplerWarning)
-    return ctx
-
-
 # -- 1. divergence is a non-finite state; huge energy errors are counted, not fatal ---------------
 
 def test_hmc_on_a_quartic_is_healthy():
