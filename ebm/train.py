@@ -413,6 +413,7 @@ def _resume(path, model, objective, opt, history: History, generator) -> None:
             raise ValueError(format_error("generator", "the run's generator, to continue its random stream", "None (the checkpoint holds a generator state)",
                                           "pass generator=torch.Generator().manual_seed(...) as in the first run"))
         generator.set_state(extra["generator_state"])
+    load_checkpoint(path, model=model, objective=objective if isinstance(objective, nn.Module) else None, optimizer=opt)
     history.load_state_dict(extra["history"])
 
 
