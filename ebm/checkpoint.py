@@ -214,7 +214,7 @@ def load_checkpoint(path: str | os.PathLike, *model, **modules) -> dict:
         try:
             module.load_state_dict(payload["state"][name])
         except (RuntimeError, ValueError, KeyError) as err:
-            found = " ".join(line.strip() for line in str(err).splitlines() if line.strip())[:300] or type(err).__name__
+            found = " ".join(line.strip() for line in str(err).splitlines() if line.strip())[:300].rstrip(".") or type(err).__name__
             raise ValueError(format_error(name, f"a state that fits this {type(module).__name__}", found,
                                           "build it with the same sizes and settings as the saved one")) from None
     return payload["extra"]

@@ -389,7 +389,7 @@ def _check_data(model: nn.Module, data, reference: Tensor) -> None:
                                       "pass the training set; check the split or filter that produced it"))
     event_shape = getattr(model, "event_shape", None)
     if isinstance(data, Tensor) and isinstance(event_shape, torch.Size):
-        if data.dim() != 1 + len(event_shape):
+        if tuple(data.shape[1:]) != tuple(event_shape):
             raise ValueError(format_error("data", f"shape (n, {', '.join(map(str, event_shape))}) for a model with event_shape {tuple(event_shape)}",
                                           f"shape {tuple(data.shape)}", f"reshape it: data.reshape(-1, *{tuple(event_shape)})"))
         check_energy_input("data", data, event_shape, reference)  # floating, dtype and device of the model, finite
@@ -408,12 +408,12 @@ def _resume(path, model, objective, opt, history: History, generator) -> None:
     if "history" not in extra:
         raise ValueError(format_error("checkpoint", "a checkpoint written by train() (it holds the training history)", f"{path} without one",
                                       "resume from train's own checkpoint, or load this one with load_checkpoint and train without resume"))
-    if "generator_state" in extra:
-        if generator is None:
-            raise ValueError(format_error("generator", "the run's generator, to continue its random stream", "None (the checkpoint holds a generator state)",
-                                          "pass generator=torch.Generator().manual_seed(...) as in the first run"))
-        generator.set_state(extra["generator_state"])
+    if "generator_state" in extra and generator is None:
+        raise ValueError(format_error("generator", "the run's generator, to continue its random stream", "None (the checkpoint holds a generator state)",
+                                      "pass generator=torch.Generator().manual_seed(...) as in the first run"))
     load_checkpoint(path, model=model, objective=objective if isinstance(objective, nn.Module) else None, optimizer=opt)
+    if "generator_state" in extra:
+        generator.set_state(extra["generator_state"])
     history.load_state_dict(extra["history"])
 
 
