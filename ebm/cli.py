@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the teaching demo and write its figures", description="Run the teaching demo's stories and write their figures.")
     p.add_argument("stories", nargs="*", metavar="STORY", help="run only these stories (same as --only; default: all)")
     p.add_argument("--out", type=writable_folder, default="out/demo", help="output folder")
-    p.add_argument("--only", nargs="+", metavar="STORY", help="run only these stories (see --list)")
+    p.add_argument("--only", nargs="+", metavar="STORY", help="run only these stories (see --list; default: all)")
     p.add_argument("--list", action="store_true", help="list the stories")
     p.add_argument("--quick", action="store_true", help="tiny settings: seconds instead of minutes")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of each story's random generator")

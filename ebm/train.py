@@ -224,7 +224,8 @@ def train(
             ``generator``), a batch function ``generator -> batch`` (give ``steps_per_epoch``), or
             any re-iterable collection of batches (e.g. a list or a DataLoader). Tensor data is
             checked once here: at least one row, finite, on the model's device, and -- for an
-            energy -- shaped ``(n, *model.event_shape)`` in the model's dtype.
+            energy -- shaped ``(n, *model.event_shape)`` in the model's dtype (an objective that
+            consumes other shapes says so with ``data_event_shape(model)``, e.g. two-view tasks).
         epochs: the TOTAL number of epochs of the run, counted from its start: a resumed run (or a
             ``history`` that already holds some epochs) trains only the missing ones, so re-running
             the same command after a crash never trains longer than the uninterrupted run.
@@ -284,7 +285,7 @@ def train(
     params = _trainable_parameters(model, objective)
     if not params:
         raise ValueError(format_error("model", "at least one parameter with requires_grad=True", "none", "unfreeze the parameters to train"))
-    _check_data(model, data, params[0])
+    _check_data(model, objective, data, params[0])
     opt = make_optimizer(params, optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum)
     history = history or History()
     if resume:
@@ -369,8 +370,12 @@ def train(
     return history
 
 
-def _check_data(model: nn.Module, data, reference: Tensor) -> None:
-    """Validate tensor data once, where it enters (batch functions and iterables are checked by the energy per call)."""
+def _check_data(model: nn.Module, objective, data, reference: Tensor) -> None:
+    """Validate tensor data once, where it enters (batch functions and iterables are checked by the energy per call).
+
+    The shape of one example is ``objective.data_event_shape(model)`` where the objective defines
+    it (e.g. two-view objectives train a pair energy on single views), else ``model.event_shape``.
+    """
     if isinstance(data, (tuple, list)) and len(data) == 0:
         raise ValueError(format_error("data", "a non-empty tensor, tuple of tensors, batch function or collection of batches", "an empty " + type(data).__name__, "pass the training set"))
     if isinstance(data, Tensor):
@@ -387,7 +392,8 @@ def _check_data(model: nn.Module, data, reference: Tensor) -> None:
     if n == 0:
         raise ValueError(format_error("data", "at least one example (n >= 1 rows)", f"shape {tuple(tensors[0].shape)} with no rows",
                                       "pass the training set; check the split or filter that produced it"))
-    event_shape = getattr(model, "event_shape", None)
+    shape_of = getattr(objective, "data_event_shape", None)
+    event_shape = shape_of(model) if callable(shape_of) else getattr(model, "event_shape", None)
     if isinstance(data, Tensor) and isinstance(event_shape, torch.Size):
         if tuple(data.shape[1:]) != tuple(event_shape):
             raise ValueError(format_error("data", f"shape (n, {', '.join(map(str, event_shape))}) for a model with event_shape {tuple(event_shape)}",
