@@ -291,7 +291,7 @@ def _kill_script(path, size):
     return (
         f"import sys; sys.path.insert(0, {root!r})\n"
         "import torch\n"
-        "from ebm.checkpoint import save_checkpoint\n"
+        "from ebm.train import save_checkpoint\n"
         f"m = torch.nn.Module(); m.register_buffer('big', torch.zeros({size}))\n"
         "i = 0\n"
         "while True:\n"
