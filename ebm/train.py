@@ -2,7 +2,9 @@
 
 Every training principle in `ebm.objectives` is a callable ``objective(model, batch, generator=)``
 returning a scalar loss to minimise; this loop owns everything around it, so no objective grows
-its own loop.
+its own loop. `fit` is the function behind ``Energy.fit``: it resolves the objective an energy
+class names (``default_objective``) through the objective registry, so models never import this
+module. Checkpoints (atomic, ``weights_only`` loading) live in `ebm.checkpoint` and are re-exported.
 
 Example:
     >>> from ebm.energies import MLPEnergy
