@@ -93,6 +93,7 @@ BAD = {
     "rbm-method": ["train", "rbm", "--method", "sgd", "--out", "{tmp}/run"],
     "rbm-exact-too-large": ["train", "rbm", "--method", "exact", "--hidden", "64", "--out", "{tmp}/run"],
     "rbm-seed": ["train", "rbm", "--seed", "-3", "--out", "{tmp}/run"],
+    "rbm-threads-0": ["train", "rbm", "--threads", "0", "--out", "{tmp}/run"],
     "rbm-out-is-a-file": ["train", "rbm", "--out", "{file}"],
     "rbm-out-unwritable": ["train", "rbm", "--out", "/proc/nope"],
     "latent-dim-0": ["train", "latent_prior", "--latent-dim", "0", "--out", "{tmp}/run"],
@@ -167,7 +168,7 @@ def test_rbm_recipe_announces_and_records_the_final_ais(tmp_path, capsys):
     """A digits RBM with > 20 hidden units ends with AIS: its cost is announced and its settings recorded."""
     import json
 
-    code, out, err = _run(["train", "rbm", "--hidden", "21", "--epochs", "1", "--ais-betas", "20", "--ais-chains", "4", "--chains", "16",
+    code, out, err = _run(["train", "rbm", "--threads", "1", "--hidden", "21", "--epochs", "1", "--ais-betas", "20", "--ais-chains", "4", "--chains", "16",
                            "--out", str(tmp_path / "run")], capsys)
     assert code == 0, err
     assert "final AIS estimate of log Z: 20 temperatures x 4 chains" in out

@@ -3,8 +3,8 @@ parallel-tempering PCD or exact maximum likelihood.
 
 Writes to ``--out``: ``metrics.json`` (per-epoch pseudo-likelihood, reconstruction error and, for
 n_hidden <= 20, the exact test log-likelihood; AIS test log-likelihood at the end for larger
-models: ``--ais-betas`` temperatures, 2,000 by default, about 2 s at 64 hidden units on a 2-core VM;
-the printed standard error says whether more are needed), ``checkpoint.pt`` (model, optimiser,
+models: ``--ais-betas`` temperatures, 2,000 by default, 0.8-1.8 s at 64 hidden units on one thread of
+a shared 2-core VM; the printed standard error says whether more are needed), ``checkpoint.pt`` (model, optimiser,
 persistent chains, history) and figures (filters, long-chain samples, training curves).
 
 Example:
@@ -37,8 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ais-chains", type=int_at_least(2), default=100, help="AIS chains of the final log-likelihood estimate (n_hidden > 20)")
     p.add_argument("--ais-betas", type=int_at_least(3), default=2000,
                    help="AIS temperatures of the final log-likelihood estimate (n_hidden > 20). Its time grows linearly in "
-                        "temperatures x chains x visible x hidden: about 2 s for 2,000 x 100 at 64 x 64 on a 2-core VM (measured), "
-                        "~13 s for Salakhutdinov & Murray's 14,500; the printed standard error tells whether to raise it")
+                        "temperatures x chains: at 64 x 64 with 100 chains on 1 thread of a shared 2-core VM, 0.8-1.8 s for 2,000 and "
+                        "7 s for Salakhutdinov & Murray's 14,500 (measured; see --threads); the printed standard error tells whether to raise it")
 
 
 def check(args: argparse.Namespace) -> str | None:
