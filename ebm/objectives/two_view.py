@@ -90,6 +90,10 @@ class TwoViewObjective(nn.Module):
         f = self.encoder_of(model)
         return f if self.head is None else nn.Sequential(f, self.head)
 
+    def data_event_shape(self, model: nn.Module) -> torch.Size | None:
+        """Shape of one training example for `ebm.train`'s data check: one view, ``model.x_event_shape``."""
+        return getattr(model, "x_event_shape", None)
+
     def forward(self, model: nn.Module, batch, generator: torch.Generator | None = None) -> Tensor:
         index = None
         if isinstance(batch, (tuple, list)):
