@@ -4,6 +4,7 @@
     ebm landscape NAME --out FILE.png
     ebm demo [STORY ...] [--out DIR] [--quick] [--list]
     ebm train MODEL [options]        (see `ebm train --help`)
+    ebm playground [--port N] [--host 127.0.0.1] [--no-browser]
 """
 
 from __future__ import annotations
@@ -137,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
         rp.add_argument("--seed", type=int, default=0)
         recipe.add_arguments(rp)
         rp.set_defaults(func=_cmd_train, recipe_run=recipe.run)
+
+    from ebm.playground.cli import add_parser as add_playground  # the server itself is imported lazily
+
+    add_playground(sub)
     return parser
 
 
