@@ -60,7 +60,10 @@ class _Outbox:
         self.dropped = 0
 
     def put(self, message: dict) -> None:  # any thread
-        self.loop.call_soon_threadsafe(self._put, message)
+        try:
+            self.loop.call_soon_threadsafe(self._put, message)
+        except RuntimeError:  # the loop has closed (server shutting down): nobody is listening
+            pass
 
     def _put(self, message: dict) -> None:
         if message.get("type") == "frame":

@@ -103,7 +103,8 @@ def _check_points(points) -> torch.Tensor:
     """Drawn points from the page: a list of ``[x, y]`` pairs of finite numbers inside the view box."""
     (x0, x1), (y0, y1) = TRAIN_BOUNDS
     if not isinstance(points, list) or not 1 <= len(points) <= MAX_DRAWN_POINTS:
-        raise SceneError(f"points: expected a list of 1 to {MAX_DRAWN_POINTS} [x, y] pairs, found {type(points).__name__}. Fix: send points as [[x, y], ...]")
+        found = f"a list of {len(points)} items" if isinstance(points, list) else type(points).__name__
+        raise SceneError(f"points: expected a list of 1 to {MAX_DRAWN_POINTS} [x, y] pairs, found {found}. Fix: send points as [[x, y], ...]")
     out = []
     for p in points:
         if not (isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
@@ -126,6 +127,7 @@ class Session:
         self.running = False
         self.closed = threading.Event()
         self.frames = 0
+        self.builds = 0
         self.thread = threading.Thread(target=self._work, name=f"ebm-playground-{ident}", daemon=True)
         self.scene: Scene | None = None
 
@@ -183,6 +185,7 @@ class Session:
 
     # ------------------------------------------------------------------ the worker
     def _build(self) -> None:
+        self.builds += 1  # frames and states carry it, so a page can tell the new scene's frames from the old's
         self.scene = Scene(self.settings, self.drawn)
         self._sent_grid = -1
         self._sent_data = False
@@ -197,10 +200,10 @@ class Session:
             else:
                 self.settings = scene
                 self._build()
-            self.publish({"type": "state", "running": self.running, "settings": self.settings})
+            self.publish({"type": "state", "running": self.running, "settings": self.settings, "scene": self.builds})
         elif kind == "run":
             self.running = payload
-            self.publish({"type": "state", "running": self.running, "settings": self.settings})
+            self.publish({"type": "state", "running": self.running, "settings": self.settings, "scene": self.builds})
         elif kind == "reset":
             self._build()
         elif kind == "points":
@@ -236,6 +239,7 @@ class Session:
         frame = scene.frame(include_grid=include_grid, include_data=not self._sent_data)
         self._sent_grid, self._sent_data = scene.grid_version, True
         frame["running"] = self.running
+        frame["scene"] = self.builds
         self.frames += 1
         self.publish(frame)
 
@@ -298,4 +302,4 @@ class Session:
                 self._frame()
         except Exception as err:  # noqa: BLE001
             self.publish({"type": "error", "message": str(err)})
-        self.publish({"type": "state", "running": False, "settings": self.settings})
+        self.publish({"type": "state", "running": False, "settings": self.settings, "scene": self.builds})
