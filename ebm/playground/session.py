@@ -27,6 +27,7 @@ import queue
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import torch
@@ -34,7 +35,7 @@ import torch
 from ebm.playground.catalogue import DEFAULTS, MAX_DRAWN_POINTS, TRAIN_BOUNDS, SceneError, validate_scene
 from ebm.playground.scene import Scene
 
-__all__ = ["Session", "SessionManager", "PlaygroundFull", "LIVE_KNOBS", "COMMANDS"]
+__all__ = ["Session", "SessionManager", "PlaygroundFull", "FairSlots", "LIVE_KNOBS", "COMMANDS"]
 
 log = logging.getLogger("ebm.playground")
 
@@ -45,6 +46,36 @@ COMMANDS = ("settings", "run", "step", "reset", "points", "clear_points", "expor
 
 class PlaygroundFull(RuntimeError):
     """The session cap is reached."""
+
+
+class FairSlots:
+    """A counting semaphore that serves waiters first come, first served.
+
+    ``threading.Semaphore`` lets a thread that releases a slot take it straight back, so with more
+    sessions than cores a few sessions got most ticks (measured: 1 to 5 frames/s among 4 sessions); a
+    ticket queue hands slots out in arrival order, so every session gets its turn.
+    """
+
+    def __init__(self, n: int):
+        self._cond = threading.Condition()
+        self._free = n
+        self._queue: deque = deque()
+
+    def __enter__(self):
+        with self._cond:
+            ticket = object()
+            self._queue.append(ticket)
+            while self._queue[0] is not ticket or self._free == 0:
+                self._cond.wait()
+            self._queue.popleft()
+            self._free -= 1
+            self._cond.notify_all()  # the next ticket may take a second free slot
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._free += 1
+            self._cond.notify_all()
 
 
 class SessionManager:
@@ -59,7 +90,7 @@ class SessionManager:
 
     def __init__(self, *, max_sessions: int = 24, compute_slots: int | None = None, max_fps: float = 10.0, export_dir: str | None = None):
         self.max_sessions = max_sessions
-        self.slots = threading.BoundedSemaphore(compute_slots or os.cpu_count() or 1)
+        self.slots = FairSlots(compute_slots or os.cpu_count() or 1)
         self.max_fps = max_fps
         self.export_dir = export_dir or tempfile.mkdtemp(prefix="ebm-playground-")
         self._sessions: dict[int, Session] = {}
