@@ -142,6 +142,14 @@ def test_a_shared_link_reproduces_the_scene_and_divergence_is_shown(live_server,
     with _tab(browser) as page:
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # A link with drawn points: the page sends them, the server trains on exactly those.
+        points = ";".join(f"{x:.2f},{y:.2f}" for x, y in [(-2, 0), (-2.2, 0.3), (-1.8, -0.2), (2, 1), (2.1, 0.9)])
+        page.goto(url + f"#mode=train&data=drawn&model=kmeans&components=2&points={points}")
+        page.wait_for_function("window.playground.data && window.playground.data.length === 5 && window.playground.grid !== null", timeout=30000)
+        page.click("#landscape", position={"x": 100, "y": 100})  # one click adds a cloud of 24 points
+        page.wait_for_function("window.playground.data && window.playground.data.length === 29", timeout=30000)
+        assert "points=" in page.evaluate("location.hash") and page.evaluate("window.playground.drawn.length") == 29
+        # Another link on the same page (a hash change): the scene follows it.
         page.goto(url + "#mode=train&data=8gaussians&model=mlp&principle=sm&optimizer=sgd&lr=100&v_kind=density&v_log=1")
         _wait_scene(page, {"data": "8gaussians", "principle": "sm", "optimizer": "sgd", "lr": 100})
         assert page.locator("#k-principle").input_value() == "sm"

@@ -9,8 +9,9 @@ const state = {
   catalogue: null, settings: {}, running: false, socket: null,
   grid: null, gridImage: null, score: null, data: null, bounds: [[-3, 3], [-3, 3]],
   chains: [], trails: [], losses: [], quality: {}, frames: 0, framesAtLastSecond: 0,
-  messageShown: false,
+  drawn: [], // points drawn by clicking, kept for the shareable link
 };
+const MAX_LINK_POINTS = 400; // beyond this the link keeps the settings only
 const VIEW_KEYS = { v_kind: "view-kind", v_log: "view-log", v_score: "view-score", v_trails: "view-trails", v_data: "view-data" };
 const TRAIL = 12, MAX_LOSSES = 2000;
 
@@ -112,12 +113,15 @@ function writeHash() {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(state.settings)) p.set(k, v);
   for (const [k, id] of Object.entries(VIEW_KEYS)) { const el = $(id); p.set(k, el.type === "checkbox" ? (el.checked ? 1 : 0) : el.value); }
+  if (state.drawn.length && state.drawn.length <= MAX_LINK_POINTS) p.set("points", state.drawn.map(([x, y]) => `${x.toFixed(2)},${y.toFixed(2)}`).join(";"));
   history.replaceState(null, "", "#" + p.toString());
 }
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1)), settings = {};
+  if (!p.has("points")) state.drawn = [];
   for (const [k, v] of p) {
     if (k in VIEW_KEYS) { const el = $(VIEW_KEYS[k]); if (el.type === "checkbox") el.checked = v === "1"; else el.value = v; }
+    else if (k === "points") state.drawn = v.split(";").map((xy) => xy.split(",").map(Number)).filter((q) => q.length === 2 && q.every(Number.isFinite));
     else settings[k] = v;
   }
   return settings;
@@ -134,6 +138,7 @@ function connect(initial) {
   ws.onopen = () => {
     $("connection").textContent = "connected"; $("connection").className = "pill ok";
     if (Object.keys(initial).length) ws.send(JSON.stringify({ type: "settings", settings: initial }));
+    if (state.drawn.length) ws.send(JSON.stringify({ type: "points", points: state.drawn }));
   };
   ws.onclose = () => { $("connection").textContent = "disconnected (reload the page)"; $("connection").className = "pill bad"; };
   ws.onmessage = (event) => {
@@ -278,9 +283,12 @@ function addPoints(event) {
   const points = [];
   for (let i = 0; i < 24; i++) { // a small Gaussian cloud (Box–Muller, σ = 0.15)
     const u = 1 - Math.random(), v = Math.random(), rad = 0.15 * Math.sqrt(-2 * Math.log(u));
-    points.push([Math.min(x1, Math.max(x0, x + rad * Math.cos(2 * Math.PI * v))), Math.min(y1, Math.max(y0, y + rad * Math.sin(2 * Math.PI * v)))]);
+    const px = Math.min(x1, Math.max(x0, x + rad * Math.cos(2 * Math.PI * v))), py = Math.min(y1, Math.max(y0, y + rad * Math.sin(2 * Math.PI * v)));
+    points.push([Number(px.toFixed(2)), Number(py.toFixed(2))]); // rounded as in the link, so a shared link draws the same points
   }
+  state.drawn.push(...points);
   send({ type: "points", points });
+  writeHash();
 }
 async function main() {
   state.catalogue = await (await fetch("/api/catalogue")).json();
@@ -293,7 +301,7 @@ async function main() {
   $("step").onclick = () => send({ type: "step" });
   $("run").onclick = () => send({ type: "run", on: !state.running });
   $("reset").onclick = () => { state.losses.length = 0; send({ type: "reset" }); };
-  $("clear-points").onclick = () => send({ type: "clear_points" });
+  $("clear-points").onclick = () => { state.drawn = []; send({ type: "clear_points" }); writeHash(); };
   $("export").onclick = () => send({ type: "export", kind: $("view-kind").value, log: $("view-log").checked, score: $("view-score").checked });
   $("copy-link").onclick = async () => {
     writeHash();
@@ -301,7 +309,12 @@ async function main() {
   };
   for (const id of Object.values(VIEW_KEYS)) $(id).addEventListener("change", () => { if (state.grid) renderGridImage(); drawLandscape(); writeHash(); });
   $("landscape").addEventListener("click", addPoints);
-  window.addEventListener("hashchange", () => { const s = readHash(); if (Object.keys(s).length) send({ type: "settings", settings: s }); });
+  window.addEventListener("hashchange", () => {
+    const s = readHash();
+    if (Object.keys(s).length) send({ type: "settings", settings: s });
+    send({ type: "clear_points" });
+    if (state.drawn.length) send({ type: "points", points: state.drawn });
+  });
   setInterval(() => { $("fps").textContent = String(state.frames - state.framesAtLastSecond); state.framesAtLastSecond = state.frames; }, 1000);
   connect(requested);
 }
