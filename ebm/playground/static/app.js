@@ -13,7 +13,7 @@ const state = {
 };
 const MAX_LINK_POINTS = 400; // beyond this the link keeps the settings only
 const VIEW_KEYS = { v_kind: "view-kind", v_log: "view-log", v_score: "view-score", v_trails: "view-trails", v_data: "view-data" };
-const TRAIL = 12, MAX_LOSSES = 2000;
+const TRAIL = 8, MAX_LOSSES = 2000;
 
 // ---------------------------------------------------------------- which knob shows when
 const trainMode = (s) => s.mode === "train";
@@ -235,7 +235,7 @@ function drawLandscape() {
     for (const [x, y] of state.data) { const [cx, cy] = toCanvas(x, y, w, h); ctx.fillRect(cx - 1, cy - 1, 2, 2); }
   }
   if ($("view-trails").checked) {
-    ctx.strokeStyle = "rgba(255,120,80,0.55)"; ctx.lineWidth = 1.2;
+    ctx.strokeStyle = "rgba(255,120,80,0.45)"; ctx.lineWidth = 1;
     for (const trail of state.trails) {
       if (trail.length < 2) continue;
       ctx.beginPath();
