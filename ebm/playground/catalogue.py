@@ -34,6 +34,7 @@ class SceneError(ValueError):
 # Models offered in training mode and the principles that fit each (first = default).
 MODELS = {
     "mlp": ("MLPEnergy: a neural energy, width × depth", ("dsm", "ssm", "sm", "cd", "pcd", "nce")),
+    "gaussian": ("a Gaussian E = ½(x − μ)ᵀP(x − μ), learnable μ and P (exact log Z)", ("exact", "sm", "dsm", "ssm", "nce", "cd", "pcd")),
     "kmeans": ("k-means: E(x, z) = ‖x - c_z‖², a latent energy", ("free_energy",)),
     "gmm": ("Gaussian mixture (latent component), fitted by EM", ("em",)),
     "pca": ("PCA: squared distance to a line (closed form)", ("svd",)),
@@ -56,7 +57,7 @@ PRINCIPLES = {
     "denoising": "denoising autoencoder loss (Vincent et al. 2008)",
     "contractive": "contractive autoencoder loss (Rifai et al. 2011)",
     "sparse_code": "sparse autoencoder loss (Ranzato et al. 2007)",
-    "exact": "exact likelihood by enumeration (Ackley et al. 1985)",
+    "exact": "exact likelihood: mean E(x) + log Z, log Z exact (Ackley et al. 1985)",
 }
 
 SAMPLERS = {

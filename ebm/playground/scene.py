@@ -180,9 +180,11 @@ class Scene:
         model, principle = s["model"], s["principle"]
         self.objective = None
         self.fit_iterations = 0
-        if model == "mlp":
-            self.model = E.MLPEnergy((2,), (s["width"],) * s["depth"], generator=g)
-            if principle == "dsm":
+        if model in ("mlp", "gaussian"):
+            self.model = E.MLPEnergy((2,), (s["width"],) * s["depth"], generator=g) if model == "mlp" else E.QuadraticEnergy(2)
+            if principle == "exact":
+                self.objective = O.ExactLikelihood()  # the Gaussian's log Z is exact
+            elif principle == "dsm":
                 self.objective = O.DenoisingScoreMatching(s["sigma"])
             elif principle == "ssm":
                 self.objective = O.SlicedScoreMatching(s["projections"])
