@@ -69,10 +69,11 @@ def _pixels(page):
 
 
 def _wait_scene(page, settings: dict, timeout: float = 30.0):
-    """Wait until the server's settings in force contain ``settings`` and a frame of that scene has arrived."""
+    """Wait until the server's settings in force contain ``settings`` and a frame of that build has arrived."""
     page.wait_for_function(
-        "([s, n]) => Object.entries(s).every(([k, v]) => window.playground.settings[k] === v) && window.playground.frames > n",
-        arg=[settings, page.evaluate("window.playground.frames")],
+        """(s) => { const p = window.playground;
+          return Object.entries(s).every(([k, v]) => p.settings[k] === v) && p.sceneId !== undefined && p.frameScene === p.sceneId; }""",
+        arg=settings,
         timeout=timeout * 1000,
     )
 

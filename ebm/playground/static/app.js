@@ -144,7 +144,7 @@ function connect(initial) {
   ws.onmessage = (event) => {
     const m = JSON.parse(event.data);
     if (m.type === "frame") onFrame(m);
-    else if (m.type === "state") { state.running = m.running; Object.assign(state.settings, m.settings); showRunning(); showSettings(); }
+    else if (m.type === "state") { state.sceneId = m.scene; state.running = m.running; Object.assign(state.settings, m.settings); showRunning(); showSettings(); }
     else if (m.type === "error") { showMessage(m.message); if (m.settings) { state.settings = m.settings; showSettings(); } }
     else if (m.type === "export") downloadPng(m);
   };
@@ -155,6 +155,7 @@ function showRunning() { $("run").setAttribute("aria-pressed", String(state.runn
 // ---------------------------------------------------------------- frames
 function onFrame(f) {
   state.frames += 1;
+  state.frameScene = f.scene; // which build of the scene this frame shows (state.sceneId: the newest)
   if (f.running !== undefined && f.running !== state.running) { state.running = f.running; showRunning(); }
   state.bounds = f.bounds;
   if (f.grid) { state.grid = decodeGrid(f.grid); state.score = f.score; renderGridImage(); }
