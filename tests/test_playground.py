@@ -24,7 +24,7 @@ pytest.importorskip("starlette", reason="the playground extra is missing: pip in
 pytest.importorskip("httpx", reason="Starlette's test client needs httpx: pip install -e '.[dev]'")
 
 with warnings.catch_warnings():  # Starlette >= 1.0 prefers httpx2 but still supports httpx; the tests use either
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
 from ebm.playground.server import create_app  # noqa: E402
