@@ -4,6 +4,7 @@
     ebm landscape NAME --out FILE.png
     ebm demo [STORY ...] [--out DIR] [--quick] [--list]
     ebm train MODEL [options]        (see `ebm train --help`)
+    ebm playground [--port N] [--host 127.0.0.1] [--no-browser]
 """
 
 from __future__ import annotations
@@ -180,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "on 2 on a 2-core VM shared with other jobs")
         recipe.add_arguments(rp)
         rp.set_defaults(func=_cmd_train, recipe_run=recipe.run, recipe_check=recipe.check)
+
+    from ebm.playground.cli import add_parser as add_playground  # the server itself is imported lazily
+
+    add_playground(sub)
     return parser
 
 
