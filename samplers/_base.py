@@ -456,3 +456,13 @@ class DualAveraging:
 
     def final(self) -> torch.Tensor:
         return self.log_eps_bar.exp().view(self.shape)
+
+    def restart(self, eps: torch.Tensor) -> None:
+        """Start a new adaptation window from per-chain step sizes ``eps`` (``μ = log 10ε``), as
+        Stan does after each mass-matrix update."""
+        log_eps = eps.reshape(-1).log()
+        self.mu = log_eps + math.log(10.0)
+        self.h.zero_()
+        self.log_eps_bar = log_eps.clone()
+        self.t = 0
+        self._set(log_eps)
