@@ -15,6 +15,7 @@ from .gibbs_with_gradients import GibbsWithGradients
 from .hmc import HMC
 from .langevin import MALA, ULA, AnnealedLangevin
 from .nuts import NUTS
+from .score_sde import PredictorCorrector, ProbabilityFlowODE, geometric_sigmas
 from .svgd import SVGD
 from .tempering import ParallelTempering, geometric_temperatures
 from .underdamped import UnderdampedLangevin
@@ -29,6 +30,9 @@ __all__ = [
     "NUTS",
     "UnderdampedLangevin",
     "SVGD",
+    "PredictorCorrector",
+    "ProbabilityFlowODE",
+    "geometric_sigmas",
     "GibbsWithGradients",
     "sample_by_enumeration",
     "BlockGibbs",
