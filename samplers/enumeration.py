@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._validation import check_generator, check_int, format_error
+from .validation import check_generator, check_int, format_error
 
 __all__ = ["MAX_UNITS", "enumerate_binary_states", "sample_by_enumeration"]
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import torch
 
-from ._base import SamplerDivergedError, SamplerResult, check_energy_output, diverged_message, energy_and_score_fn, validate_x0
-from ._validation import check_generator, check_int, format_error, trusted_inputs
+from ._base import SamplerResult, chain_health, check_energy_output, check_x0_against_energy, energy_and_score_fn, finish_run, validate_x0
+from .validation import check_generator, check_int, format_error, trusted_inputs
 
 __all__ = ["GibbsWithGradients"]
 
@@ -114,7 +114,7 @@ class GibbsWithGradients:
             ValueError/TypeError: bad arguments, states or energy output.
             SamplerDivergedError: some chains reached a non-finite energy.
         """
-        x0 = validate_x0(x0)
+        x0 = check_x0_against_energy(validate_x0(x0), energy)
         self._check_states(x0)
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x0.device)
@@ -128,6 +128,7 @@ class GibbsWithGradients:
             x = x0.clone()
             e, s = fn(x)  # s = -∇E = ∇f
             check_energy_output(e, s, x)
+            e_start = e
             logits = self._flip_logits(x, s)
             log_q = logits.log_softmax(1)  # (batch, moves)
             u = torch.rand((n_steps, batch), generator=generator, dtype=x.dtype, device=x.device).log_()  # (n_steps, batch)
@@ -151,6 +152,4 @@ class GibbsWithGradients:
                     energies[t].copy_(e)
         diverged = ~torch.isfinite(e)
         result = SamplerResult(x=x, acceptance_rate=n_accept / n_steps, energy=e, trajectory=traj, energies=energies, diverged=diverged)
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, "GibbsWithGradients", "check the energy at binary states"), result)
-        return result
+        return finish_run(result, "GibbsWithGradients", "check the energy at binary states", runaway=chain_health(x0, e_start, x, e), n_steps=n_steps, frozen_fix="check that the energy is smooth in x on [0, 1] (the proposal follows its gradient)")

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._base import DualAveraging, SamplerDivergedError, SamplerResult, check_energy_output, diverged_message, energy_and_score_fn, validate_x0
-from ._validation import check_generator, check_int, check_positive, check_probability, check_tensor, format_error, trusted_inputs
+from ._base import DualAveraging, SamplerResult, chain_health, check_energy_output, check_x0_against_energy, energy_and_score_fn, finish_run, validate_x0
+from .validation import check_generator, check_int, check_positive, check_probability, check_tensor, format_error, trusted_inputs
 
 __all__ = ["NUTS"]
 
@@ -250,7 +250,7 @@ class NUTS:
             SamplerDivergedError: a chain's *state* became non-finite (divergent transitions alone
                 are counted, not raised).
         """
-        x0 = validate_x0(x0)
+        x0 = check_x0_against_energy(validate_x0(x0), energy)
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x0.device)
         batch, event = x0.shape[0], x0.shape[1:]
@@ -275,6 +275,7 @@ class NUTS:
             x = x0.reshape(batch, -1).clone()
             e, s = base_fn(x0)
             check_energy_output(e, s, x0)
+            e_start = e
             s = s.reshape(batch, -1)
             sqrt_m, inv_m = mass.sqrt(), mass.reciprocal()
             eps = (torch.full((batch, 1), self.step_size, dtype=dt, device=dev) if self.step_size is not None
@@ -320,6 +321,4 @@ class NUTS:
             extras={"tree_depth": depths, "divergent_transitions": n_div, "n_leapfrog": leapfrogs, "mass": mass.view(event),
                     "leapfrog_efficiency": needed / max(computed, 1)},
         )
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, "NUTS", "lower step_size or target a higher acceptance"), result)
-        return result
+        return finish_run(result, "NUTS", "lower step_size or target a higher acceptance", runaway=chain_health(x0, e_start, x, e), n_steps=n_steps, frozen_fix="raise target_acceptance (e.g. 0.9) or pass a smaller step_size")

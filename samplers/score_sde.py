@@ -36,8 +36,8 @@ import math
 
 import torch
 
-from ._base import SamplerDivergedError, SamplerResult, diverged_message, validate_x0
-from ._validation import check_choice, check_generator, check_int, check_positive, format_error, trusted_inputs
+from ._base import SamplerResult, finish_run, validate_x0
+from .validation import check_choice, check_generator, check_int, check_positive, format_error, trusted_inputs
 
 __all__ = ["PredictorCorrector", "ProbabilityFlowODE", "geometric_sigmas"]
 
@@ -150,9 +150,7 @@ class PredictorCorrector:
                     x = x + math.sqrt(var_step) * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         diverged = ~torch.isfinite(x.reshape(batch, -1)).all(1)
         result = SamplerResult(x=x, diverged=diverged, extras={"sigmas": sigmas})
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, "PredictorCorrector", "lower snr, use more levels, or check the model's scores"), result)
-        return result
+        return finish_run(result, "PredictorCorrector", "lower snr, use more levels, or check the model's scores", runaway=None, n_steps=len(sigmas), frozen_fix="")
 
 
 class ProbabilityFlowODE:
@@ -210,9 +208,7 @@ class ProbabilityFlowODE:
         batch = x.shape[0]
         diverged = ~torch.isfinite(x.reshape(batch, -1)).all(1)
         result = SamplerResult(x=x, diverged=diverged, extras={"n_steps": n_steps})
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, "ProbabilityFlowODE", "use more steps or check the model's scores"), result)
-        return result
+        return finish_run(result, "ProbabilityFlowODE", "use more steps or check the model's scores", runaway=None, n_steps=n_steps, frozen_fix="")
 
     def log_likelihood(self, energy, x: torch.Tensor, n_steps: int = 100, *, prior=None,
                        generator: torch.Generator | None = None) -> torch.Tensor:

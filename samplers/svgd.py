@@ -23,8 +23,8 @@ import math
 
 import torch
 
-from ._base import SamplerDivergedError, SamplerResult, check_energy_output, diverged_message, energy_and_score_fn, validate_x0
-from ._validation import check_choice, check_generator, check_int, check_positive, check_probability, format_error, trusted_inputs
+from ._base import SamplerResult, chain_health, check_energy_output, check_x0_against_energy, energy_and_score_fn, finish_run, validate_x0
+from .validation import check_choice, check_generator, check_int, check_positive, check_probability, format_error, trusted_inputs
 
 __all__ = ["SVGD", "svgd_direction"]
 
@@ -99,7 +99,7 @@ class SVGD:
             ValueError/TypeError: bad arguments or energy output.
             SamplerDivergedError: a particle reached a non-finite position or energy.
         """
-        x0 = validate_x0(x0)
+        x0 = check_x0_against_energy(validate_x0(x0), energy)
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x0.device)
         n = x0.shape[0]
@@ -112,6 +112,7 @@ class SVGD:
             x = x0.clone()
             e, s = fn(x)
             check_energy_output(e, s, x)
+            e_start = e
             history = None
             h = self.bandwidth
             for t in range(n_steps):
@@ -126,6 +127,4 @@ class SVGD:
                 h = h_used
         diverged = ~torch.isfinite(e) | ~torch.isfinite(x.reshape(n, -1)).all(1)
         result = SamplerResult(x=x, energy=e, trajectory=traj, step_size=self.step_size, diverged=diverged, extras={"bandwidth": h})
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, "SVGD", "lower step_size"), result)
-        return result
+        return finish_run(result, "SVGD", "lower step_size", runaway=chain_health(x0, e_start, x, e), n_steps=n_steps, frozen_fix="")

@@ -26,8 +26,8 @@ import math
 
 import torch
 
-from ._base import SamplerDivergedError, SamplerResult, check_energy_output, diverged_message, energy_and_score_fn, validate_x0
-from ._validation import check_generator, check_int, check_positive, check_tensor, format_error, trusted_inputs
+from ._base import SamplerResult, chain_health, check_energy_output, check_x0_against_energy, energy_and_score_fn, finish_run, validate_x0
+from .validation import check_generator, check_int, check_positive, check_tensor, format_error, trusted_inputs
 
 __all__ = ["UnderdampedLangevin"]
 
@@ -82,7 +82,7 @@ class UnderdampedLangevin:
             ValueError/TypeError: bad arguments or energy output.
             SamplerDivergedError: some chains reached a non-finite state or energy.
         """
-        x0 = validate_x0(x0)
+        x0 = check_x0_against_energy(validate_x0(x0), energy)
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x0.device)
         if self.mass is not None and tuple(self.mass.shape) != tuple(x0.shape[1:]):
@@ -109,6 +109,7 @@ class UnderdampedLangevin:
             x = x0.clone()
             e, s = fn(x)
             check_energy_output(e, s, x)
+            e_start = e
             total = self.warmup_steps + n_steps
             chunk = max(1, min(total, _NOISE_BUDGET // max(1, x.numel())))
             t = 0
@@ -133,6 +134,4 @@ class UnderdampedLangevin:
                 t += k
         diverged = ~torch.isfinite(e) | ~torch.isfinite(x.reshape(batch, -1)).all(1)
         result = SamplerResult(x=x, energy=e, trajectory=traj, energies=energies, step_size=h, diverged=diverged, extras={"momentum": p})
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, "UnderdampedLangevin", "lower step_size (h·√λ_max(Hessian / mass) must stay below 2)"), result)
-        return result
+        return finish_run(result, "UnderdampedLangevin", "lower step_size (h·√λ_max(Hessian / mass) must stay below 2)", runaway=chain_health(x0, e_start, x, e), n_steps=n_steps, frozen_fix="")
