@@ -17,7 +17,8 @@ def _ising(n, generator, scale=0.5):
 
 def _exact_probs(energy, n):
     states = enumerate_binary_states(n, 0, 2**n)
-    return torch.softmax(-energy(states), 0)  # (2^n,)
+    with torch.no_grad():
+        return torch.softmax(-energy(states), 0)  # (2^n,)
 
 
 def _histogram(x, n):
