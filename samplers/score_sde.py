@@ -36,8 +36,8 @@ import math
 
 import torch
 
-from ._base import SamplerResult, finish_run, validate_x0
-from .validation import check_choice, check_generator, check_int, check_positive, format_error, trusted_inputs
+from ._base import SamplerResult, check_x0_against_energy, finish_run, validate_x0
+from .validation import check_choice, check_generator, check_noise_conditional, check_int, check_positive, format_error, trusted_inputs
 
 __all__ = ["PredictorCorrector", "ProbabilityFlowODE", "geometric_sigmas"]
 
@@ -55,8 +55,7 @@ def _score_fn(energy, *, differentiable: bool = False):
     ``differentiable=True`` keeps the graph from ``x`` to the score (the ODE's divergence needs
     ``∂s/∂x``): a model score that takes ``create_graph`` gets it; the autograd path creates it.
     """
-    if not callable(energy):
-        raise TypeError(format_error("energy", "a callable energy(x, sigma) (e.g. a NoiseConditionalEnergy)", type(energy).__name__, "pass the noise-conditional model"))
+    check_noise_conditional("energy", energy)
     if hasattr(energy, "score"):
         takes_graph = "create_graph" in inspect.signature(energy.score).parameters
         extra = {"create_graph": True} if (differentiable and takes_graph) else {}
@@ -126,7 +125,8 @@ class PredictorCorrector:
         Raises:
             ValueError/TypeError: bad arguments; SamplerDivergedError: non-finite samples.
         """
-        x = validate_x0(x0).clone()
+        check_noise_conditional("energy", energy)
+        x = check_x0_against_energy(validate_x0(x0), energy).clone()
         sigmas = geometric_sigmas(self.sigma_max, self.sigma_min, check_int("n_steps", n_steps, minimum=2))
         check_generator("generator", generator, x.device)
         score = _score_fn(energy)
@@ -198,7 +198,8 @@ class ProbabilityFlowODE:
 
         ``generator`` is accepted for the sampler contract; the flow is deterministic.
         """
-        x = validate_x0(x0)
+        check_noise_conditional("energy", energy)
+        x = check_x0_against_energy(validate_x0(x0), energy)
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x.device)
         score = _score_fn(energy)
@@ -224,7 +225,8 @@ class ProbabilityFlowODE:
         Returns:
             ``(batch,)`` log-likelihoods in the dtype of ``x``.
         """
-        x = validate_x0(x, "x")
+        check_noise_conditional("energy", energy)
+        x = check_x0_against_energy(validate_x0(x, "x"), energy, "x")
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x.device)
         score = _score_fn(energy, differentiable=True)

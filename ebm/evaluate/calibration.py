@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm._validation import check_choice, check_int, check_tensor, format_error
+from ebm._validation import check_choice, check_has_values, check_int, check_tensor, format_error
 
 __all__ = ["expected_calibration_error", "ood_auroc"]
 
@@ -40,7 +40,7 @@ def expected_calibration_error(logits: Tensor, labels: Tensor, *, n_bins: int = 
         True
     """
     check_choice("inputs", inputs, ["logits", "probs"])
-    check_tensor("logits", logits, ndim=2, floating=True, finite=True, nonempty=True)
+    check_has_values("logits", check_tensor("logits", logits, ndim=2, floating=True, finite=True, nonempty=True))
     n, classes = logits.shape
     if classes < 2:
         raise ValueError(format_error("logits", "at least 2 classes (n, C)", f"shape {tuple(logits.shape)}", "pass one column per class"))
@@ -78,8 +78,8 @@ def ood_auroc(in_scores: Tensor, out_scores: Tensor) -> Tensor:
         >>> float(ood_auroc(torch.tensor([3.0, 4.0]), torch.tensor([1.0, 2.0])))
         1.0
     """
-    a = check_tensor("in_scores", in_scores, ndim=1, floating=True, finite=True, nonempty=True).double()
-    b = check_tensor("out_scores", out_scores, ndim=1, floating=True, finite=True, nonempty=True).double()
+    a = check_has_values("in_scores", check_tensor("in_scores", in_scores, ndim=1, floating=True, finite=True, nonempty=True)).double()
+    b = check_has_values("out_scores", check_tensor("out_scores", out_scores, ndim=1, floating=True, finite=True, nonempty=True)).double()
     pooled = torch.cat([a, b.to(a.device)])
     # Mid-ranks (ties share their average rank), then U = R_in − n_in(n_in + 1)/2.
     order = pooled.argsort()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ebm._validation import check_choice, check_generator, check_int, check_positive, check_probability, check_tensor, format_error
+from ebm._validation import check_choice, check_generator, check_has_values, check_int, check_positive, check_probability, check_tensor, format_error
 
 __all__ = [
     "DiscrepancyResult",
@@ -57,8 +57,8 @@ class DiscrepancyResult:
         return float(self.statistic)
 
 
-def _as_points(name: str, x, ndim_hint: str = "(n, d)") -> Tensor:
-    x = check_tensor(name, x, min_ndim=2, floating=True, finite=True, nonempty=True)
+def _as_points(name: str, x) -> Tensor:
+    x = check_has_values(name, check_tensor(name, x, min_ndim=2, floating=True, finite=True, nonempty=True))
     return x.flatten(1)  # (n, d): an event of any shape is a flat vector for the kernel
 
 
@@ -158,7 +158,7 @@ def kernel_stein_discrepancy(
     """
     if not callable(score_fn):
         raise TypeError(format_error("score_fn", "a callable x -> score (e.g. energy.score)", type(score_fn).__name__, "pass energy.score"))
-    check_tensor("x", x, min_ndim=2, floating=True, finite=True, nonempty=True)
+    check_has_values("x", check_tensor("x", x, min_ndim=2, floating=True, finite=True, nonempty=True))
     n = x.shape[0]
     if n < 2:
         raise ValueError(format_error("x", "at least 2 samples (the U-statistic averages over pairs)", f"{n}", "pass more samples"))
