@@ -328,3 +328,11 @@ def test_trains_through_ebm_train_reproducibly(name):
         assert any(not torch.equal(a, b) for a, b in zip(before, f.parameters()))
         runs.append(hist.losses)
     assert runs[0] == runs[1]  # SIGReg's directions come from the training generator
+
+
+def test_mmcr_identical_views_have_finite_gradients():
+    # k identical views: every Z_i has rank one (k - 1 zero singular values); svdvals' gradient stays finite.
+    (x,) = views(k=1, n=5, d=4, seed=20)
+    x.requires_grad_(True)
+    MMCR(lmbda=0.1)(x, x, x).backward()
+    assert torch.isfinite(x.grad).all()

@@ -42,8 +42,11 @@ __all__ = ["SIGReg", "LeJEPA", "epps_pulley", "random_directions"]
 
 
 def random_directions(dim: int, n_directions: int, *, dtype=None, device=None, generator: torch.Generator | None = None) -> Tensor:
-    """``(dim, n_directions)`` columns drawn uniformly on the unit sphere (normalised Gaussians)."""
-    a = torch.randn(dim, n_directions, dtype=dtype, device=device, generator=generator)
+    """``(dim, n_directions)`` columns drawn uniformly on the unit sphere (normalised Gaussians).
+
+    Drawn on the generator's device (so a CPU generator serves CUDA embeddings), returned on ``device``.
+    """
+    a = torch.randn(dim, n_directions, dtype=dtype, device=generator.device if generator is not None else device, generator=generator).to(device)
     if is_distributed():
         dist.broadcast(a, src=0)
     return a / a.norm(dim=0)  # (dim, M)
@@ -111,7 +114,7 @@ class SIGReg(nn.Module):
     def draw(self, z: Tensor, directions: Tensor | None, generator: torch.Generator | None) -> Tensor:
         d = z.shape[-1]
         if directions is None:
-            check_generator("generator", generator, z.device)
+            check_generator("generator", generator)
             return random_directions(d, self.n_directions, dtype=z.dtype, device=z.device, generator=generator)
         if not isinstance(directions, Tensor) or directions.dim() != 2 or directions.shape[0] != d:
             found = f"shape {tuple(directions.shape)}" if isinstance(directions, Tensor) else type(directions).__name__
