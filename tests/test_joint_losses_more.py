@@ -288,6 +288,10 @@ def test_frossl_closed_form_and_invariances():
         (lambda: MSN(3, 4, sinkhorn_iterations=-1), ValueError, "sinkhorn_iterations"),
         (lambda: EMPSSL()(torch.randn(4, 3), torch.randn(5, 3)), ValueError, "z_2"),
         (lambda: FroSSL()(torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 2)), ValueError, "z_3"),
+        (lambda: KoLeo()(torch.tensor([[0.0, 1.0], [float("nan"), 1.0]])), ValueError, "finite"),
+        (lambda: FroSSL()(torch.randn(4, 3), torch.full((4, 3), float("inf"))), ValueError, "z_2: expected finite"),
+        (lambda: MSN(3, 4)(torch.randn(4, 3, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)), TypeError, "prototypes"),
+        (lambda: MSN(3, 4)(torch.randn(4, 3), torch.tensor([[0.0, 1.0, float("nan")], [1.0, 0.0, 0.0]])), ValueError, "targets: expected finite"),
     ],
 )
 def test_bad_input_messages(call, exc, fragment):

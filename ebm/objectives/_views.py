@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm._validation import format_error
+from ebm._validation import check_finite, format_error, input_checks_enabled
 from ebm.distributed import gather
 from ebm.objectives._pairs import check_embeddings
 
@@ -33,7 +33,8 @@ def stack_views(views, *, min_views: int = 1, min_batch: int = 2, why: str = "th
         ``(k, n, d)`` (``n`` the global batch when gathered).
 
     Raises:
-        ValueError: too few views, a non-2-D view, mismatched shapes, too small a batch.
+        ValueError: too few views, a non-2-D view, mismatched shapes, too small a batch, NaN or
+            infinite entries (checked unless inside ``trusted_inputs()``).
         TypeError: a non-tensor, an integer dtype, or views on different dtypes / devices.
     """
     views = tuple(views)
@@ -50,6 +51,9 @@ def stack_views(views, *, min_views: int = 1, min_batch: int = 2, why: str = "th
             )
         if z.dtype != first.dtype or z.device != first.device:
             raise TypeError(format_error(f"z_{i}", f"dtype {first.dtype} on {first.device}", f"dtype {z.dtype} on {z.device}", f"use z_{i}.to(z_1)"))
+    if input_checks_enabled():  # one read-back per call; skip inside samplers.validation.trusted_inputs()
+        for i, z in enumerate(views, start=1):
+            check_finite(f"z_{i}", z)
     if gathered:
         views = tuple(gather(z) for z in views)
     return torch.stack(views)  # (k, n, d)

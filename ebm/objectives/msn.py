@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._validation import check_generator, check_int, check_nonnegative, check_positive, check_tensor, format_error
+from ebm._validation import check_finite, check_generator, check_int, check_nonnegative, check_positive, check_tensor, format_error, input_checks_enabled
 from ebm.distributed import gather
 from ebm.objectives._pairs import check_embeddings, registry_pair
 from ebm.registry import register_objective
@@ -85,7 +85,8 @@ class MSN(nn.Module):
     Under DDP the anchors and targets are gathered (Sinkhorn and me-max see the global batch).
 
     Raises:
-        ValueError: width ≠ dim, anchor rows not a multiple of the target rows, bad hyper-parameters.
+        ValueError: width ≠ dim, anchor rows not a multiple of the target rows, NaN / inf entries,
+            bad hyper-parameters. TypeError: a dtype or device other than the prototypes'.
 
     Example:
         >>> msn = MSN(dim=8, n_prototypes=32)
@@ -105,7 +106,7 @@ class MSN(nn.Module):
 
     def log_assign(self, z: Tensor) -> Tensor:
         """``log softmax(ẑ·q̂ / τ)``: ``(n, d)`` → ``(n, K)``."""
-        return F.log_softmax(F.normalize(z, dim=1) @ F.normalize(self.prototypes, dim=1).T.to(z) / self.temperature, dim=1)
+        return F.log_softmax(F.normalize(z, dim=1) @ F.normalize(self.prototypes, dim=1).T / self.temperature, dim=1)
 
     def forward(self, anchors: Tensor, targets: Tensor) -> Tensor:
         check_embeddings("targets", targets)
@@ -115,6 +116,11 @@ class MSN(nn.Module):
             raise ValueError(format_error("anchors" if anchors.shape[1] != self.dim else "targets", f"embeddings of dim {self.dim}", f"anchors {tuple(anchors.shape)}, targets {tuple(targets.shape)}", "build MSN(dim=...) with the encoder's output size"))
         if anchors.shape[0] == 0 or anchors.shape[0] % n:
             raise ValueError(format_error("anchors", f"m x {n} rows (a multiple of the {n} target rows, view-major)", f"shape {tuple(anchors.shape)}", "stack the masked views with torch.cat([view_1, ..., view_m])"))
+        for name, z in (("anchors", anchors), ("targets", targets)):
+            if z.dtype != self.prototypes.dtype or z.device != self.prototypes.device:
+                raise TypeError(format_error(name, f"dtype {self.prototypes.dtype} on {self.prototypes.device} (the prototypes')", f"dtype {z.dtype} on {z.device}", f"move the loss with msn.to({name}) or cast {name}.to(msn.prototypes)"))
+            if input_checks_enabled():
+                check_finite(name, z)
         m = anchors.shape[0] // n
         a = gather(anchors.reshape(m, n, d).transpose(0, 1))  # (N, m, d): gathered per sample
         a = a.transpose(0, 1).reshape(-1, d)  # (m N, d), view-major again
