@@ -10,7 +10,7 @@ embeddings ``ẑ = z/‖z‖`` the regulariser is
 Only the nearest neighbour carries gradient (the arg-min is a hard choice).
 
 References: Sablayrolles, Douze, Schmid & Jégou (2019), "Spreading vectors for similarity
-search", ICLR, arXiv:1806.03198 (eq. 7); used as a regulariser (weight 0.1) on the student's
+search", ICLR, arXiv:1806.03198; used as a regulariser (weight 0.1) on the student's
 class token of each global crop in DINOv2: Oquab et al. (2023), arXiv:2304.07193.
 
 Differences from the peers, on purpose: DINOv2 and lightly 1.6.0 (`KoLeoLoss`) compute it on each

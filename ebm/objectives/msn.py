@@ -14,7 +14,7 @@ constant ``λ log K`` (as in lightly), which changes no gradient and makes the o
 
 Reference: Assran, Caron, Misra, Bojanowski, Bordes, Vincent, Joulin, Rabbat & Ballas (2022),
 "Masked Siamese Networks for Label-Efficient Learning", ECCV, arXiv:2204.07141 (τ = 0.1,
-T = 0.25, λ = 1; Sinkhorn on the targets as in the authors' code). Matches lightly 1.6.0
+T = 0.25, λ = 1; 3 Sinkhorn iterations on the targets, lightly's default). Matches lightly 1.6.0
 `MSNLoss` (benchmarks/peers/lightly_loss_check.py). The masking itself is the encoder's job.
 """
 
