@@ -165,16 +165,15 @@ class Energy(nn.Module):
         Raises:
             NotImplementedError: Z is intractable for this energy; estimate it with
                 ``ebm.evaluate.grid_log_partition`` (2-D) or annealed importance sampling
-                (``samplers.AIS`` along a ``samplers.GeometricPath``).
+                (``ebm.evaluate.ais_log_partition(energy, data=...)``).
         """
         raise NotImplementedError(
             format_error(
                 "log_partition",
                 "an energy with a tractable normalising constant",
                 f"{type(self).__name__}, whose log Z has no closed form",
-                "estimate it: ebm.evaluate.grid_log_partition(energy, bounds, resolution) for 2-D energies; "
-                "annealed importance sampling for any energy, samplers.AIS(n_betas).run(samplers.GeometricPath(base, energy), "
-                "x0 ~ base, base_log_partition) (ebm.evaluate.ais_log_partition for RBMs)",
+                "estimate it by annealed importance sampling, ebm.evaluate.ais_log_partition(energy, data=<(n, d) samples near "
+                "its low-energy region>), or for a 2-D energy by quadrature, ebm.evaluate.grid_log_partition(energy, bounds)",
             )
         )
 

@@ -126,8 +126,10 @@ def test_sm_schedule_runs_from_zero_to_one(n):
 
 
 def test_ais_rejects_bad_arguments():
-    with pytest.raises(TypeError, match="Fix:"):
-        ais_log_partition(BoltzmannMachine(4), n_chains=10, n_betas=10)
+    with pytest.raises(ValueError, match="data"):  # a continuous non-RBM energy needs data for its base
+        ais_log_partition(__import__("ebm.energies", fromlist=["DoubleWell"]).DoubleWell(), n_chains=10, n_betas=10)
+    with pytest.raises(ValueError, match="betas"):  # the generic path takes n_betas, not a schedule
+        ais_log_partition(BoltzmannMachine(4), n_chains=10, betas=torch.linspace(0, 1, 5))
     with pytest.raises(ValueError, match="n_chains"):
         ais_log_partition(BernoulliRBM(4, 3), n_chains=0, n_betas=10)
     with pytest.raises(ValueError, match="betas"):

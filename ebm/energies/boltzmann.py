@@ -51,10 +51,9 @@ def binary_states(n: int, start: int, stop: int, *, dtype=torch.float64, device=
 
 _RBM_AIS_FIX = "estimate log Z with annealed importance sampling: ebm.evaluate.ais_log_partition(model, n_chains=100, n_betas=10000)"
 _BM_AIS_FIX = (
-    "estimate log Z with annealed importance sampling from the uniform distribution (log Z_0 = n log 2) "
-    "with single-site Gibbs transitions: samplers.AIS(1000, kernel='gibbs').run(samplers.GeometricPath("
-    "lambda x: x.new_zeros(x.shape[0]), model), torch.bernoulli(torch.full((100, n), 0.5)), n * math.log(2)).log_z "
-    "(ebm.evaluate.ais_log_partition handles RBMs only); for samples, use model.sample(...) or samplers.ParallelTempering"
+    "estimate log Z with annealed importance sampling: ebm.evaluate.ais_log_partition(model, n_chains=100, n_betas=1000) "
+    "(from a factorised Bernoulli base, fitted to data= if given, with single-site Gibbs transitions); "
+    "for samples, use model.sample(...) or samplers.ParallelTempering"
 )
 
 
@@ -507,6 +506,8 @@ class BoltzmannMachine(Energy):
         >>> bm(torch.tensor([[1.0, 0.0, 1.0, 1.0]])).shape
         torch.Size([1])
     """
+
+    is_binary = True  # states are {0, 1}^n: generic tools (AIS) pick a Bernoulli base and Gibbs moves
 
     def __init__(self, n: int, *, coupling: Tensor | None = None, bias: Tensor | None = None, weight_scale: float = 0.01,
                  generator=None, dtype=None, device=None):

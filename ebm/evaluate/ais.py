@@ -70,7 +70,7 @@ def ais_log_partition(
     model,
     *,
     n_chains: int = 100,
-    n_betas: int = 14500,
+    n_betas: int | None = None,
     data: Tensor | None = None,
     betas: Tensor | None = None,
     reverse_from: Tensor | None = None,
@@ -78,17 +78,23 @@ def ais_log_partition(
     compile: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> AISResult:
-    """Estimate ``log Z`` of a Bernoulli or Gaussian-Bernoulli RBM by AIS from a base-rate model.
+    """Estimate ``log Z`` of an energy by annealed importance sampling.
+
+    RBMs anneal from a base-rate model (below); any other energy goes to
+    `ebm.evaluate.ais_any.ais_log_partition_any`: a Gaussian base fitted to ``data`` (a factorised
+    Bernoulli base for binary data), the geometric path and MALA or Gibbs transitions.
 
         log Ẑ = log Z_A + log (1/M) Σ_i exp(w_i),    w_i = Σ_k [log p*_{β_k}(v_i^k) - log p*_{β_{k-1}}(v_i^k)].
 
     Reference: Salakhutdinov & Murray (2008), "On the quantitative analysis of deep belief networks".
 
     Args:
-        model: `BernoulliRBM` or `GaussianBernoulliRBM`.
+        model: `BernoulliRBM` or `GaussianBernoulliRBM`, or any energy over ``(d,)`` vectors
+            (then ``data`` — samples near its low-energy region — builds the base).
         n_chains: M >= 2 independent annealing runs (the batch dimension); the standard error and
             the bracket need at least two.
-        n_betas: number of inverse temperatures K+1 in `sm_schedule` (ignored when ``betas`` is given).
+        n_betas: number of inverse temperatures K+1: default 14,500 in `sm_schedule` for RBMs (ignored
+            when ``betas`` is given), 1,000 uniform for other energies.
         data: optional ``(n, n_visible)`` training data: the base rates of a BernoulliRBM become its
             (smoothed) visible marginals, which makes the path much shorter.
         betas: optional explicit increasing schedule ``(K+1,)`` from 0 to 1.
@@ -111,7 +117,7 @@ def ais_log_partition(
         ``log_z_upper`` (reverse AIS, when asked).
 
     Raises:
-        TypeError: the model is not an RBM.
+        ValueError: a non-RBM energy without ``data`` (or over non-flat events).
         ValueError: bad counts or schedule, or invalid data.
 
     Example:
@@ -122,15 +128,18 @@ def ais_log_partition(
         True
     """
     if not isinstance(model, (BernoulliRBM, GaussianBernoulliRBM)):
-        raise TypeError(
-            format_error("model", "a BernoulliRBM or GaussianBernoulliRBM", type(model).__name__,
-                         "for small models use model.log_partition(); for other energies use samplers.ais with a suitable kernel")
-        )
+        # Any other energy: a tractable base fitted to `data`, the geometric path, MALA or Gibbs.
+        from ebm.evaluate.ais_any import ais_log_partition_any
+
+        if betas is not None:
+            raise ValueError(format_error("betas", "None for a non-RBM energy (its schedule is uniform in beta)", "a schedule", "pass n_betas= instead"))
+        return ais_log_partition_any(model, data=data, n_chains=n_chains, n_betas=n_betas if n_betas is not None else 1000,
+                                     reverse_from="auto" if reverse_from is None else reverse_from, generator=generator)
     n_chains = check_int("n_chains", n_chains, minimum=2)
     W = model.weight.detach()
     check_generator("generator", generator, W.device)
     if betas is None:
-        betas = sm_schedule(n_betas, device=W.device)
+        betas = sm_schedule(14500 if n_betas is None else n_betas, device=W.device)
     else:
         check_tensor("betas", betas, ndim=1, floating=True, finite=True)
         if betas.numel() < 2 or float(betas[0]) != 0.0 or float(betas[-1]) != 1.0 or bool((betas.diff() < 0).any()):

@@ -97,7 +97,8 @@ def ais_log_partition_any(
         data: ``(m, d)`` samples the base is fitted to (continuous: mean and widened covariance;
             binary: smoothed means). Required for continuous energies unless ``base`` is given.
         base: ``(mean (d,), cov (d, d))`` of a Gaussian base, instead of fitting it.
-        binary: treat x as {0, 1}^d (Bernoulli base, Gibbs kernel); default: ``data`` is all 0/1.
+        binary: treat x as {0, 1}^d (Bernoulli base, Gibbs kernel); default: the energy says so
+            (``is_binary = True``, e.g. `BoltzmannMachine`) or ``data`` is all 0/1.
         n_chains: independent annealing runs M ≥ 2.
         n_betas: temperatures K + 1 ≥ 3 (uniform in β).
         step_size: MALA ε for continuous energies; default ``0.1 ×`` the base's smallest variance.
@@ -140,7 +141,7 @@ def ais_log_partition_any(
             raise ValueError(format_error("data", f"rows of the energy's dimension {d}", f"shape {tuple(data.shape)}", "pass samples of the energy's space"))
         data = data.to(dtype=dtype, device=device)
     if binary is None:
-        binary = data is not None and bool(((data == 0) | (data == 1)).all())
+        binary = bool(getattr(energy, "is_binary", False)) or (data is not None and bool(((data == 0) | (data == 1)).all()))
     if binary:
         base_model = bernoulli_base(d, data, dtype=dtype, device=device)
         kernel = "gibbs"
