@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from ebm._validation import check_int, check_tensor, format_error
 from ebm.distributed import gather
+from ebm.objectives._common import check_batch
 from ebm.registry import register_objective
 
 __all__ = ["CPC"]
@@ -64,6 +65,7 @@ class CPC(nn.Module):
 
     def forward(self, context: Tensor, future: Tensor) -> Tensor:
         check_tensor("context", context, ndim=2, floating=True)
+        check_batch("context", context, min_batch=2, why="the other sequences of the batch are the negatives")
         if context.shape[1] != self.context_dim:
             raise ValueError(format_error("context", f"shape (n, {self.context_dim})", f"shape {tuple(context.shape)}", "match CPC(context_dim=...)"))
         if future.dim() == 2 and self.steps == 1:

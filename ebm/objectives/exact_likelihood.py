@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ebm._validation import check_tensor, format_error
+from ebm.objectives._common import check_batch
 from ebm.registry import register_objective
 
 __all__ = ["ExactLikelihood"]
@@ -39,7 +40,8 @@ class ExactLikelihood:
     """
 
     def __call__(self, model, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        check_tensor("batch", batch, floating=True, nonempty=True)
+        check_tensor("batch", batch, min_ndim=1, floating=True)
+        check_batch("batch", batch)
         model.check_input(batch, "batch")
         try:
             log_z = model.log_partition()

@@ -87,7 +87,7 @@ class MoCo(nn.Module):
         start = _local_offset(n_local)
         k_local = k[start : start + n_local]
         positive = (q * k_local).sum(1, keepdim=True)  # (n, 1)
-        negative = q @ self.queue.clone().T  # (n, K); clone: the queue changes in place below
+        negative = q @ self.queue.to(q.dtype, copy=True).T  # (n, K); a copy (the queue changes in place below) in the queries' dtype
         logits = torch.cat([positive, negative], dim=1) / self.temperature  # (n, 1 + K)
         loss = F.cross_entropy(logits, torch.zeros(n_local, dtype=torch.long, device=q.device))
         self._enqueue(k)

@@ -81,7 +81,7 @@ class PIRL(nn.Module):
         self.bank.copy_(F.normalize(torch.randn(self.bank_size, self.dim, generator=generator), dim=1))
 
     def _nce(self, v: Tensor, index: Tensor) -> Tensor:
-        logits = v @ self.bank.clone().T / self.temperature  # (n, N): h(m_j, v_i) in log space
+        logits = v @ self.bank.to(v.dtype, copy=True).T / self.temperature  # (n, N): h(m_j, v_i) in log space
         return F.cross_entropy(logits, index)  # positive m_i; every other bank row is a negative
 
     def forward(self, z_a: Tensor, z_b: Tensor, index: Tensor) -> Tensor:
