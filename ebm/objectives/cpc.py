@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._validation import check_int, check_tensor, format_error
+from ebm._validation import check_finite, check_int, check_tensor, format_error, input_checks_enabled
 from ebm.distributed import gather
 from ebm.objectives._common import check_batch
 from ebm.registry import register_objective
@@ -73,6 +73,9 @@ class CPC(nn.Module):
         check_tensor("future", future, ndim=3, floating=True)
         if future.shape != (context.shape[0], self.steps, self.dim):
             raise ValueError(format_error("future", f"shape ({context.shape[0]}, {self.steps}, {self.dim})", f"shape {tuple(future.shape)}", "pass one encoding per sequence and prediction step"))
+        if input_checks_enabled() and not bool(torch.isfinite(context).all() & torch.isfinite(future).all()):  # one device read
+            check_finite("context", context)
+            check_finite("future", future)
         context, future = gather(context), gather(future)
         predictions = torch.einsum("kdc,nc->nkd", self.critics, context)  # (n, K, d): W_k c_i
         scores = torch.einsum("ikd,jkd->kij", predictions, future)  # (K, n, n): z_j^T W_k c_i
