@@ -27,6 +27,14 @@ class ExactLikelihood:
 
     Args: none. Call as ``objective(model, batch, generator=None)``; ``batch: (n, *event_shape)``.
 
+    Precision: fit in float64 (``model.double()``, ``batch.double()``), especially with L-BFGS.
+    Near the optimum the loss changes by less than float32 resolves, so L-BFGS's line search stops
+    early. Measured on the 8-unit Boltzmann machine of ``tests/test_objectives_binary.py`` (3000
+    exact samples, ``torch.optim.LBFGS`` with strong-Wolfe line search): float32 stopped after 31
+    iterations with gradient norm 1.2e-4; float64 reached 1.7e-7 in 44 iterations. The issue
+    report saw 7e-4 in float32, with a larger coupling error than minimum probability flow.
+    ``examples/07_ising_parameter_recovery.py`` fits every principle in float64.
+
     Returns:
         The mean negative log-likelihood of the batch (a scalar with gradients).
 
