@@ -47,6 +47,8 @@ class MoCo(nn.Module):
     Shapes: ``forward(q, k)``: queries ``(n, d)`` (gradients flow) and keys ``(n, d)`` (treated as
     constants: the key encoder is updated by momentum, not by gradients) → scalar.
     Buffers: ``queue (K, d)``, ``pointer ()``; `reset()` refills the queue with random unit vectors.
+    The loss is computed in the queries' dtype (float64 embeddings need no ``.double()`` of the
+    module); keys are stored in the queue's dtype.
 
     Raises:
         ValueError: K not a multiple of n, d not matching the queue, τ <= 0.

@@ -55,6 +55,7 @@ class PIRL(nn.Module):
 
     Shapes: ``forward(z_a, z_b, index)``: ``z_a, z_b (n, d)``, ``index (n,)`` long in [0, N) (the
     samples' positions in the data set) → scalar. Buffer ``bank (N, d)``; `reset()` re-draws it.
+    The loss is computed in the embeddings' dtype; the bank keeps its own.
 
     Raises:
         ValueError: index out of range or of the wrong length, bad hyper-parameters.

@@ -99,7 +99,7 @@ class SwAV(nn.Module):
         generator: for the prototype initialisation.
 
     Shapes: ``forward(z_a, z_b)``: ``(n, d)`` each → scalar. Parameter ``prototypes (K, d)``
-    (normalised on use).
+    (normalised on use, in the embeddings' dtype: float64 input works without ``.double()``).
 
     Example:
         >>> swav = SwAV(dim=8, n_prototypes=30)
