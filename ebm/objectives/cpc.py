@@ -49,7 +49,7 @@ class CPC(nn.Module):
         steps: K future steps predicted.
 
     Shapes: ``forward(context, future)``: ``context (n, d_c)``, ``future (n, K, d)`` (or ``(n, d)``
-    when K = 1) → scalar.
+    when K = 1) → scalar, in the inputs' dtype (the critics are cast; float64 input needs no ``.double()``).
 
     Example:
         >>> cpc = CPC(context_dim=16, dim=8, steps=3)
@@ -77,7 +77,7 @@ class CPC(nn.Module):
             check_finite("context", context)
             check_finite("future", future)
         context, future = gather(context), gather(future)
-        predictions = torch.einsum("kdc,nc->nkd", self.critics, context)  # (n, K, d): W_k c_i
+        predictions = torch.einsum("kdc,nc->nkd", self.critics.to(context.dtype), context)  # (n, K, d): W_k c_i
         scores = torch.einsum("ikd,jkd->kij", predictions, future)  # (K, n, n): z_j^T W_k c_i
         n = context.shape[0]
         target = torch.arange(n, device=context.device).repeat(self.steps)  # (K n,)
