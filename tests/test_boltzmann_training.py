@@ -47,45 +47,67 @@ def test_reconstruction_error_and_metric_helpers(generator):
 
 
 # ---------------------------------------------------------------- AIS
-# Tolerance: |AIS - exact| < 4 standard errors + 0.02 nats (the delta-method SE understates the
-# error of a heavy-tailed weight mean a little; 0.02 covers that and the Jensen bias at these sizes).
+# Tolerances independent of the estimator's own standard error (a wrong std_error must not widen
+# them). Each model is fixed and seeded; the AIS run's seed was varied over 30 seeds (the AIS
+# draws), under the default ATen kernels and under ATEN_CPU_CAPABILITY=avx2 (identical): the SD of
+# log Ẑ - log Z was 0.010 / 0.036 / 0.075 nats for the 12x8 RBM at weight scale 0.5 / 4 / 10,
+# 0.0057 with data base rates (10x6 RBM) and 0.036 for the Gaussian-Bernoulli RBM, with means
+# within ±0.004 of zero. The tolerance is 5 SD: a chance failure needs a 5-SD draw.
+# The reported std_error is checked too: within a factor 2 of that spread (it ranged 0.0078-0.0091,
+# 0.035-0.046, 0.055-0.096, 0.0044-0.0051 and 0.027-0.033 over the 30 seeds).
+# The fused path (compile=True: counter-based draws, run eagerly over 20 seeds) spread a little
+# more: 0.046 (12x8 RBM, scale 4) and 0.043 (Gaussian-Bernoulli RBM).
+AIS_SPREAD = {0.5: 0.0102, 4.0: 0.036, 10.0: 0.075, "base_rates": 0.0057, "gaussian": 0.036, "fused_4.0": 0.046, "fused_gaussian": 0.043}
+
+
+def _check_ais(est, exact, spread):
+    err, se = float(est.log_z) - exact, float(est.std_error)
+    assert abs(err) < 5 * spread, (err, 5 * spread)
+    assert spread / 2 < se < 2 * spread, (se, spread)
+
+
+def _ais_models():
+    """The 10x6 RBM, 300 exact samples of it, and the Gaussian-Bernoulli RBM (one seeded stream)."""
+    g = torch.Generator().manual_seed(7)
+    rbm = random_rbm(10, 6, 3.0, g)
+    X = binary_states(10, 0, 1024)
+    p = torch.softmax(-rbm(X), 0).detach()
+    exact_samples = X[torch.multinomial(p, 300, replacement=True, generator=g)]  # (300, 10)
+    gb = GaussianBernoulliRBM(3, 5, sigma=torch.tensor([0.5, 1.0, 2.0]), weight_scale=1.5, generator=g).double()
+    return rbm, exact_samples, gb
+
+
 @pytest.mark.parametrize("scale", [0.5, 4.0, 10.0])
 def test_ais_matches_exact_log_z_including_large_weights(scale):
-    g = torch.Generator().manual_seed(1)
-    rbm = random_rbm(12, 8, scale, g)
-    est = ais_log_partition(rbm, n_chains=300, n_betas=2000, generator=g)
-    exact = rbm.log_partition().item()
-    assert abs(float(est.log_z) - exact) < 4 * float(est.std_error) + 0.02, (float(est.log_z), exact, float(est.std_error))
+    rbm = random_rbm(12, 8, scale, torch.Generator().manual_seed(1))
+    est = ais_log_partition(rbm, n_chains=300, n_betas=2000, generator=torch.Generator().manual_seed(2))
+    exact = rbm.log_partition().item()  # exact: 2^8 hidden states enumerated
+    _check_ais(est, exact, AIS_SPREAD[scale])
     assert float(est.log_z_low) <= exact + 0.02 and exact <= float(est.log_z_high) + 0.02
 
 
-def test_ais_with_data_base_rates_gaussian_rbm_and_reverse_bracket(generator):
-    rbm = random_rbm(10, 6, 3.0, generator)
-    X = binary_states(10, 0, 1024)
-    p = torch.softmax(-rbm(X), 0)
-    exact_samples = X[torch.multinomial(p, 300, replacement=True, generator=generator)]  # (300, 10)
+def test_ais_with_data_base_rates_gaussian_rbm_and_reverse_bracket():
+    rbm, exact_samples, gb = _ais_models()
     exact = rbm.log_partition().item()
-    est = ais_log_partition(rbm, n_chains=300, n_betas=1500, data=exact_samples, reverse_from=exact_samples, generator=generator)
-    assert abs(float(est.log_z) - exact) < 4 * float(est.std_error) + 0.02
-    assert abs(float(est.log_z_upper) - exact) < 0.1  # reverse AIS from exact samples: a stochastic upper bound
-    gb = GaussianBernoulliRBM(3, 5, sigma=torch.tensor([0.5, 1.0, 2.0]), weight_scale=1.5, generator=generator).double()
-    est = ais_log_partition(gb, n_chains=300, n_betas=1500, generator=generator)
-    assert abs(float(est.log_z) - gb.log_partition().item()) < 4 * float(est.std_error) + 0.02
+    est = ais_log_partition(rbm, n_chains=300, n_betas=1500, data=exact_samples, reverse_from=exact_samples, generator=torch.Generator().manual_seed(2))
+    _check_ais(est, exact, AIS_SPREAD["base_rates"])
+    assert abs(float(est.log_z_upper) - exact) < 0.05  # reverse AIS from exact samples (max |error| 0.012 over the 30 seeds)
+    est = ais_log_partition(gb, n_chains=300, n_betas=1500, generator=torch.Generator().manual_seed(2))
+    _check_ais(est, gb.log_partition().item(), AIS_SPREAD["gaussian"])
 
 
 @pytest.mark.parametrize("really_compile", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_compiled_ais_matches_exact_log_z(monkeypatch, really_compile):
-    """compile=True: the fused temperature step with counter-based draws (stubbed compile: run eagerly)."""
+    """compile=True: the fused temperature step with counter-based draws (stubbed compile: run eagerly);
+    tolerances from the fused path's own spread over seeds (AIS_SPREAD["fused_*"])."""
     if not really_compile:
         monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
-    g = torch.Generator().manual_seed(1)
-    rbm = random_rbm(12, 8, 4.0, g)
-    est = ais_log_partition(rbm, n_chains=300, n_betas=2000, generator=g, compile=True)
-    exact = rbm.log_partition().item()
-    assert abs(float(est.log_z) - exact) < 4 * float(est.std_error) + 0.02, (float(est.log_z), exact, float(est.std_error))
-    gb = GaussianBernoulliRBM(3, 5, sigma=torch.tensor([0.5, 1.0, 2.0]), weight_scale=1.5, generator=g).double()
-    est = ais_log_partition(gb, n_chains=300, n_betas=1500, generator=g, compile=True)
-    assert abs(float(est.log_z) - gb.log_partition().item()) < 4 * float(est.std_error) + 0.02
+    rbm = random_rbm(12, 8, 4.0, torch.Generator().manual_seed(1))
+    est = ais_log_partition(rbm, n_chains=300, n_betas=2000, generator=torch.Generator().manual_seed(2), compile=True)
+    _check_ais(est, rbm.log_partition().item(), AIS_SPREAD["fused_4.0"])
+    gb = _ais_models()[2]
+    est = ais_log_partition(gb, n_chains=300, n_betas=1500, generator=torch.Generator().manual_seed(2), compile=True)
+    _check_ais(est, gb.log_partition().item(), AIS_SPREAD["fused_gaussian"])
 
 
 def test_compiled_ais_blocks_of_temperatures_equal_single_temperatures(monkeypatch):
@@ -154,18 +176,37 @@ def test_exact_ml_reaches_bars_and_stripes_optimum():
     assert ll > best - 0.2, (ll, best)
 
 
+# Thresholds from the spread across seeds, not from one lucky seed. Each fit is seeded on its own
+# (Generator(seed)); the gap to the optimum, -log 14 - LL, was measured on the 2-core Xeon VM
+# (AVX-512) for seeds 0-19 (PT-PCD 0-7) under the default ATen kernels, and for seeds 0-7 also
+# under ATEN_CPU_CAPABILITY=avx2 (CD-10 and PCD gave the same gaps; PT-PCD within 0.005):
+#   CD-10   mean 0.148, SD 0.021, range 0.110-0.180
+#   PCD-1   mean 0.183, SD 0.048, range 0.115-0.286   (one seed alone is too noisy to test)
+#   PT-PCD  mean 0.161, SD 0.016, range 0.136-0.183
+# The test asserts the MEAN gap over a few seeds, whose SD is SD/sqrt(n), with a margin of about
+# 5 of those SDs over the population mean (an AVX2 machine's different rounding is another draw
+# from the same spread: the issue's AMD EPYC run had a PCD gap of 0.214). Untrained, the gap is
+# about 3.6 nats, so every bound still demands a fit near the optimum.
+BAS_SEEDS = {"cd10": (0, 1, 2, 3), "pcd": (0, 1, 2, 3), "ptpcd": (0, 1)}
+BAS_MAX_MEAN_GAP = {"cd10": 0.20, "pcd": 0.30, "ptpcd": 0.22}
+
+
 @pytest.mark.slow
-def test_cd_pcd_and_parallel_tempering_pcd_reach_bars_and_stripes_optimum():
+@pytest.mark.parametrize("method", sorted(BAS_SEEDS))
+def test_cd_pcd_and_parallel_tempering_pcd_reach_bars_and_stripes_optimum(method):
     from samplers import ParallelTempering, SingleSiteGibbs
 
-    g = torch.Generator().manual_seed(0)
-    ll, best = _fit_bas(ContrastiveDivergence(k=10), 500, 0.02, g)
-    assert ll > best - 0.2, (ll, best)
-    ll, best = _fit_bas(ContrastiveDivergence(k=1, persistent=True, n_chains=200), 800, 0.02, g)
-    assert ll > best - 0.2, (ll, best)
-    pt = ParallelTempering(SingleSiteGibbs(), [1.0, 1.5, 2.2, 3.3])
-    ll, best = _fit_bas(ContrastiveDivergence(pt, k=1, persistent=True, n_chains=100), 500, 0.02, g)
-    assert ll > best - 0.2, (ll, best)
+    make, epochs = {
+        "cd10": (lambda: ContrastiveDivergence(k=10), 500),
+        "pcd": (lambda: ContrastiveDivergence(k=1, persistent=True, n_chains=200), 800),
+        "ptpcd": (lambda: ContrastiveDivergence(ParallelTempering(SingleSiteGibbs(), [1.0, 1.5, 2.2, 3.3]), k=1, persistent=True, n_chains=100), 500),
+    }[method]
+    gaps = []
+    for seed in BAS_SEEDS[method]:
+        ll, best = _fit_bas(make(), epochs, 0.02, torch.Generator().manual_seed(seed))
+        gaps.append(best - ll)
+    mean_gap = sum(gaps) / len(gaps)
+    assert mean_gap < BAS_MAX_MEAN_GAP[method], (method, gaps)
 
 
 def test_boltzmann_machine_trained_by_single_site_gibbs_pcd():

@@ -172,3 +172,22 @@ def test_probes_separate_separable_classes():
     assert knn_accuracy(z[:100], y[:100], z[100:], y[100:]) == 1.0
     with pytest.raises(ValueError, match="labels"):
         knn_accuracy(z[:100], y[:50], z[100:], y[100:])
+
+
+def test_probes_refuse_inputs_that_scikit_learn_would_reject_deep_inside():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(20) % 2
+    z = torch.randn(20, 3, generator=g)
+    with pytest.raises(ValueError, match="test_z.*dimension.*Fix:"):
+        knn_accuracy(z, y, torch.randn(5, 4, generator=g), y[:5])
+    with pytest.raises(ValueError, match="test_z.*dimension.*Fix:"):
+        linear_probe_accuracy(z, y, torch.randn(5, 4, generator=g), y[:5])
+    with pytest.raises(ValueError, match="k.*Fix:"):
+        knn_accuracy(z, y, z, y, k=21)
+    with pytest.raises(TypeError, match="metric.*Fix:"):
+        knn_accuracy(z, y, z, y, metric=3)
+    with pytest.raises(ValueError, match="train_y.*2 classes.*Fix:"):
+        linear_probe_accuracy(z, torch.zeros(20, dtype=torch.long), z, y)
+    with pytest.raises(ValueError, match="max_iter.*Fix:"):
+        linear_probe_accuracy(z, y, z, y, max_iter=0)
+    assert knn_accuracy(z, y, z, y, k=20) <= 1.0  # k = n_train is allowed

@@ -142,6 +142,54 @@ def test_bad_input_messages():
         fista(x, d, alpha, criterion="nope")
 
 
+@pytest.mark.parametrize("solver", [ista, fista])
+def test_a_lipschitz_constant_below_the_spectral_norm_is_refused(solver):
+    """lipschitz=0.01 gave all-NaN codes with converged=False, lipschitz=0 torch's clamp error.
+    L below a Rayleigh quotient of D Dᵀ (a certified lower bound on λ_max) is refused; the true
+    λ_max (eigvalsh) and anything above it are accepted."""
+    x, d, alpha = _problem()
+    lam = float(torch.linalg.eigvalsh(d @ d.T).max())
+    for bad in (0.01, 0.5 * lam, 0.99 * lam):
+        with pytest.raises(ValueError, match=r"lipschitz: expected L >= .*Fix:"):
+            solver(x, d, alpha, lipschitz=bad)
+    for bad, kind in ((0, ValueError), (-1.0, ValueError), (float("nan"), ValueError), (float("inf"), ValueError), ("2", TypeError), (torch.ones(2), ValueError)):
+        with pytest.raises(kind, match="lipschitz.*Fix:"):
+            solver(x, d, alpha, lipschitz=bad)
+    for good in (lam, 2 * lam, torch.tensor(lam)):
+        res = solver(x, d, alpha, lipschitz=good, max_iter=300, tol=0)
+        assert bool(torch.isfinite(res.codes).all())
+        assert float(duality_gap(x, res.codes, d, alpha).max()) < 0.05  # descending (ISTA at L = 2λ_max: 0.013 after 300 steps), not diverging
+
+
+def test_lipschitz_constant_and_solver_arguments_are_checked():
+    x, d, alpha = _problem()
+    for kwargs, match in (({"n_iter": 0}, "n_iter"), ({"tol": -1.0}, "tol"), ({"safety": 0.5}, "safety")):
+        with pytest.raises(ValueError, match=f"{match}.*Fix:"):
+            lipschitz_constant(d, **kwargs)
+    with pytest.raises(ValueError, match="dictionary.*Fix:"):
+        lipschitz_constant(d[0])
+    with pytest.raises(ValueError, match="dictionary.*finite"):
+        lipschitz_constant(torch.full((3, 2), float("nan")))
+    for kwargs, kind, match in (
+        ({"max_iter": -1}, ValueError, "max_iter"),
+        ({"tol": -1e-3}, ValueError, "tol"),
+        ({"check_every": 0}, ValueError, "check_every"),
+        ({"polish_rounds": 0}, ValueError, "polish_rounds"),
+        ({"restart": "yes"}, TypeError, "restart"),
+        ({"polish": 1}, TypeError, "polish"),
+        ({"compute_dtype": "float32"}, TypeError, "compute_dtype"),
+        ({"compute_dtype": torch.int32}, TypeError, "compute_dtype"),
+        ({"init": torch.zeros(x.shape[0], d.shape[0] + 1, dtype=x.dtype)}, ValueError, "init"),
+        ({"init": torch.full((x.shape[0], d.shape[0]), float("nan"), dtype=x.dtype)}, ValueError, "init"),
+    ):
+        with pytest.raises(kind, match=f"{match}.*Fix:"):
+            fista(x, d, alpha, **kwargs)
+    with pytest.raises(ValueError, match="alpha.*Fix:"):
+        fista(x, d, float("nan"))
+    with pytest.raises(ValueError, match="alpha.*Fix:"):
+        fista(x, d, torch.ones(2))
+
+
 @pytest.mark.parametrize("shape", [(24, 12), (16, 12)])  # (k, f): thin (2f <= k) and square Gram iterations
 def test_both_iteration_forms_certified_and_batched(shape):
     k, f = shape

@@ -80,6 +80,11 @@ def _to_numpy(name, z, y):
     return z.detach().cpu().double().numpy(), y
 
 
+def _check_split(train_z: Tensor, test_z: Tensor) -> None:
+    if train_z.shape[1] != test_z.shape[1]:
+        raise ValueError(format_error("test_z", f"embeddings of dimension {train_z.shape[1]} (train_z's)", f"shape {tuple(test_z.shape)}", "embed both splits with the same encoder"))
+
+
 def linear_probe_accuracy(train_z: Tensor, train_y, test_z: Tensor, test_y, *, C: float = 1.0, max_iter: int = 2000) -> float:
     """Test accuracy of a logistic-regression probe on frozen, standardised features.
 
@@ -87,9 +92,14 @@ def linear_probe_accuracy(train_z: Tensor, train_y, test_z: Tensor, test_y, *, C
         train_z, test_z: embeddings ``(n_train, d)``, ``(n_test, d)``.
         train_y, test_y: integer labels ``(n_train,)``, ``(n_test,)``.
         C: inverse L2 strength of scikit-learn's LogisticRegression.
+        max_iter: >= 1 solver iterations.
 
     Returns:
         Accuracy in [0, 1].
+
+    Raises:
+        ValueError: non-finite or mis-shaped embeddings, label counts that do not match, splits of
+            different dimension, or training labels of a single class.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -97,17 +107,33 @@ def linear_probe_accuracy(train_z: Tensor, train_y, test_z: Tensor, test_y, *, C
 
     a, ya = _to_numpy("train_z", train_z, train_y)
     b, yb = _to_numpy("test_z", test_z, test_y)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=check_positive("C", C), max_iter=max_iter))
+    _check_split(train_z, test_z)
+    C, max_iter = check_positive("C", C), check_int("max_iter", max_iter, minimum=1)
+    if len(np.unique(ya)) < 2:
+        raise ValueError(format_error("train_y", "labels of at least 2 classes (a probe separates classes)", f"one class ({ya[0]!r})", "train the probe on a labelled split with several classes"))
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     probe.fit(a, ya)
     return float(probe.score(b, yb))
 
 
 def knn_accuracy(train_z: Tensor, train_y, test_z: Tensor, test_y, *, k: int = 5, metric: str = "euclidean") -> float:
-    """Test accuracy of a k-nearest-neighbour classifier on frozen features (k = 5, Euclidean by default)."""
+    """Test accuracy of a k-nearest-neighbour classifier on frozen features (k = 5, Euclidean by default).
+
+    Args:
+        train_z, test_z: embeddings ``(n_train, d)``, ``(n_test, d)``; train_y, test_y: labels.
+        k: neighbours, 1 <= k <= n_train.  metric: a scikit-learn metric name or callable.
+
+    Raises:
+        ValueError: mis-shaped or non-finite embeddings, splits of different dimension, k > n_train.
+    """
     from sklearn.neighbors import KNeighborsClassifier
 
     a, ya = _to_numpy("train_z", train_z, train_y)
     b, yb = _to_numpy("test_z", test_z, test_y)
-    knn = KNeighborsClassifier(n_neighbors=check_int("k", k, minimum=1), metric=metric)
+    _check_split(train_z, test_z)
+    k = check_int("k", k, minimum=1, maximum=train_z.shape[0])
+    if not isinstance(metric, str) and not callable(metric):
+        raise TypeError(format_error("metric", "a metric name (e.g. 'euclidean', 'cosine') or a callable", type(metric).__name__, "pass metric='euclidean'"))
+    knn = KNeighborsClassifier(n_neighbors=k, metric=metric)
     knn.fit(a, ya)
     return float(knn.score(b, yb))

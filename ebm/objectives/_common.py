@@ -1,7 +1,9 @@
 """Checks and small helpers shared by the training principles in `ebm.objectives`.
 
 Every message is built with `format_error` (argument, expected, found, fix), like the rest of
-the package. The flip helper is the one place that knows how to get ``E(x with bit i flipped) - E(x)``
+the package. `check_batch` is the one place that refuses empty (or too small) batches: every
+objective's entry check goes through it, so no loss averages over zero rows into a NaN
+(`tests/test_objectives_registry.py` feeds every registered objective an empty batch). The flip helper is the one place that knows how to get ``E(x with bit i flipped) - E(x)``
 for all bits at once, which ratio matching, minimum probability flow and pseudo-likelihood share.
 """
 
@@ -13,7 +15,25 @@ from torch import Tensor, nn
 from ebm._validation import check_tensor, format_error
 from ebm.energy import Energy
 
-__all__ = ["check_energy", "check_continuous_data", "check_binary_data", "flip_energy_deltas", "as_flat"]
+__all__ = ["check_batch", "check_energy", "check_continuous_data", "check_binary_data", "flip_energy_deltas", "as_flat"]
+
+
+def check_batch(name: str, x: Tensor, *, min_batch: int = 1, why: str = "") -> Tensor:
+    """Raise ValueError unless the tensor `x` has at least `min_batch` rows (dimension 0).
+
+    A mean over an empty batch is NaN, and batch statistics (variances, covariances, in-batch
+    negatives) need more than one row, so every objective checks its batch here first. `why` is
+    the reason a loss needs ``min_batch > 1`` rows; it goes into the message.
+    """
+    rows = x.shape[0] if x.dim() > 0 else 0
+    if rows >= min_batch:
+        return x
+    expected = "a non-empty batch (at least one row)" if min_batch <= 1 else f"a batch of at least {min_batch} rows"
+    if why:
+        expected += f" ({why})"
+    found = f"an empty batch, shape {tuple(x.shape)}" if rows == 0 else f"{rows} row(s), shape {tuple(x.shape)}"
+    fix = "skip empty batches (e.g. drop_last=False leaves none; filter before calling)" if min_batch <= 1 else "use a larger batch_size"
+    raise ValueError(format_error(name, expected, found, fix))
 
 
 def check_energy(energy, objective: str) -> Energy:
@@ -37,10 +57,11 @@ def check_continuous_data(energy: Energy, x, objective: str) -> Tensor:
             )
         )
     energy.check_input(x)
-    if x.dim() != len(energy.event_shape) + 1 or x.shape[0] == 0:
+    if x.dim() != len(energy.event_shape) + 1:
         raise ValueError(
-            format_error("x", f"one non-empty batch dimension, shape (batch, {', '.join(map(str, energy.event_shape))})", f"shape {tuple(x.shape)}", "flatten extra batch dimensions: x.reshape(-1, *energy.event_shape)")
+            format_error("x", f"one batch dimension, shape (batch, {', '.join(map(str, energy.event_shape))})", f"shape {tuple(x.shape)}", "flatten extra batch dimensions: x.reshape(-1, *energy.event_shape)")
         )
+    check_batch("x", x)
     return x
 
 
@@ -50,10 +71,11 @@ def check_binary_data(energy: Energy, x, objective: str) -> Tensor:
     if not x.is_floating_point():
         raise TypeError(format_error("x", f"{{0, 1}} data as a floating tensor for {objective}", f"dtype {x.dtype}", "convert with x.float()"))
     energy.check_input(x)
-    if x.dim() != len(energy.event_shape) + 1 or x.shape[0] == 0:
+    if x.dim() != len(energy.event_shape) + 1:
         raise ValueError(
-            format_error("x", f"one non-empty batch dimension, shape (batch, {', '.join(map(str, energy.event_shape))})", f"shape {tuple(x.shape)}", "flatten extra batch dimensions: x.reshape(-1, *energy.event_shape)")
+            format_error("x", f"one batch dimension, shape (batch, {', '.join(map(str, energy.event_shape))})", f"shape {tuple(x.shape)}", "flatten extra batch dimensions: x.reshape(-1, *energy.event_shape)")
         )
+    check_batch("x", x)
     if not bool(((x == 0) | (x == 1)).all()):
         bad = x[(x != 0) & (x != 1)]
         raise ValueError(

@@ -9,25 +9,29 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ebm._validation import check_tensor, format_error
+from ebm._validation import check_finite, check_tensor, format_error, input_checks_enabled
+from ebm.objectives._common import check_batch
 
 __all__ = ["check_pair", "check_embeddings", "off_diagonal"]
 
 
 def check_embeddings(name: str, z, *, min_batch: int = 1, why: str = "") -> Tensor:
-    """Check one view's embeddings: a floating, finite (n, d) tensor with n >= min_batch."""
+    """Check one view's embeddings: a floating, finite (n, d) tensor with n >= min_batch.
+
+    The finiteness check is one reduction and one device read (skipped inside
+    `ebm._validation.trusted_inputs()`); the detailed message is built only on failure.
+    """
     check_tensor(name, z, ndim=2, floating=True)
-    if z.shape[0] < min_batch:
-        reason = f" ({why})" if why else ""
-        raise ValueError(
-            format_error(name, f"a batch of at least {min_batch} rows{reason}", f"shape {tuple(z.shape)}", "use a larger batch_size")
-        )
+    check_batch(name, z, min_batch=min_batch, why=why)
+    if input_checks_enabled() and not bool(torch.isfinite(z).all()):
+        check_finite(name, z)
     return z
 
 
 def check_pair(z_a, z_b, *, min_batch: int = 2, why: str = "the loss compares samples within the batch", names=("z_a", "z_b")) -> tuple[Tensor, Tensor]:
     """Check two views' embeddings: (n, d) floating tensors of identical shape, dtype and device."""
-    check_embeddings(names[0], z_a, min_batch=min_batch, why=why)
+    check_tensor(names[0], z_a, ndim=2, floating=True)
+    check_batch(names[0], z_a, min_batch=min_batch, why=why)
     check_tensor(names[1], z_b, ndim=2, floating=True)
     if z_a.shape != z_b.shape:
         raise ValueError(
@@ -42,6 +46,9 @@ def check_pair(z_a, z_b, *, min_batch: int = 2, why: str = "the loss compares sa
         raise TypeError(
             format_error(names[1], f"dtype {z_a.dtype} on {z_a.device}", f"dtype {z_b.dtype} on {z_b.device}", f"use {names[1]}.to({names[0]})")
         )
+    if input_checks_enabled() and not bool((torch.isfinite(z_a).all() & torch.isfinite(z_b).all())):  # one device read for both
+        check_finite(names[0], z_a)
+        check_finite(names[1], z_b)
     return z_a, z_b
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ebm._validation import check_generator, check_nonnegative, check_positive, check_tensor, format_error
+from ebm.objectives._common import check_batch
 from ebm.registry import register_objective
 
 __all__ = ["ReconstructionLoss", "DenoisingLoss", "ContractiveLoss", "SparseCodeLoss", "encoder_jacobian_norm"]
@@ -23,7 +24,9 @@ __all__ = ["ReconstructionLoss", "DenoisingLoss", "ContractiveLoss", "SparseCode
 def _check(model, batch):
     if not (hasattr(model, "encode") and hasattr(model, "decode")):
         raise TypeError(format_error("model", "an autoencoder with encode/decode", type(model).__name__, "pass an ebm.energies.AutoencoderEnergy"))
-    check_tensor("batch", batch, min_ndim=2, floating=True, finite=True)
+    check_tensor("batch", batch, min_ndim=2, floating=True)
+    check_batch("batch", batch)
+    check_tensor("batch", batch, finite=True)
 
 
 def _rec(model, clean: Tensor, code: Tensor) -> Tensor:
@@ -31,15 +34,19 @@ def _rec(model, clean: Tensor, code: Tensor) -> Tensor:
 
 
 def encoder_jacobian_norm(model, x: Tensor) -> Tensor:
-    """``‖∂e(x)/∂x‖²_F`` per row, ``(n,)``, exactly: one backward pass per code unit (k passes).
+    """``‖∂e(x)/∂x‖²_F`` per row, ``(*batch,)``, exactly: one backward pass per code unit (k passes).
+
+    Args:
+        model: an autoencoder with ``encode: (*batch, f) -> (*batch, k)``.
+        x: inputs ``(*batch, f)``; any number of batch dimensions (rows are independent).
 
     The graph is kept (create_graph) so the penalty trains the encoder.
     """
     x = x.detach().requires_grad_(True)
-    code = model.encode(x)  # (n, k)
-    total = x.new_zeros(x.shape[0])
+    code = model.encode(x)  # (*batch, k)
+    total = x.new_zeros(x.shape[:-1])  # (*batch,)
     for j in range(code.shape[-1]):
-        (g,) = torch.autograd.grad(code[:, j].sum(), x, create_graph=True)  # rows are independent
+        (g,) = torch.autograd.grad(code[..., j].sum(), x, create_graph=True)  # unit j of every row at once; rows are independent
         total = total + g.pow(2).sum(-1)
     return total
 

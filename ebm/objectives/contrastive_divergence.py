@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from ebm._validation import check_int, check_nonnegative, check_probability, check_tensor, format_error, trusted_inputs
+from ebm.objectives._common import check_batch
 from ebm.registry import register_objective
 
 __all__ = ["ContrastiveDivergence", "rbm_block_gibbs"]
@@ -214,7 +215,8 @@ class ContrastiveDivergence(nn.Module):
     # ------------------------------------------------------------------ the loss
     def forward(self, model, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Surrogate loss ``mean F(x⁺) - mean F(x⁻)`` (+ penalty); ``batch: (n, *event_shape)`` → scalar."""
-        check_tensor("batch", batch, floating=True, nonempty=True)
+        check_tensor("batch", batch, min_ndim=1, floating=True)
+        check_batch("batch", batch)
         model.check_input(batch, "batch")
         neg = self.negatives(model, batch, generator=generator)
         with trusted_inputs():  # the batch was checked above; the sampler's output is valid by construction

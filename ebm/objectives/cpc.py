@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._validation import check_int, check_tensor, format_error
+from ebm._validation import check_finite, check_int, check_tensor, format_error, input_checks_enabled
 from ebm.distributed import gather
+from ebm.objectives._common import check_batch
 from ebm.registry import register_objective
 
 __all__ = ["CPC"]
@@ -48,7 +49,7 @@ class CPC(nn.Module):
         steps: K future steps predicted.
 
     Shapes: ``forward(context, future)``: ``context (n, d_c)``, ``future (n, K, d)`` (or ``(n, d)``
-    when K = 1) → scalar.
+    when K = 1) → scalar, in the inputs' dtype (the critics are cast; float64 input needs no ``.double()``).
 
     Example:
         >>> cpc = CPC(context_dim=16, dim=8, steps=3)
@@ -64,6 +65,7 @@ class CPC(nn.Module):
 
     def forward(self, context: Tensor, future: Tensor) -> Tensor:
         check_tensor("context", context, ndim=2, floating=True)
+        check_batch("context", context, min_batch=2, why="the other sequences of the batch are the negatives")
         if context.shape[1] != self.context_dim:
             raise ValueError(format_error("context", f"shape (n, {self.context_dim})", f"shape {tuple(context.shape)}", "match CPC(context_dim=...)"))
         if future.dim() == 2 and self.steps == 1:
@@ -71,8 +73,11 @@ class CPC(nn.Module):
         check_tensor("future", future, ndim=3, floating=True)
         if future.shape != (context.shape[0], self.steps, self.dim):
             raise ValueError(format_error("future", f"shape ({context.shape[0]}, {self.steps}, {self.dim})", f"shape {tuple(future.shape)}", "pass one encoding per sequence and prediction step"))
+        if input_checks_enabled() and not bool(torch.isfinite(context).all() & torch.isfinite(future).all()):  # one device read
+            check_finite("context", context)
+            check_finite("future", future)
         context, future = gather(context), gather(future)
-        predictions = torch.einsum("kdc,nc->nkd", self.critics, context)  # (n, K, d): W_k c_i
+        predictions = torch.einsum("kdc,nc->nkd", self.critics.to(context.dtype), context)  # (n, K, d): W_k c_i
         scores = torch.einsum("ikd,jkd->kij", predictions, future)  # (K, n, n): z_j^T W_k c_i
         n = context.shape[0]
         target = torch.arange(n, device=context.device).repeat(self.steps)  # (K n,)

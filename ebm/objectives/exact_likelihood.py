@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ebm._validation import check_tensor, format_error
+from ebm.objectives._common import check_batch
 from ebm.registry import register_objective
 
 __all__ = ["ExactLikelihood"]
@@ -25,6 +26,14 @@ class ExactLikelihood:
     Reference: Ackley, Hinton & Sejnowski (1985).
 
     Args: none. Call as ``objective(model, batch, generator=None)``; ``batch: (n, *event_shape)``.
+
+    Precision: fit in float64 (``model.double()``, ``batch.double()``), especially with L-BFGS.
+    Near the optimum the loss changes by less than float32 resolves, so L-BFGS's line search stops
+    early. Measured on the 8-unit Boltzmann machine of ``tests/test_objectives_binary.py`` (3000
+    exact samples, ``torch.optim.LBFGS`` with strong-Wolfe line search): float32 stopped after 31
+    iterations with gradient norm 1.2e-4; float64 reached 1.7e-7 in 44 iterations. The issue
+    report saw 7e-4 in float32, with a larger coupling error than minimum probability flow.
+    ``examples/07_ising_parameter_recovery.py`` fits every principle in float64.
 
     Returns:
         The mean negative log-likelihood of the batch (a scalar with gradients).
@@ -39,7 +48,8 @@ class ExactLikelihood:
     """
 
     def __call__(self, model, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        check_tensor("batch", batch, floating=True, nonempty=True)
+        check_tensor("batch", batch, min_ndim=1, floating=True)
+        check_batch("batch", batch)
         model.check_input(batch, "batch")
         try:
             log_z = model.log_partition()

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ebm._validation import check_tensor, format_error
+from ebm.objectives._common import check_batch
 from ebm.registry import register_objective
 
 __all__ = ["FreeEnergyLoss"]
@@ -52,5 +53,6 @@ class FreeEnergyLoss:
 
         if not isinstance(model, Energy):
             raise TypeError(format_error("model", "an ebm.Energy", type(model).__name__, "pass a LatentEnergy such as DecoderEnergy"))
-        check_tensor("batch", batch, floating=True)
+        check_tensor("batch", batch, min_ndim=1, floating=True)
+        check_batch("batch", batch)
         return model(batch).mean()

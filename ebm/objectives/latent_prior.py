@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ebm._validation import check_generator, check_tensor, format_error
+from ebm.objectives._common import check_batch
 from ebm.registry import register_objective
 
 __all__ = ["LatentPriorLoss"]
@@ -59,7 +60,9 @@ class LatentPriorLoss:
 
         if not isinstance(model, LatentEBMPrior):
             raise TypeError(format_error("model", "an ebm.energies.LatentEBMPrior", type(model).__name__, "build the model with LatentEBMPrior(data_dim, ...)"))
-        check_tensor("batch", batch, ndim=2, trailing_shape=model.event_shape, floating=True, finite=True)
+        check_tensor("batch", batch, ndim=2, trailing_shape=model.event_shape, floating=True)
+        check_batch("batch", batch)
+        check_tensor("batch", batch, finite=True)
         check_generator("generator", generator)
         z_post = model.sample_posterior_latents(batch, generator=generator)  # (n, k)
         z_prior = model.sample_prior_latents(batch.shape[0], generator=generator)  # (n, k)

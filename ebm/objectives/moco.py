@@ -47,6 +47,8 @@ class MoCo(nn.Module):
     Shapes: ``forward(q, k)``: queries ``(n, d)`` (gradients flow) and keys ``(n, d)`` (treated as
     constants: the key encoder is updated by momentum, not by gradients) → scalar.
     Buffers: ``queue (K, d)``, ``pointer ()``; `reset()` refills the queue with random unit vectors.
+    The loss is computed in the queries' dtype (float64 embeddings need no ``.double()`` of the
+    module); keys are stored in the queue's dtype.
 
     Raises:
         ValueError: K not a multiple of n, d not matching the queue, τ <= 0.
@@ -87,7 +89,7 @@ class MoCo(nn.Module):
         start = _local_offset(n_local)
         k_local = k[start : start + n_local]
         positive = (q * k_local).sum(1, keepdim=True)  # (n, 1)
-        negative = q @ self.queue.clone().T  # (n, K); clone: the queue changes in place below
+        negative = q @ self.queue.to(q.dtype, copy=True).T  # (n, K); a copy (the queue changes in place below) in the queries' dtype
         logits = torch.cat([positive, negative], dim=1) / self.temperature  # (n, 1 + K)
         loss = F.cross_entropy(logits, torch.zeros(n_local, dtype=torch.long, device=q.device))
         self._enqueue(k)

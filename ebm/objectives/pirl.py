@@ -55,6 +55,7 @@ class PIRL(nn.Module):
 
     Shapes: ``forward(z_a, z_b, index)``: ``z_a, z_b (n, d)``, ``index (n,)`` long in [0, N) (the
     samples' positions in the data set) → scalar. Buffer ``bank (N, d)``; `reset()` re-draws it.
+    The loss is computed in the embeddings' dtype; the bank keeps its own.
 
     Raises:
         ValueError: index out of range or of the wrong length, bad hyper-parameters.
@@ -81,7 +82,7 @@ class PIRL(nn.Module):
         self.bank.copy_(F.normalize(torch.randn(self.bank_size, self.dim, generator=generator), dim=1))
 
     def _nce(self, v: Tensor, index: Tensor) -> Tensor:
-        logits = v @ self.bank.clone().T / self.temperature  # (n, N): h(m_j, v_i) in log space
+        logits = v @ self.bank.to(v.dtype, copy=True).T / self.temperature  # (n, N): h(m_j, v_i) in log space
         return F.cross_entropy(logits, index)  # positive m_i; every other bank row is a negative
 
     def forward(self, z_a: Tensor, z_b: Tensor, index: Tensor) -> Tensor:

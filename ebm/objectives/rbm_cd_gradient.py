@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ebm._validation import check_tensor
+from ebm.objectives._common import check_batch
 
 __all__ = ["rbm_cd_gradient_step"]
 
@@ -95,7 +96,8 @@ def rbm_cd_gradient_step(objective, model, data: Tensor):
     """
     if not _applies(objective, model) or not isinstance(data, Tensor):
         return None
-    check_tensor("data", data, ndim=2, floating=True, nonempty=True)
+    check_tensor("data", data, ndim=2, floating=True)
+    check_batch("data", data)
     model.check_input(data, "data")
     weight, visible_bias, hidden_bias = model.weight, model.visible_bias, model.hidden_bias
     W, b, c = weight.detach(), visible_bias.detach(), hidden_bias.detach()  # aliases: the optimiser's updates show

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ebm._validation import check_nonnegative
 from ebm.distributed import gather
 from ebm.objectives._pairs import check_embeddings, check_pair, registry_pair
-from ebm.objectives.vicreg import covariance_term, variance_term
+from ebm.objectives.vicreg import check_variance_hinge, covariance_term, variance_term
 from ebm.registry import register_objective
 
 __all__ = ["VCReg"]
@@ -42,8 +42,13 @@ class VCReg(nn.Module):
     Args:
         variance_weight: α (default 25).
         covariance_weight: β (default 1).
+        gamma: target standard deviation γ > 0 (default 1).
+        eps: ε > 0 inside the square root (default 1e-4).
 
     Shapes: ``forward(z_a, z_b=None)``: ``(n, d)`` each, n >= 2 → scalar.
+
+    Raises:
+        ValueError: shapes differ, n < 2, negative weights, γ <= 0 or ε <= 0 (the same checks as VICReg).
 
     Example:
         >>> VCReg()(torch.randn(16, 8))
@@ -53,7 +58,7 @@ class VCReg(nn.Module):
         super().__init__()
         self.variance_weight = check_nonnegative("variance_weight", variance_weight)
         self.covariance_weight = check_nonnegative("covariance_weight", covariance_weight)
-        self.gamma, self.eps = gamma, eps
+        self.gamma, self.eps = check_variance_hinge(gamma, eps)
 
     def _one(self, z: Tensor) -> Tensor:
         z = gather(z)

@@ -23,7 +23,17 @@ from ebm.distributed import gather
 from ebm.objectives._pairs import check_pair, off_diagonal, registry_pair
 from ebm.registry import register_objective
 
-__all__ = ["VICReg", "variance_term", "covariance_term"]
+__all__ = ["VICReg", "variance_term", "covariance_term", "check_variance_hinge"]
+
+
+def check_variance_hinge(gamma, eps) -> tuple[float, float]:
+    """Validate the variance hinge's ``γ > 0`` (target std) and ``ε > 0`` (inside the square root).
+
+    Shared by `VICReg` and `VCReg` so both accept and refuse the same values: ``ε < 0`` makes
+    ``sqrt(Var + ε)`` NaN for a collapsed dimension, ``ε = 0`` gives an infinite gradient there,
+    and ``γ <= 0`` switches the hinge off. Returns ``(gamma, eps)`` as floats.
+    """
+    return check_positive("gamma", gamma, fix="pass gamma > 0 (VICReg uses 1)"), check_positive("eps", eps, fix="pass eps > 0 (VICReg uses 1e-4)")
 
 
 def variance_term(z: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
@@ -74,8 +84,7 @@ class VICReg(nn.Module):
         self.invariance_weight = check_nonnegative("invariance_weight", invariance_weight)
         self.variance_weight = check_nonnegative("variance_weight", variance_weight)
         self.covariance_weight = check_nonnegative("covariance_weight", covariance_weight)
-        self.gamma = check_positive("gamma", gamma)
-        self.eps = check_positive("eps", eps)
+        self.gamma, self.eps = check_variance_hinge(gamma, eps)
 
     def forward(self, z_a: Tensor, z_b: Tensor) -> Tensor:
         check_pair(z_a, z_b, why="variance and covariance are batch statistics")

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._validation import check_generator, check_int, check_nonnegative, format_error
+from ebm._validation import check_generator, check_int, check_nonnegative, check_tensor, format_error
+from ebm.objectives._common import check_batch
 from ebm.distributed import gather
 from ebm.objectives._pairs import check_pair, registry_pair
 from ebm.registry import register_objective
@@ -27,12 +28,41 @@ from ebm.registry import register_objective
 __all__ = ["WMSE", "whiten"]
 
 
-def whiten(z: Tensor, eps: float = 0.0) -> Tensor:
-    """Cholesky whitening ``(n, d) → (n, d)`` with identity sample covariance (``eps`` adds a ridge)."""
+def whiten(z: Tensor, eps: float = 0.0, *, name: str = "z") -> Tensor:
+    """Cholesky whitening ``(n, d) → (n, d)`` with identity sample covariance (``eps`` adds a ridge).
+
+    ``W = Z_c L⁻ᵀ`` with ``L Lᵀ = Z_cᵀ Z_c / (n - 1) + ε I`` (Ermolov et al. 2021, arXiv:2007.06346).
+
+    Args:
+        z: ``(n, d)`` embeddings, n >= 2.
+        eps: ridge ε >= 0 added to the covariance. With ε = 0 the covariance must be positive
+            definite: a rank-deficient batch (n <= d, repeated or collinear rows, a collapsed
+            dimension) has no whitening, and this raises instead of returning garbage.
+
+    Returns:
+        ``(n, d)`` whitened rows (exactly identity covariance when ε = 0).
+
+    Raises:
+        ValueError: fewer than 2 rows, ε < 0, or a covariance that is not positive definite
+            (the message suggests ``eps``, e.g. 1e-4 times the embeddings' variance).
+        name: the argument name used in error messages (W-MSE passes ``z_a`` / ``z_b``).
+    """
+    check_tensor(name, z, ndim=2, floating=True)
+    check_batch(name, z, min_batch=2, why="whitening uses the batch covariance")
+    eps = check_nonnegative("eps", eps)
     n, d = z.shape
     zc = z - z.mean(0)
     cov = zc.T @ zc / (n - 1) + eps * torch.eye(d, dtype=z.dtype, device=z.device)  # (d, d)
-    chol = torch.linalg.cholesky(cov)
+    chol, info = torch.linalg.cholesky_ex(cov)
+    if bool(info != 0):  # torch.linalg.cholesky reads info back too; this only replaces LAPACK's message
+        raise ValueError(
+            format_error(
+                name,
+                f"a batch whose ({d}, {d}) covariance is positive definite (W-MSE whitens it)",
+                f"a rank-deficient covariance (the leading minor of order {int(info)} is not positive) with eps={eps:g}",
+                "pass eps > 0 (e.g. WMSE(eps=1e-4)) to add a ridge, use more rows than the embedding dimension, or check the encoder for collapsed outputs",
+            )
+        )
     # W = Z_c L^{-T}:  solve L Wᵀ = Z_cᵀ
     return torch.linalg.solve_triangular(chol, zc.T, upper=False).T  # (n, d)
 
@@ -58,7 +88,8 @@ class WMSE(nn.Module):
     ``w_size`` when given) → scalar. ``generator`` draws the sub-batch partition.
 
     Raises:
-        ValueError: batch too small for whitening (n <= d or w_size <= d), shapes differ.
+        ValueError: batch too small for whitening (n <= d or w_size <= d), shapes differ, or a
+            rank-deficient sub-batch with ``eps = 0`` (the message suggests ``eps``).
 
     Example:
         >>> WMSE()(torch.randn(64, 8), torch.randn(64, 8))
@@ -87,7 +118,7 @@ class WMSE(nn.Module):
         for _ in range(self.w_iter):
             order = torch.arange(n) if size == n else torch.randperm(n, generator=generator)
             for chunk in order.to(z_a.device).view(-1, size):  # (n / size, size)
-                w_a = F.normalize(whiten(z_a[chunk], self.eps), dim=1)
-                w_b = F.normalize(whiten(z_b[chunk], self.eps), dim=1)
+                w_a = F.normalize(whiten(z_a[chunk], self.eps, name="z_a"), dim=1)
+                w_b = F.normalize(whiten(z_b[chunk], self.eps, name="z_b"), dim=1)
                 total = total + (w_a - w_b).pow(2).sum(1).mean()
         return total / (self.w_iter * (n // size))

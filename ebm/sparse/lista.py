@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ebm._validation import check_int, format_error
+from ebm._validation import check_int, check_tensor, format_error
 from ebm.sparse.problem import _check_alpha, check_dictionary, check_signals, lipschitz_constant, soft_threshold
 
 __all__ = ["LISTA", "ALISTA", "lista_objective_loss", "lista_supervised_loss"]
@@ -156,7 +156,9 @@ class ALISTA(_UnrolledISTA):
 
 
 def _signals(batch) -> Tensor:
-    return batch[0] if isinstance(batch, (tuple, list)) else batch
+    x = batch[0] if isinstance(batch, (tuple, list)) else batch
+    check_tensor("batch", x, min_ndim=1, nonempty=True)  # a mean over zero signals is NaN
+    return x
 
 
 def lista_objective_loss(model: nn.Module, batch, generator: torch.Generator | None = None, *, n_layers: int | None = None) -> Tensor:
@@ -189,9 +191,13 @@ def lista_supervised_loss(model: nn.Module, batch, generator: torch.Generator | 
         generator: unused; part of the `ebm.train.train` objective protocol.
         n_layers: compare the codes after this many layers (default all).
     Raises:
-        ValueError: ``batch`` is not a pair.
+        ValueError: ``batch`` is not a pair, is empty, or the target codes are not ``(b, k)``.
     """
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ValueError(format_error("batch", "a pair (x, target_codes)", type(batch).__name__, "pass data=(x, fista(x, D, alpha).codes)"))
-    x, target = batch
-    return ((model(x, n_layers=n_layers) - target) ** 2).sum(1).mean()
+    x, target = _signals(batch), batch[1]
+    codes = model(x, n_layers=n_layers)  # (b, k)
+    check_tensor("batch[1]", target, floating=True, finite=True)
+    if target.shape != codes.shape:  # a (b,) or (1, k) target would broadcast into a wrong loss
+        raise ValueError(format_error("batch[1]", f"target codes of shape {tuple(codes.shape)} (one row of k codes per signal)", f"shape {tuple(target.shape)}", "pass data=(x, fista(x, D, alpha).codes)"))
+    return ((codes - target) ** 2).sum(1).mean()

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ebm._validation import check_finite, check_tensor, format_error
+from ebm._validation import check_finite, check_int, check_nonnegative, check_tensor, format_error
 
-__all__ = ["SparseProblem", "check_problem", "soft_threshold", "lipschitz_constant", "objective", "duality_gap"]
+__all__ = ["SparseProblem", "check_problem", "check_lipschitz", "soft_threshold", "lipschitz_constant", "objective", "duality_gap"]
 
 
 def soft_threshold(u: Tensor, threshold) -> Tensor:
@@ -132,10 +132,24 @@ def lipschitz_constant(dictionary: Tensor, *, n_iter: int = 500, tol: float = 1e
     randomness), and stops when the Rayleigh quotient changes by less than ``tol`` relative.
 
     Args:
-        dictionary: ``(k, f)``.
+        dictionary: ``(k, f)`` floating, finite.
+        n_iter: >= 1 power iterations at most (the estimate after i iterations is a lower bound).
+        tol: >= 0, relative change of the Rayleigh quotient that stops the iteration early.
+        safety: >= 1, the factor applied to the estimate (below 1 would give a step 1/L too long).
     Returns:
         A 0-dim tensor with the dictionary's dtype and device.
+    Raises:
+        ValueError / TypeError: a non-(k, f) or non-finite dictionary, ``n_iter < 1``, ``tol < 0``
+        or ``safety < 1``.
     """
+    check_tensor("dictionary", dictionary, ndim=2, floating=True, finite=True)
+    if dictionary.shape[0] == 0 or dictionary.shape[1] == 0:
+        raise ValueError(format_error("dictionary", "shape (k, f) with k, f >= 1", f"shape {tuple(dictionary.shape)}", "pass at least one atom"))
+    n_iter = check_int("n_iter", n_iter, minimum=1)
+    tol = check_nonnegative("tol", tol)
+    safety = check_nonnegative("safety", safety)
+    if safety < 1:
+        raise ValueError(format_error("safety", "a factor >= 1 (power iteration approaches λ_max from below)", repr(safety), "pass safety >= 1 (default 1.001)"))
     d = dictionary.detach()
     m = d @ d.T if d.shape[0] <= d.shape[1] else d.T @ d  # (p, p), p = min(k, f)
     p = m.shape[0]
@@ -153,6 +167,53 @@ def lipschitz_constant(dictionary: Tensor, *, n_iter: int = 500, tol: float = 1e
             break
         value = new
     return value * safety
+
+
+# Power iterations behind the check of a user's Lipschitz constant: a Rayleigh quotient is a lower
+# bound on λ_max after any number of steps, so this many is cheap (one (p, p) matvec each, p =
+# min(k, f)) and never refuses a valid L; it catches L far below ‖D‖² (e.g. 0.01 for unit atoms).
+_LIPSCHITZ_CHECK_ITERATIONS = 30
+
+
+def check_lipschitz(lipschitz, dictionary: Tensor, dtype: torch.dtype, device) -> Tensor:
+    """Validate a user's Lipschitz constant ``L`` for the step ``1/L`` of ISTA / FISTA.
+
+    The proximal-gradient step is stable only for ``L ≥ λ_max(D Dᵀ) = ‖D‖₂²``; below it the
+    iterates can grow without bound (NaN codes). ``L`` must be one finite number > 0 and at least
+    a Rayleigh quotient of ``D Dᵀ`` after a few power iterations (a certified lower bound on
+    ``λ_max``; relative slack 1e-4 for rounding). A value between that bound and ``λ_max`` itself
+    is not caught — pass ``lipschitz_constant(D)`` (the default) when in doubt.
+
+    Args:
+        lipschitz: a float or a one-element tensor.
+        dictionary: ``(k, f)``, already validated.
+        dtype, device: of the returned 0-dim tensor.
+    Returns:
+        ``L`` as a 0-dim tensor.
+    Raises:
+        TypeError: not a number. ValueError: not finite, ``L <= 0``, or ``L`` below the lower bound.
+    """
+    if isinstance(lipschitz, Tensor):
+        if lipschitz.numel() != 1:
+            raise ValueError(format_error("lipschitz", "a single number", f"a tensor of shape {tuple(lipschitz.shape)}", "pass lipschitz_constant(dictionary) or a float"))
+        value = float(lipschitz)
+    elif isinstance(lipschitz, (int, float)) and not isinstance(lipschitz, bool):
+        value = float(lipschitz)
+    else:
+        raise TypeError(format_error("lipschitz", "a float or a one-element tensor", type(lipschitz).__name__, "pass lipschitz_constant(dictionary) or leave it None"))
+    if not (value == value and abs(value) != float("inf") and value > 0):
+        raise ValueError(format_error("lipschitz", "a finite number > 0 (the step is 1/L)", repr(value), "pass lipschitz_constant(dictionary) or leave it None"))
+    bound = float(lipschitz_constant(dictionary, n_iter=_LIPSCHITZ_CHECK_ITERATIONS, tol=0.0, safety=1.0))
+    if value < bound * (1 - 1e-4):
+        raise ValueError(
+            format_error(
+                "lipschitz",
+                f"L >= λ_max(D Dᵀ) = ‖D‖₂² (at least {bound:.6g}, a lower bound; below it the iterates diverge)",
+                repr(value),
+                "leave lipschitz=None (power iteration) or pass lipschitz_constant(dictionary)",
+            )
+        )
+    return torch.tensor(value, dtype=dtype, device=device)
 
 
 def objective(x: Tensor, codes: Tensor, dictionary: Tensor, alpha: float) -> Tensor:

@@ -52,7 +52,7 @@ from ebm._validation import check_choice, check_int, check_nonnegative, format_e
 from samplers._compile import check_compile_flag
 from ebm.sparse import fused, native
 from ebm.sparse.active_set import active_set_polish
-from ebm.sparse.problem import check_problem, gram_terms, lipschitz_constant
+from ebm.sparse.problem import check_lipschitz, check_problem, gram_terms, lipschitz_constant
 
 __all__ = ["SparseCode", "ista", "fista"]
 
@@ -194,12 +194,18 @@ def _proximal_gradient(
     polish_after = check_int("polish_after", polish_after, minimum=0)
     if polish and criterion != "gap":
         raise ValueError(format_error("polish", "criterion='gap' (a polished code is accepted on its duality gap)", f"criterion={criterion!r}", "use criterion='gap' or polish=False"))
+    for flag_name, flag in (("restart", restart), ("polish", polish)):
+        if not isinstance(flag, bool):
+            raise TypeError(format_error(flag_name, "True or False", f"{type(flag).__name__} {flag!r}", f"pass {flag_name}=True or {flag_name}=False"))
+    check_int("polish_rounds", polish_rounds, minimum=1)
+    if compute_dtype is not None and not isinstance(compute_dtype, torch.dtype):
+        raise TypeError(format_error("compute_dtype", "a torch.dtype or None", f"{type(compute_dtype).__name__} {compute_dtype!r}", "pass torch.float32 or torch.float64"))
     cdtype = compute_dtype or x.dtype
     if not cdtype.is_floating_point:
         raise TypeError(format_error("compute_dtype", "a floating dtype", str(cdtype), "pass torch.float32 or torch.float64"))
     n, k = x.shape[0], dictionary.shape[0]
     dev, rdtype = x.device, x.dtype
-    L = lipschitz_constant(dictionary) if lipschitz is None else torch.as_tensor(lipschitz, dtype=rdtype, device=dev)
+    L = lipschitz_constant(dictionary) if lipschitz is None else check_lipschitz(lipschitz, dictionary, rdtype, dev)
     L = L.to(cdtype)
     # One addmm per step: u = B/L + y (I - G/L).
     f = dictionary.shape[1]
