@@ -270,7 +270,7 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    epochs = check_int("epochs", epochs, minimum=0)
+    epochs = check_int("epochs", epochs, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     metric_every = check_int("metric_every", metric_every, minimum=1)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, minimum=1)

@@ -162,10 +162,10 @@ def _describe_type(x) -> str:
 def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
     """Raise ValueError if `x` holds NaN or infinity, saying how many and where the first is.
 
-    Tensors on the ``meta`` device hold no values (they exist for shape inference) and pass.
+    Tensors on the ``meta`` device hold no values, so their finiteness cannot be checked: they are
+    refused with the house message (a caller that only needs shapes does not ask for finiteness).
     """
-    if x.device.type == "meta":
-        return x
+    check_has_values(name, x)
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         count = int(bad.sum())

@@ -179,12 +179,21 @@ def _as(dtype, args):
     return _map_tensors(lambda a: a.detach().to(dtype) if a.is_floating_point() else a, args)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, e in OBJECTIVES.items() if isinstance(e.example()[1][0], torch.Tensor)))
+# SIGReg and LeJEPA draw fresh random projections on every call (in the embeddings' dtype), so
+# two calls agree only in distribution; their dtype handling is tested in test_joint_losses_more.py.
+_RANDOM_PER_CALL = {"sigreg", "lejepa"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, e in OBJECTIVES.items() if isinstance(e.example()[1][0], torch.Tensor) and n not in _RANDOM_PER_CALL))
 def test_joint_embedding_losses_follow_float64_input(name):
     """MoCo's queue, PIRL's bank, SwAV's prototypes and CPC's critics are float32; float64
     embeddings must work without .double() and give the float32 value to float32 accuracy."""
     objective, args = _seeded_example(name)
-    value64 = objective(*_as(torch.float64, args))
+    try:
+        value64 = objective(*_as(torch.float64, args))
+    except TypeError as err:  # refusing the dtype with the house message is the other allowed answer (MSN)
+        assert "Fix:" in str(err) and "float64" in str(err)
+        return
     assert value64.dtype == torch.float64
     objective, args = _seeded_example(name)
     value32 = objective(*_as(torch.float32, args))

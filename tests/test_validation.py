@@ -35,7 +35,7 @@ def test_check_energy_input_like_names_the_fix():
 
 def test_check_energy_input_like_duck_types_plain_callables():
     plain = lambda x: (x * x).sum(-1)  # noqa: E731  no event shape, no parameters: any width, any float dtype
-    for x in (torch.zeros(3, 5), torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, 2, device="meta")):
+    for x in (torch.zeros(3, 5), torch.zeros(3, 2, dtype=torch.float64)):
         assert v.check_energy_input_like("x0", x, plain) is x
     with pytest.raises(TypeError, match=r"x0\.float\(\)"):  # half precision underflows log densities
         v.check_energy_input_like("x0", torch.zeros(3, 2, dtype=torch.float16), plain)
@@ -56,6 +56,10 @@ def test_check_energy_output():
         v.check_energy_output(torch.tensor([0.0, float("nan"), 0.0, 0.0]), None, x)
 
 
-def test_meta_tensors_pass_the_finiteness_check():
+def test_meta_tensors_are_refused_where_values_are_needed():
+    # A meta tensor has a shape but no values: finiteness cannot be checked, so it is refused with
+    # the house message; shape-only checks (finite=False) let it through.
     x = torch.zeros(2, 2, device="meta")
-    assert v.check_finite("x", x) is x
+    with pytest.raises(ValueError, match="meta"):
+        v.check_finite("x", x)
+    assert v.check_energy_input_like("x", x, lambda z: z.sum(-1), finite=False) is x

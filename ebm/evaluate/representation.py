@@ -40,6 +40,8 @@ def _check_z(z, name: str = "z", min_rows: int = 1) -> Tensor:
 def singular_values(z: Tensor, center: bool = True) -> Tensor:
     """Singular values of the (centred) embeddings, descending: ``(n, d) → (min(n, d),)``."""
     _check_z(z)
+    if z.dtype in (torch.float16, torch.bfloat16):
+        z = z.float()  # LAPACK has no half-precision SVD
     z = z - z.mean(0) if center else z
     return torch.linalg.svdvals(z)
 

@@ -68,12 +68,16 @@ class CPC(nn.Module):
         check_batch("context", context, min_batch=2, why="the other sequences of the batch are the negatives")
         if context.shape[1] != self.context_dim:
             raise ValueError(format_error("context", f"shape (n, {self.context_dim})", f"shape {tuple(context.shape)}", "match CPC(context_dim=...)"))
+        check_tensor("future", future, floating=True)
         if future.dim() == 2 and self.steps == 1:
             future = future.unsqueeze(1)  # (n, 1, d)
         check_tensor("future", future, ndim=3, floating=True)
+        if future.dtype != context.dtype or future.device != context.device:
+            raise TypeError(format_error("future", f"the dtype and device of context ({context.dtype} on {context.device})", f"{future.dtype} on {future.device}",
+                                         "convert one of them, e.g. future.to(context)"))
         if future.shape != (context.shape[0], self.steps, self.dim):
             raise ValueError(format_error("future", f"shape ({context.shape[0]}, {self.steps}, {self.dim})", f"shape {tuple(future.shape)}", "pass one encoding per sequence and prediction step"))
-        if input_checks_enabled() and not bool(torch.isfinite(context).all() & torch.isfinite(future).all()):  # one device read
+        if input_checks_enabled():
             check_finite("context", context)
             check_finite("future", future)
         context, future = gather(context), gather(future)

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ebm._validation import check_int, check_tensor, format_error
-from ebm.sparse.problem import _check_alpha, check_dictionary, check_signals, lipschitz_constant, soft_threshold
+from ebm.sparse.problem import _check_alpha, check_dictionary, check_signals, lipschitz_constant, shrink
 
 __all__ = ["LISTA", "ALISTA", "lista_objective_loss", "lista_supervised_loss"]
 
@@ -112,13 +112,13 @@ class LISTA(_UnrolledISTA):
         depth = self._depth(n_layers)
         if self.tied:
             b = x @ self.encoder  # (n, k), the same input drive for every layer
-            z = soft_threshold(b, self._threshold(0))
+            z = shrink(b, self._threshold(0))
             for layer in range(1, depth):
-                z = soft_threshold(torch.addmm(b, z, self.inhibition), self._threshold(layer))
+                z = shrink(torch.addmm(b, z, self.inhibition), self._threshold(layer))
             return z
-        z = soft_threshold(x @ self.encoders[0], self._threshold(0))
+        z = shrink(x @ self.encoders[0], self._threshold(0))
         for layer in range(1, depth):
-            z = soft_threshold(torch.addmm(x @ self.encoders[layer], z, self.inhibitions[layer - 1]), self._threshold(layer))
+            z = shrink(torch.addmm(x @ self.encoders[layer], z, self.inhibitions[layer - 1]), self._threshold(layer))
         return z
 
 
@@ -151,7 +151,7 @@ class ALISTA(_UnrolledISTA):
         corr = x @ self.dictionary.T  # (n, k)
         z = torch.zeros_like(corr)
         for layer in range(depth):
-            z = soft_threshold(z - self.steps[layer] * (z @ self.gram - corr), self.thresholds[layer])
+            z = shrink(z - self.steps[layer] * (z @ self.gram - corr), self.thresholds[layer])
         return z
 
 

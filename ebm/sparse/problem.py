@@ -30,7 +30,22 @@ __all__ = ["SparseProblem", "check_problem", "check_lipschitz", "soft_threshold"
 
 
 def soft_threshold(u: Tensor, threshold) -> Tensor:
-    """The proximal map of ``threshold·‖·‖₁``: ``sign(u) · max(|u| − threshold, 0)`` (any shape)."""
+    """The proximal map of ``threshold·‖·‖₁``: ``sign(u) · max(|u| − threshold, 0)`` (any shape).
+
+    Raises:
+        TypeError/ValueError: ``u`` not a real floating tensor with finite entries, or a negative
+            or non-finite ``threshold``.
+    """
+    check_tensor("u", u, floating=True)
+    if u.is_complex():
+        raise TypeError(format_error("u", "a real floating tensor", f"dtype {u.dtype}", "pass u.real"))
+    check_finite("u", u)
+    threshold = _check_alpha(threshold) if not isinstance(threshold, Tensor) or threshold.numel() == 1 else threshold
+    return shrink(u, threshold)
+
+
+def shrink(u: Tensor, threshold) -> Tensor:
+    """`soft_threshold` without the input checks, for solvers and networks that validated once."""
     return torch.sign(u) * torch.clamp(u.abs() - threshold, min=0.0)
 
 
@@ -39,6 +54,8 @@ def _check_alpha(alpha) -> float:
         if alpha.numel() != 1:
             raise ValueError(format_error("alpha", "a scalar", f"a tensor of shape {tuple(alpha.shape)}", "pass one float"))
         alpha = float(alpha)
+    if isinstance(alpha, (str, bytes, bool)):
+        raise TypeError(format_error("alpha", "a non-negative float", f"{type(alpha).__name__} {alpha!r}", "pass e.g. alpha=0.1"))
     try:
         value = float(alpha)
     except (TypeError, ValueError):
