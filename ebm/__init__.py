@@ -8,7 +8,7 @@ Sub-packages: `ebm.energies` (models), `ebm.objectives` (training principles), `
 The MCMC samplers live in the sibling package `samplers`.
 """
 
-from ebm.energy import Energy, SumEnergy, TemperedEnergy
+from ebm.energy import Energy, NotEnergy, OrEnergy, SumEnergy, TemperedEnergy
 
 __version__ = "0.1.0"
-__all__ = ["Energy", "SumEnergy", "TemperedEnergy", "__version__"]
+__all__ = ["Energy", "SumEnergy", "TemperedEnergy", "OrEnergy", "NotEnergy", "__version__"]
