@@ -54,6 +54,19 @@ def test_phases_alternate_and_each_trains_only_its_side():
     assert all(p.requires_grad for p in list(energy.parameters()) + list(fce.parameters()))
 
 
+def test_accuracy_threshold_schedule_follows_the_classifier():
+    # Model = the flow and c = ±1, ν = 3: every logit is G = ∓1 - log 3, one sign for all points.
+    # c = +1: all 24 flow samples right (G < 0), all 8 data wrong -> accuracy 24/32; c = -1 gives
+    # G = 1 - log 3 < 0 as well (log 3 > 1), so shift by c = -2: G > 0, data right -> 8/32.
+    flow = _flow().double()
+    x = _data(8).double()
+    for c, accuracy, phase in [(1.0, 0.75, "flow"), (-2.0, 0.25, "energy")]:
+        fce = FlowContrastiveEstimation(flow, noise_ratio=3.0, accuracy_threshold=0.6, init_log_normalizer=c).double()
+        assert fce.next_phase() == "energy"  # starts at chance level, 0.5
+        fce(copy.deepcopy(flow), x, generator=torch.Generator().manual_seed(0))
+        assert float(fce.accuracy) == accuracy and fce.next_phase() == phase
+
+
 def test_flow_phase_gradient_ascends_the_nce_loss():
     # Flow phase: the loss's value is J and its gradient is -∂J/∂α, with J recomputed by hand from
     # the same reparameterised samples (same generator seed).
@@ -110,6 +123,8 @@ def test_fce_and_nce_recover_a_gaussians_mean_and_precision(method):
         (lambda: FlowContrastiveEstimation(_flow(), noise_ratio=-1.0), ValueError, "noise_ratio"),
         (lambda: FlowContrastiveEstimation(_flow(), energy_steps=-1), ValueError, "energy_steps"),
         (lambda: FlowContrastiveEstimation(_flow(), flow_steps=1.5), TypeError, "flow_steps"),
+        (lambda: FlowContrastiveEstimation(_flow(), accuracy_threshold=0.0), ValueError, "accuracy_threshold"),
+        (lambda: FlowContrastiveEstimation(_flow(), flow_steps=0, accuracy_threshold=0.6), ValueError, "accuracy_threshold"),
         (lambda: FlowContrastiveEstimation(_flow())("energy", torch.zeros(4, 2)), TypeError, "energy"),
         (lambda: FlowContrastiveEstimation(_flow())(QuadraticEnergy(2), torch.zeros(0, 2)), ValueError, "non-empty"),
         (lambda: FlowContrastiveEstimation(_flow())(QuadraticEnergy(2), torch.full((4, 2), float("nan"))), ValueError, "finite"),

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ebm._validation import check_int, check_nonnegative, check_positive, format_error
+from ebm._validation import check_int, check_nonnegative, check_positive, check_probability, format_error
 from ebm.energies.flows import CouplingFlow, RealNVP, check_flow
 from ebm.energy import Energy
 from ebm.objectives._common import check_continuous_data, check_energy
@@ -57,6 +57,7 @@ def _frozen(module: nn.Module):
         (lambda: FlowContrastiveEstimation(_flow(), noise_ratio=0.0), ValueError, "noise_ratio"),
         (lambda: FlowContrastiveEstimation(_flow(), energy_steps=0, flow_steps=0), ValueError, "energy_steps"),
         (lambda: FlowContrastiveEstimation(_flow(), flow_likelihood_weight=-1.0), ValueError, "flow_likelihood_weight"),
+        (lambda: FlowContrastiveEstimation(_flow(), accuracy_threshold=1.5), ValueError, "accuracy_threshold"),
         (lambda: FlowContrastiveEstimation(_flow(3))(_quadratic(2), torch.zeros(4, 2)), ValueError, "event shape"),
         (lambda: FlowContrastiveEstimation(_flow())(_quadratic(2), torch.zeros(4, 2, dtype=torch.long)), TypeError, "real-valued"),
         (lambda: FlowContrastiveEstimation(_flow())(_quadratic(2), torch.zeros(4, 2).double()), TypeError, "dtype"),
@@ -80,7 +81,10 @@ class FlowContrastiveEstimation(nn.Module):
     loss curve is one quantity) but its gradient is ``-∂J/∂α`` (``2 J.detach() - J``).
     ``flow_likelihood_weight = λ > 0`` adds ``λ · E_data[-log q_α(x)]`` to the flow's phase,
     which keeps the flow on the data early in training. ``flow_steps = 0`` freezes the flow:
-    plain NCE with a (pre-trained) flow as noise.
+    plain NCE with a (pre-trained) flow as noise. With ``accuracy_threshold = a`` the schedule
+    follows the game instead of a fixed count, as Gao et al. do: the flow is trained while the
+    energy classifies the last batch (data vs flow samples) with accuracy above ``a``, the energy
+    otherwise (`accuracy` holds the last value; 0.5 means the flow fools the energy).
 
     Reference: Gao, Nijkamp, Kingma, Xu, Dai & Wu (2020), "Flow Contrastive Estimation of
     Energy-Based Models", CVPR, arXiv:1912.00589; NCE: Gutmann & Hyvärinen (2010, 2012).
@@ -90,6 +94,7 @@ class FlowContrastiveEstimation(nn.Module):
         noise_ratio: ``ν > 0``, flow samples per data point (rounded, at least 1 in all).
         energy_steps, flow_steps: the alternation schedule (``>= 0``, not both 0).
         flow_likelihood_weight: ``λ >= 0`` (default 0: the pure adversarial game).
+        accuracy_threshold: ``a`` in (0, 1), or None for the fixed ``energy_steps`` / ``flow_steps`` schedule.
         init_log_normalizer: starting value of ``c``.
 
     Call args:
@@ -101,7 +106,7 @@ class FlowContrastiveEstimation(nn.Module):
 
     Raises:
         TypeError: ``flow`` is not a coupling flow, integer data, a non-Energy, or dtypes that differ.
-        ValueError: ``noise_ratio <= 0``, a bad schedule, ``λ < 0``, or event shapes that differ.
+        ValueError: ``noise_ratio <= 0``, a bad schedule or threshold, ``λ < 0``, or event shapes that differ.
 
     Example:
         >>> from ebm.energies import QuadraticEnergy, RealNVP
@@ -118,6 +123,7 @@ class FlowContrastiveEstimation(nn.Module):
         energy_steps: int = 1,
         flow_steps: int = 1,
         flow_likelihood_weight: float = 0.0,
+        accuracy_threshold: float | None = None,
         init_log_normalizer: float = 0.0,
     ):
         super().__init__()
@@ -128,13 +134,19 @@ class FlowContrastiveEstimation(nn.Module):
         if self.energy_steps + self.flow_steps == 0:
             raise ValueError(format_error("energy_steps", "a schedule with at least one step", "energy_steps=0 and flow_steps=0", "pass energy_steps=1"))
         self.flow_likelihood_weight = check_nonnegative("flow_likelihood_weight", flow_likelihood_weight)
+        self.accuracy_threshold = None if accuracy_threshold is None else check_probability("accuracy_threshold", accuracy_threshold)
+        if self.accuracy_threshold is not None and self.flow_steps == 0:
+            raise ValueError(format_error("accuracy_threshold", "None when the flow is frozen (flow_steps=0)", f"{accuracy_threshold!r}", "drop accuracy_threshold or pass flow_steps >= 1"))
         self.log_normalizer = nn.Parameter(torch.tensor(float(init_log_normalizer)))
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))  # checkpointed with the objective
+        self.register_buffer("accuracy", torch.tensor(0.5))  # the energy's data-vs-flow accuracy at the last call
         if self.flow_steps == 0:
             self.flow.requires_grad_(False)
 
     def next_phase(self) -> str:
         """``'energy'`` or ``'flow'``: which side the next call trains."""
+        if self.accuracy_threshold is not None:
+            return "flow" if float(self.accuracy) > self.accuracy_threshold else "energy"
         period = self.energy_steps + self.flow_steps
         return "energy" if int(self.calls) % period < self.energy_steps else "flow"
 
@@ -153,6 +165,9 @@ class FlowContrastiveEstimation(nn.Module):
         c = self.log_normalizer.to(x.dtype)
         g_data = -energy(x) - c - self.flow.log_prob(x) - log_nu  # (n,)
         g_noise = -energy(y) - c - log_q_y - log_nu  # (m,)
+        with torch.no_grad():  # classified correctly: data with G > 0, flow samples with G < 0
+            correct = (g_data > 0).sum() + (g_noise < 0).sum()
+            self.accuracy.copy_(correct.to(self.accuracy.dtype) / (g_data.numel() + g_noise.numel()))
         return F.softplus(-g_data).mean() + self.noise_ratio * F.softplus(g_noise).mean()
 
     def forward(self, energy: Energy, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
