@@ -26,7 +26,7 @@ from ebm._validation import check_energy_input, check_int, format_error
 from ebm.energies._init import linear
 from ebm.energy import Energy
 
-__all__ = ["CouplingFlow", "conditioner"]
+__all__ = ["CouplingFlow", "conditioner", "check_flow"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -106,6 +106,10 @@ class CouplingFlow(Energy):
         Returns:
             ``z (*batch, d)`` and the log-determinant ``(*batch,)``.
         """
+        return self._transform(x)
+
+    def _transform(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        # The unchecked body of `transform`: `forward` runs after __call__ has checked x once.
         batch = x.shape[:-1]
         u = x.reshape(-1, self.dim)  # (n, d)
         log_det = u.new_zeros(u.shape[0])
@@ -138,7 +142,7 @@ class CouplingFlow(Energy):
     # ------------------------------------------------------------------ the energy contract
     def forward(self, x: Tensor) -> Tensor:
         """``E(x) = -log p(x) = ½‖f(x)‖² + (d/2) log 2π - log |det ∂f/∂x|``, shape ``(*batch,)``."""
-        z, log_det = self.transform(x)
+        z, log_det = self._transform(x)
         return 0.5 * z.pow(2).sum(-1) + 0.5 * self.dim * _LOG_2PI - log_det
 
     def log_partition(self) -> Tensor:
