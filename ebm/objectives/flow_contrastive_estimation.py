@@ -49,6 +49,16 @@ def _frozen(module: nn.Module):
             p.requires_grad_(True)
 
 
+@contextlib.contextmanager
+def _frozen_parameter(p: nn.Parameter):
+    was = p.requires_grad
+    p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        p.requires_grad_(was)
+
+
 @register_objective(
     "flow_contrastive_estimation",
     example=_example,
@@ -78,7 +88,9 @@ class FlowContrastiveEstimation(nn.Module):
     samples. So the objective fits the ordinary loop: ``ebm.train(energy, fce, x)`` optimises the
     energy, ``c`` and the flow (this module's parameters) with one optimiser, and in each phase
     only one side receives gradients. In flow phases the returned value is still ``J`` (so the
-    loss curve is one quantity) but its gradient is ``-∂J/∂α`` (``2 J.detach() - J``).
+    loss curve is one quantity) but its gradient is ``-∂J/∂α`` (``2 J.detach() - J``). Each call
+    advances the schedule, so use a first-order optimiser (not L-BFGS, whose closure calls the
+    objective several times per step).
     ``flow_likelihood_weight = λ > 0`` adds ``λ · E_data[-log q_α(x)]`` to the flow's phase,
     which keeps the flow on the data early in training. ``flow_steps = 0`` freezes the flow:
     plain NCE with a (pre-trained) flow as noise. With ``accuracy_threshold = a`` the schedule
@@ -181,14 +193,9 @@ class FlowContrastiveEstimation(nn.Module):
                 y, log_q_y = self.flow.rsample(m, generator=generator)  # (m, d), (m,)
             with _frozen(self.flow):
                 return self.value(energy, x, y, log_q_y)
-        with _frozen(energy):
+        with _frozen(energy), _frozen_parameter(self.log_normalizer):
             y, log_q_y = self.flow.rsample(m, generator=generator)
-            c = self.log_normalizer
-            self.log_normalizer.requires_grad_(False)
-            try:
-                j = self.value(energy, x, y, log_q_y)
-            finally:
-                c.requires_grad_(True)
+            j = self.value(energy, x, y, log_q_y)
         loss = 2 * j.detach() - j  # value J, gradient -∂J/∂α: the flow ascends J
         if self.flow_likelihood_weight:
             nll = self.flow(x).mean()  # E_data[-log q(x)]
