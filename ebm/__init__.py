@@ -8,7 +8,8 @@ Sub-packages: `ebm.energies` (models), `ebm.objectives` (training principles), `
 The MCMC samplers live in the sibling package `samplers`.
 """
 
-from ebm.energy import Energy, NotEnergy, OrEnergy, SumEnergy, TemperedEnergy
+from ebm.energy import NotEnergy, OrEnergy  # concept composition: OR and NOT (AND is SumEnergy)
+from ebm.energy import Energy, SumEnergy, TemperedEnergy
 
 __version__ = "0.1.0"
 __all__ = ["Energy", "SumEnergy", "TemperedEnergy", "OrEnergy", "NotEnergy", "__version__"]
