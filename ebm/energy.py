@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import math
 
 import torch
 from torch import Tensor, nn
 
 from ebm._validation import check_energy_input, check_positive, energy_reference_tensor, format_error, input_checks_enabled
 
-__all__ = ["Energy", "SumEnergy", "TemperedEnergy"]
+__all__ = ["Energy", "SumEnergy", "TemperedEnergy", "OrEnergy", "NotEnergy", "Negation"]
 
 # Energies (by id) whose input was checked by an entry point that is still running: the call of
 # `self(x)` inside `score` / `energy_and_score` then does not check (and synchronise) a second time.
@@ -219,8 +220,23 @@ class Energy(nn.Module):
         return training_loop()(self, data, objective=objective, **train_kwargs)
 
     # ------------------------------------------------------------------ composition
-    def __add__(self, other: "Energy") -> "SumEnergy":
+    def __add__(self, other: "Energy | Negation") -> "SumEnergy | NotEnergy":
+        """AND (product of experts) ``self + other``; ``self + ~other`` is NOT (see `NotEnergy`)."""
+        if isinstance(other, Negation):
+            return NotEnergy(self, other.energy, other.alpha)
         return SumEnergy(self, other)
+
+    def __or__(self, other: "Energy") -> "OrEnergy":
+        """OR (mixture of the un-normalised densities): ``-log(exp(-E_self) + exp(-E_other))``."""
+        return OrEnergy(self, other)
+
+    def __invert__(self) -> "Negation":
+        """``~e``: a negated concept, usable only against a base as ``base + ~e`` (see `NotEnergy`)."""
+        return Negation(self)
+
+    def but_not(self, other: "Energy", alpha: float = 1.0) -> "NotEnergy":
+        """``self`` AND NOT ``other``: ``E(x) = E_self(x) - α E_other(x)`` (see `NotEnergy`)."""
+        return NotEnergy(self, other, alpha)
 
     def tempered(self, temperature: float) -> "TemperedEnergy":
         """This energy at temperature T: ``E(x) / T`` (T > 1 flattens the landscape)."""
@@ -311,3 +327,181 @@ class TemperedEnergy(Energy):
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature:g}"
+
+
+class OrEnergy(Energy):
+    """Disjunction of concepts: ``E(x) = -log Σ_i exp(-E_i(x))``, i.e. ``p(x) ∝ Σ_i exp(-E_i(x))``.
+
+    A mixture of the *un-normalised* densities: written with normalised parts it is
+    ``p(x) = Σ_i (Z_i / Σ_j Z_j) p_i(x)``, so each concept's weight is its partition function
+    ``Z_i``, not 1/k. Two concepts of unequal spread (or energies offset by a constant) are not
+    mixed evenly; shift an energy by ``log Z_i`` (or ``log w_i``) to choose the weights. Where
+    every part has a log partition function, ``log Z = log Σ_i Z_i`` exactly.
+
+    The score is the responsibility-weighted score: ``-∇E = Σ_i r_i(x) (-∇E_i(x))`` with
+    ``r_i ∝ exp(-E_i(x))``.
+
+    Reference: Du, Li & Mordatch (2020), "Compositional Visual Generation and Inference with
+    Energy Based Models", arXiv:2004.06030 (disjunction, section 3); Mordatch (2018),
+    "Concept Learning with Energy-Based Models", arXiv:1811.02486.
+
+    Args:
+        *energies: two or more energies with the same event shape.
+
+    Raises:
+        TypeError: a part that is not an `Energy`.
+        ValueError: fewer than two energies, or event shapes that differ.
+
+    Example:
+        >>> from ebm.energies import Gaussian
+        >>> either = Gaussian(-torch.ones(2), torch.eye(2)) | Gaussian(torch.ones(2), torch.eye(2))
+        >>> either(torch.zeros(3, 2)).shape
+        torch.Size([3])
+    """
+
+    def __init__(self, *energies: Energy):
+        flat: list[Energy] = []
+        for e in energies:
+            if not isinstance(e, Energy):
+                raise TypeError(format_error("energies", "ebm.Energy instances", type(e).__name__, "wrap callables in an Energy subclass"))
+            flat.extend(e.terms if isinstance(e, OrEnergy) else [e])
+        if len(flat) < 2:
+            raise ValueError(format_error("energies", "at least two energies", f"{len(flat)}", "pass two or more energies"))
+        shapes = {tuple(e.event_shape) for e in flat}
+        if len(shapes) != 1:
+            raise ValueError(format_error("energies", "one common event shape", f"event shapes {sorted(shapes)}", "combine energies over the same space"))
+        super().__init__(flat[0].event_shape)
+        self.terms = nn.ModuleList(flat)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return -torch.logsumexp(torch.stack([-term(x) for term in self.terms], dim=-1), dim=-1)  # (*batch, k) -> (*batch,)
+
+    def energy_and_score(self, x: Tensor, *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+        parts = [term.energy_and_score(x, create_graph=create_graph) for term in self.terms]
+        neg = torch.stack([-p[0] for p in parts], dim=-1)  # (*batch, k)
+        resp = torch.softmax(neg, dim=-1)  # (*batch, k)
+        scores = torch.stack([p[1] for p in parts], dim=-1)  # (*batch, *event, k)
+        weights = resp.reshape(*resp.shape[:-1], *([1] * len(self.event_shape)), resp.shape[-1])  # (*batch, 1.., k)
+        return -torch.logsumexp(neg, dim=-1), (weights * scores).sum(-1)
+
+    def log_partition(self) -> Tensor:
+        """``log Σ_i Z_i`` (exact where every part's log Z is)."""
+        return torch.logsumexp(torch.stack([term.log_partition() for term in self.terms]), dim=0)
+
+
+class Negation:
+    """``~energy``: a concept to be negated against a base, ``base + ~energy`` -> `NotEnergy`.
+
+    Not an energy by itself: ``exp(+E(x))`` grows without bound, so a negation alone has no
+    normalisable density.
+    """
+
+    def __init__(self, energy: Energy, alpha: float = 1.0):
+        if not isinstance(energy, Energy):
+            raise TypeError(format_error("energy", "an ebm.Energy", type(energy).__name__, "negate an Energy instance"))
+        self.energy = energy
+        self.alpha = check_positive("alpha", alpha)
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(
+            format_error("~energy", "a base to negate against", "a bare negation (exp(+E) is not normalisable)", "write base + ~energy or base.but_not(energy, alpha)")
+        )
+
+    def __repr__(self) -> str:
+        return f"~{self.energy!r}"
+
+
+class NotEnergy(Energy):
+    """Negation against a base: ``E(x) = E_base(x) - α E_neg(x)``, i.e. ``p(x) ∝ p_base(x) / p_neg(x)^α``.
+
+    Concept negation (Du, Li & Mordatch 2020) needs the base: ``-α E_neg`` alone has
+    ``∫ exp(α E_neg) = ∞`` for any confining ``E_neg``. Even with a base the result is normalisable
+    only when ``E_base`` grows faster than ``α E_neg`` in every direction; with Gaussian parts
+    (precisions ``P_b``, ``P_n``) that is ``P_b - α P_n`` positive definite, which is checked on
+    construction, and then ``log Z`` is exact:
+
+        ``E(x) = ½ xᵀ P x - hᵀ x + c``,  ``P = P_b - α P_n``,  ``h = P_b μ_b - α P_n μ_n``,
+        ``c = ½ μ_bᵀ P_b μ_b - ½ α μ_nᵀ P_n μ_n``,
+        ``log Z = (d/2) log 2π - ½ log det P + ½ hᵀ P⁻¹ h - c``.
+
+    For other parts ``log_partition`` raises (estimate it on a grid or with AIS), and a sampler on
+    a non-normalisable composition drifts away: keep α small or the base confining.
+
+    Reference: Du, Li & Mordatch (2020), "Compositional Visual Generation and Inference with
+    Energy Based Models", arXiv:2004.06030 (negation, section 3).
+
+    Args:
+        base: the energy the negation is taken against.
+        negated: the concept to avoid, same event shape.
+        alpha: ``α > 0``, the strength of the negation.
+
+    Raises:
+        TypeError: a part that is not an `Energy`.
+        ValueError: event shapes differ, ``α <= 0``, or Gaussian parts with ``P_b - α P_n`` not
+            positive definite (the composition is not normalisable).
+
+    Example:
+        >>> from ebm.energies import Gaussian
+        >>> wide, centre = Gaussian(torch.zeros(2), 4 * torch.eye(2)), Gaussian(torch.zeros(2), torch.eye(2))
+        >>> ring_ish = wide.but_not(centre, alpha=0.2)        # or: wide + ~centre (alpha 1)
+        >>> float(ring_ish.log_partition()) > 0
+        True
+    """
+
+    def __init__(self, base: Energy, negated: Energy, alpha: float = 1.0):
+        for name, e in (("base", base), ("negated", negated)):
+            if not isinstance(e, Energy):
+                raise TypeError(format_error(name, "an ebm.Energy", type(e).__name__, "pass an Energy instance"))
+        if tuple(base.event_shape) != tuple(negated.event_shape):
+            raise ValueError(
+                format_error("negated", f"event shape {tuple(base.event_shape)} (the base's)", f"event shape {tuple(negated.event_shape)}", "negate a concept over the same space")
+            )
+        super().__init__(base.event_shape)
+        self.base, self.negated = base, negated
+        self.alpha = check_positive("alpha", alpha)
+        quad = self._quadratic_form()
+        if quad is not None and not bool(torch.all(torch.linalg.eigvalsh(quad[0]) > 0)):
+            raise ValueError(
+                format_error(
+                    "alpha",
+                    "a negation the base can absorb (P_base - alpha P_negated positive definite)",
+                    f"alpha={self.alpha:g}, whose P_base - alpha P_negated has a non-positive eigenvalue: exp(-E) is not integrable",
+                    "lower alpha or widen the negated concept (or sharpen the base)",
+                )
+            )
+
+    def _quadratic_form(self):
+        """``(P, h, c)`` when both parts are Gaussian energies with ``mean`` and ``precision``; else None."""
+        parts = []
+        for e in (self.base, self.negated):
+            mean, precision = getattr(e, "mean", None), getattr(e, "precision", None)
+            if not (isinstance(mean, Tensor) and isinstance(precision, Tensor) and mean.dim() == 1 and precision.dim() == 2):
+                return None
+            parts.append((mean, precision))
+        (mb, pb), (mn, pn) = parts
+        p = pb - self.alpha * pn  # (d, d)
+        h = pb @ mb - self.alpha * (pn @ mn)  # (d,)
+        c = 0.5 * mb @ pb @ mb - 0.5 * self.alpha * (mn @ pn @ mn)
+        return p, h, c
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base(x) - self.alpha * self.negated(x)
+
+    def energy_and_score(self, x: Tensor, *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+        eb, sb = self.base.energy_and_score(x, create_graph=create_graph)
+        en, sn = self.negated.energy_and_score(x, create_graph=create_graph)
+        return eb - self.alpha * en, sb - self.alpha * sn
+
+    def log_partition(self) -> Tensor:
+        """Exact for Gaussian parts (see the class docstring); otherwise raises NotImplementedError."""
+        quad = self._quadratic_form()
+        if quad is None:
+            return super().log_partition()
+        p, h, c = quad
+        d = p.shape[0]
+        chol = torch.linalg.cholesky(p)
+        w = torch.cholesky_solve(h.unsqueeze(-1), chol).squeeze(-1)  # P⁻¹ h, (d,)
+        return 0.5 * d * math.log(2 * math.pi) - torch.log(torch.diagonal(chol)).sum() + 0.5 * h @ w - c
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha:g}"

@@ -17,6 +17,7 @@ from ebm.energies.autoencoders import AutoencoderEnergy, ContractiveAutoencoderE
 from ebm.energies.sparse_coding import SparseCodingEnergy
 from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEnergy
 from ebm.energies.quadratic import QuadraticEnergy
+from ebm.energies.flows import NeuralSplineFlow, RealNVP
 
 __all__ = [
     "Gaussian",
@@ -44,6 +45,8 @@ __all__ = [
     "LatentEBMPrior",
     "SparseCodingEnergy",
     "QuadraticEnergy",
+    "RealNVP",
+    "NeuralSplineFlow",
     "NoiseConditionalEnergy",
     "FixedNoiseEnergy",
     "BernoulliRBM",

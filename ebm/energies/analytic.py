@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ebm._validation import check_covariance, check_int, check_positive, check_tensor, check_weights, format_error
-from ebm.energy import Energy, SumEnergy, TemperedEnergy
+from ebm.energy import Energy, NotEnergy, OrEnergy, SumEnergy, TemperedEnergy
 from ebm.registry import register_energy
 
 __all__ = ["Gaussian", "GaussianMixture"]
@@ -229,3 +229,20 @@ register_energy(
     example=lambda: TemperedEnergy(_two_gaussians()[1], 2.0),
     bad_params=[(lambda: TemperedEnergy(_two_gaussians()[0], -1.0), ValueError, "temperature")],
 )(TemperedEnergy)
+register_energy(
+    "or",
+    example=lambda: OrEnergy(*_two_gaussians()),
+    bad_params=[
+        (lambda: OrEnergy(_two_gaussians()[0]), ValueError, "at least two"),
+        (lambda: OrEnergy(_two_gaussians()[0], lambda x: x), TypeError, "Energy"),
+    ],
+)(OrEnergy)
+register_energy(
+    "not",
+    example=lambda: NotEnergy(Gaussian(torch.zeros(2), 4 * torch.eye(2)), Gaussian(torch.ones(2), torch.eye(2)), 0.2),
+    bad_params=[
+        (lambda: NotEnergy(*_two_gaussians(), alpha=3.0), ValueError, "not integrable"),
+        (lambda: NotEnergy(_two_gaussians()[0], _two_gaussians()[1], alpha=0.0), ValueError, "alpha"),
+        (lambda: NotEnergy(_two_gaussians()[0], Gaussian(torch.zeros(3), torch.eye(3))), ValueError, "event shape"),
+    ],
+)(NotEnergy)

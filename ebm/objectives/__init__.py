@@ -5,6 +5,7 @@ from ebm.objectives.autoencoder import ContractiveLoss, DenoisingLoss, Reconstru
 from ebm.objectives.contrastive_divergence import ContrastiveDivergence, rbm_block_gibbs
 from ebm.objectives.denoising_score_matching import DenoisingScoreMatching, MultiLevelDenoisingScoreMatching, geometric_sigmas
 from ebm.objectives.exact_likelihood import ExactLikelihood
+from ebm.objectives.flow_contrastive_estimation import FlowContrastiveEstimation
 from ebm.objectives.free_energy import FreeEnergyLoss
 from ebm.objectives.latent_prior import LatentPriorLoss
 from ebm.objectives.minimum_probability_flow import MinimumProbabilityFlow
@@ -49,6 +50,7 @@ __all__: list[str] = [
     "geometric_sigmas",
     "SlicedScoreMatching",
     "NoiseContrastiveEstimation",
+    "FlowContrastiveEstimation",
     "RatioMatching",
     "MinimumProbabilityFlow",
     "PseudoLikelihood",
