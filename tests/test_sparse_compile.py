@@ -78,9 +78,9 @@ def test_block_rows_and_padding():
 @pytest.mark.parametrize("bad", ["yes", 1, None])
 def test_compile_must_be_a_bool(bad):
     x, d, alpha = _problem(n=3)
-    with pytest.raises(TypeError, match="compile: expected a bool.*Fix:"):
+    with pytest.raises(TypeError, match="compile: expected True, False or .auto.*Fix:"):
         fista(x, d, alpha, compile=bad)
-    with pytest.raises(TypeError, match="compile: expected a bool"):
+    with pytest.raises(TypeError, match="compile: expected True, False or .auto."):
         ista(x, d, alpha, compile=bad)
 
 
