@@ -261,7 +261,7 @@ def _proximal_gradient(
     # that the polish has not certified by promote_at continue in the dtype of x, where the gap
     # of the iterates can certify them too (so every returned code meets tol or says it did not).
     mixed = cdtype != rdtype
-    promote_at = polish_after + 100
+    promote_at = polish_after + (100 if accelerated else 500)  # ISTA finds supports more slowly
     # Preallocated buffers and in-place updates: fresh (m, k) tensors each step cost page faults
     # (large allocations are mmap'ed and zeroed by the OS) that take longer than the arithmetic.
     u, step = torch.empty_like(z), torch.empty_like(z)
