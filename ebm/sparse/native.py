@@ -488,7 +488,9 @@ def prox_steps_native(z: Tensor, y: Tensor, t: Tensor, b: Tensor, d: Tensor | No
     fn = _LIB[0].prox_update_f64 if z.dtype == torch.float64 else _LIB[0].prox_update_f32
     m, k = z.shape
     thin = d is not None
-    rows = min(block, m)
+    # One block per core's L2 cache: with t threads the GEMMs split a block t ways, so a block of
+    # t x 256 rows keeps each core's share as large and needs t times fewer fork/joins.
+    rows = min(block * max(1, torch.get_num_threads()), m)
     prod = z.new_empty(rows, k)  # (block, k)
     proj = z.new_empty(rows, d.shape[1]) if thin else None  # (block, f)
     u = z.new_empty(k)
