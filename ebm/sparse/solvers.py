@@ -26,16 +26,21 @@ Speed (see BENCHMARKS.md, "Sparse coding"):
   a signal's code only when its duality gap meets ``tol``. A polish round costs about as much as
   20-30 float32 iterations (10-15 in C, below), so it waits until the iterations have nearly found
   the supports: ``polish_after`` defaults to 50 (40 for the C polish).
-* ``compile=True`` fuses the step with ``torch.compile`` (`ebm.sparse.fused`): blocks of 256
-  rows, padded to a fixed shape so that a shrinking batch never recompiles, advance 10 steps per
-  compiled call; on one core the 50 float32 steps of the scikit-learn benchmark went from 0.73 s
-  to 0.40 s (the two thin products alone take 0.27 s). The first solve of a configuration pays the
-  compilation (seconds to tens of seconds); later solves with the same shapes reuse it.
-* With ``compile=True`` the polish runs in C on CPU (`ebm.sparse.native`: per signal, the guess,
-  the solve on the support by a column-wise Cholesky read straight from ``G``, and the duality
-  gap, without the padded batches and ``(m, k)`` intermediates of the torch version): on one core
-  of the development CPU the polish of the scikit-learn benchmark went from 0.63-0.75 s to
-  0.25-0.29 s.
+* The plain call is the fast certified path: ``compute_dtype="auto"`` iterates in float32 for
+  float64 ``x`` when the polish certifies the result, ``polish="auto"`` polishes whenever the gap
+  criterion stops the solve, and rows the polish has not certified by ``polish_after + 100``
+  (ISTA: ``+ 500``) continue in the dtype of ``x``, where their own gap can certify them.
+* On CPU the iterations run in `ebm.sparse.native.prox_steps_native` (torch's GEMMs for the
+  products, one C pass for the rest of a step, L2-sized row blocks that take all the steps to the
+  next check) and the polish in C (`ebm.sparse.native`: per signal, the guess, the solve on the
+  support by a column-wise Cholesky read straight from ``G``, and the duality gap): on one core of
+  the development CPU the polish of the scikit-learn benchmark went from 0.63-0.75 s (torch ops)
+  to 0.25-0.29 s, and 50 float32 steps from 4.1 s to 1.4 s (eager torch, loaded machine).
+* ``compile=True`` fuses the step with ``torch.compile`` instead (`ebm.sparse.fused`): blocks of
+  256 rows, padded to a fixed shape so that a shrinking batch never recompiles, advance 10 steps
+  per compiled call; the first solve of a configuration pays the compilation (10-45 s here).
+  ``compile="auto"`` (`ebm.sparse.compile_policy`) compiles only where the C kernels are not
+  available, once a configuration's eager iterations have cost as much as the compilation.
 * Subnormals: the soft threshold returns exact zeros, and momentum differences below
   ``finfo.tiny`` cannot arise for long because converged rows leave the batch; the library does not
   touch the process-wide ``torch.set_flush_denormal`` flag.
