@@ -78,9 +78,9 @@ def test_block_rows_and_padding():
 @pytest.mark.parametrize("bad", ["yes", 1, None])
 def test_compile_must_be_a_bool(bad):
     x, d, alpha = _problem(n=3)
-    with pytest.raises(TypeError, match="compile: expected a bool.*Fix:"):
+    with pytest.raises(TypeError, match="compile: expected True, False or .auto.*Fix:"):
         fista(x, d, alpha, compile=bad)
-    with pytest.raises(TypeError, match="compile: expected a bool"):
+    with pytest.raises(TypeError, match="compile: expected True, False or .auto."):
         ista(x, d, alpha, compile=bad)
 
 
@@ -117,3 +117,67 @@ def test_really_compiled_solves_match_eager(monkeypatch):
     i = ista(x, d, alpha, tol=0, max_iter=30)
     j = ista(x, d, alpha, tol=0, max_iter=30, compile=True)
     torch.testing.assert_close(j.codes, i.codes, rtol=0, atol=1e-9)
+
+
+# --- compile="auto" -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def auto_policy(monkeypatch):
+    """A fresh compile_policy state, and no C kernels (so that "auto" considers torch.compile)."""
+    from ebm.sparse import compile_policy, native
+
+    monkeypatch.setattr(compile_policy, "_SPENT", {})
+    monkeypatch.setattr(compile_policy, "_BROKEN", [])
+    monkeypatch.setattr(native, "_LIB", [None])
+    return compile_policy
+
+
+def test_auto_never_compiles_a_small_solve(eager_compile, auto_policy):
+    x, d, alpha = _problem(n=300, k=64, f=16)
+    for _ in range(3):
+        fista(x, d, alpha)
+    assert fused._CACHE == {} and auto_policy._SPENT == {}  # below MIN_WORK: not even counted
+
+
+def test_auto_compiles_once_the_eager_time_reaches_the_compile_cost(eager_compile, auto_policy, monkeypatch):
+    x, d, alpha = _problem(n=300, k=64, f=16)
+    monkeypatch.setattr(auto_policy, "MIN_WORK", 0.0)
+    monkeypatch.setattr(auto_policy, "COMPILE_SECONDS", 1e9)
+    eager = fista(x, d, alpha)
+    assert fused._CACHE == {} and len(auto_policy._SPENT) == 1  # eager, and its time counted
+    (key,) = auto_policy._SPENT
+    auto_policy._SPENT[key] = 1e9  # as if this configuration had already cost a compilation
+    compiled = fista(x, d, alpha)
+    assert list(fused._CACHE) == [key]
+    ok = eager.converged
+    assert torch.equal(compiled.converged, ok) and int(ok.sum()) > 290
+    torch.testing.assert_close(compiled.codes[ok], eager.codes[ok], rtol=0, atol=1e-9)  # polished: exact solves
+    monkeypatch.setattr(auto_policy, "_SPENT", {})
+    fista(x[:10], d, alpha)  # a compiled configuration is reused whatever the call's size
+    assert len(fused._CACHE) == 1
+
+
+def test_auto_prefers_the_c_iterations(eager_compile, monkeypatch):
+    from ebm.sparse import compile_policy, native
+
+    if not native.available():
+        pytest.skip("no C compiler")
+    monkeypatch.setattr(compile_policy, "MIN_WORK", 0.0)
+    monkeypatch.setattr(compile_policy, "COMPILE_SECONDS", 0.0)
+    fista(*_problem(n=300, k=64, f=16))
+    assert fused._CACHE == {}  # the C iterations need no compilation
+
+
+def test_auto_falls_back_when_the_compiler_is_broken(monkeypatch, auto_policy):
+    break_torch_compile(monkeypatch)
+    monkeypatch.setattr(fused, "_CACHE", {})
+    monkeypatch.setattr(auto_policy, "MIN_WORK", 0.0)
+    monkeypatch.setattr(auto_policy, "COMPILE_SECONDS", 0.0)
+    x, d, alpha = _problem(n=70)
+    res = fista(x, d, alpha)  # tries to compile, fails before advancing a row, goes on eagerly
+    assert auto_policy._BROKEN and bool(res.converged.all())
+    gap, obj = duality_gap(x, res.codes, d, alpha), 0.5 * ((x - res.codes @ d) ** 2).sum(1) + alpha * res.codes.abs().sum(1)
+    assert bool((gap <= 1e-6 * obj + 1e-15).all())
+    with pytest.raises(RuntimeError, match="compile: expected a step that torch.compile can fuse"):
+        fista(x, d, alpha, compile=True)  # an explicit request still reports the failure

@@ -108,3 +108,43 @@ def test_supervised_training_reduces_code_error():
     assert after < 0.7 * before
     with pytest.raises(ValueError, match="Fix:"):
         lista_supervised_loss(net, x)
+
+
+def test_prediction_error_is_exact_on_a_constructed_case():
+    from ebm.sparse import iterations_to_reach, prediction_error
+
+    optimal = torch.tensor([[3.0, 0.0, 4.0], [0.0, 0.0, 0.0]])  # Σ‖z*‖² = 25 (the zero row counts too)
+    codes = torch.tensor([[3.0, 1.0, 2.0], [0.0, 2.0, 0.0]])  # Σ‖z − z*‖² = 1 + 4 + 4 = 9
+    assert prediction_error(codes, optimal) == 9 / 25
+    assert prediction_error(optimal, optimal) == 0.0
+    assert iterations_to_reach([0.9, 0.5, 0.36, 0.4, 0.1], 9 / 25) == 3 and iterations_to_reach([0.9, 0.5], 0.1) is None
+    with pytest.raises(ValueError, match="optimal: .*Fix:"):
+        prediction_error(codes, torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="codes: .*Fix:"):
+        prediction_error(codes[:, :2], optimal)
+
+
+def test_coordinate_descent_reaches_the_lasso_minimiser():
+    from helpers import sparse_problem
+
+    from ebm.sparse import coordinate_descent, duality_gap, fista
+
+    x, d, alpha = sparse_problem(n=20, k=16, f=12)
+    z = coordinate_descent(x, d, alpha, 3000)
+    assert float(duality_gap(x, z, d, alpha).max()) < 1e-9
+    torch.testing.assert_close(z, fista(x, d, alpha, tol=1e-12).codes, rtol=0, atol=1e-6)
+    one = coordinate_descent(x, d, alpha, 1)  # one iteration moves exactly one coordinate per signal
+    assert bool(((one != 0).sum(1) <= 1).all())
+    torch.testing.assert_close(coordinate_descent(x, d, alpha, 7, init=coordinate_descent(x, d, alpha, 5)), coordinate_descent(x, d, alpha, 12), rtol=0, atol=1e-12)
+
+
+def test_sample_image_patches_are_seeded_and_normalised():
+    from ebm.sparse import sample_image_patches
+
+    a = sample_image_patches(300, 8, generator=torch.Generator().manual_seed(1))
+    b = sample_image_patches(300, 8, generator=torch.Generator().manual_seed(1))
+    assert a.shape == (300, 64) and torch.equal(a, b)
+    torch.testing.assert_close(a.mean(1), torch.zeros(300, dtype=a.dtype), rtol=0, atol=1e-12)  # DC removed
+    assert abs(float(a.std()) - 1.0) < 1e-12
+    with pytest.raises(ValueError, match="size"):
+        sample_image_patches(3, 1)

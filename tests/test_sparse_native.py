@@ -4,7 +4,7 @@ import pytest
 import torch
 from helpers import sparse_problem
 
-from ebm.sparse import fista, native
+from ebm.sparse import duality_gap, fista, ista, native, objective
 from ebm.sparse.active_set import support_solve
 
 needs_kernel = pytest.mark.skipif(not native.available(), reason="no C compiler to build the native support solver")
@@ -123,3 +123,88 @@ def test_a_transposed_warm_start_gives_the_eager_answer():
     eager = fista(x, d, alpha, tol=1e-10, polish=True, polish_after=10, init=init.contiguous())
     assert bool(compiled.converged.all())
     torch.testing.assert_close(compiled.codes, eager.codes, rtol=0, atol=1e-9)
+
+
+# --- The plain call is the fast certified path -------------------------------------------------
+
+
+@needs_kernel
+@pytest.mark.parametrize("solver", [fista, ista])
+@pytest.mark.parametrize("k,f", [(24, 12), (64, 16)])  # square (2f > k) and thin (2f <= k) iterations
+def test_native_iterations_equal_the_torch_iterations(monkeypatch, solver, k, f):
+    """Fixed iterations (tol=0 keeps float64, no polish): the C pass against eager torch, same rounding up to summation order."""
+    x, d, alpha = sparse_problem(n=300, k=k, f=f)  # 300 rows: two blocks of prox_steps_native
+    c = solver(x, d, alpha, tol=0, max_iter=23)
+    monkeypatch.setattr(native, "_LIB", [None])  # the torch iterations
+    t = solver(x, d, alpha, tol=0, max_iter=23)
+    torch.testing.assert_close(c.codes, t.codes, rtol=0, atol=1e-12)
+    assert torch.equal(c.codes == 0, t.codes == 0)
+
+
+@needs_kernel
+def test_the_change_criterion_on_the_native_iterations(monkeypatch):
+    x, d, alpha = sparse_problem(n=70, k=64, f=16)
+    c = fista(x, d, alpha, tol=1e-6, criterion="change", max_iter=5000)
+    monkeypatch.setattr(native, "_LIB", [None])
+    t = fista(x, d, alpha, tol=1e-6, criterion="change", max_iter=5000)
+    assert bool(c.converged.all()) and torch.equal(c.n_iter, t.n_iter)
+    torch.testing.assert_close(c.codes, t.codes, rtol=0, atol=1e-9)
+
+
+@needs_kernel
+@pytest.mark.parametrize("solver", [fista, ista])
+def test_the_plain_call_takes_the_fast_path_and_is_certified(monkeypatch, solver):
+    """fista(x, D, alpha): float32 C iterations, the C polish on float64, every code certified to tol."""
+    x, d, alpha = sparse_problem(n=200, k=64, f=16)
+    seen = {"steps": [], "polish": 0}
+    steps, polish = native.prox_steps_native, native.pdas_polish_native
+    monkeypatch.setattr(native, "prox_steps_native", lambda z, *a, **kw: seen["steps"].append((z.dtype, z.shape[0])) or steps(z, *a, **kw))
+    monkeypatch.setattr(native, "pdas_polish_native", lambda *a, **kw: seen.__setitem__("polish", seen["polish"] + 1) or polish(*a, **kw))
+    res = solver(x, d, alpha, max_iter=5000)
+    # float32 iterations on every row first; rows the polish has not certified by iteration
+    # polish_after + 100 (ISTA: + 500) go on in float64 (a few for FISTA).
+    assert seen["steps"][0] == (torch.float32, 200) and seen["polish"] > 0
+    if solver is fista:
+        assert all(n <= 200 // 4 for dtype, n in seen["steps"] if dtype == torch.float64)
+    textbook = solver(x, d, alpha, compute_dtype=None, polish=False, compile=False, max_iter=5000)
+    # Textbook ISTA leaves some signals unconverged at 5000 iterations; the plain call no more.
+    assert res.codes.dtype == torch.float64 and int(res.converged.sum()) >= int(textbook.converged.sum())
+    if solver is fista:
+        assert bool(res.converged.all())
+    ok = res.converged
+    gap, p = duality_gap(x[ok], res.codes[ok], d, alpha), objective(x[ok], res.codes[ok], d, alpha)
+    assert bool((gap <= 1e-6 * p + 1e-15).all())  # the default tol, certified by an independent gap
+
+
+def test_fixed_iterations_keep_the_dtype_of_x():
+    """tol=0 (a fixed number of iterations) is textbook FISTA in the dtype of x: no float32, no polish."""
+    x, d, alpha = sparse_problem(n=20)
+    plain = fista(x, d, alpha, tol=0, max_iter=15)
+    textbook = fista(x, d, alpha, tol=0, max_iter=15, compute_dtype=None, polish=False, compile=False)
+    torch.testing.assert_close(plain.codes, textbook.codes, rtol=0, atol=0)
+
+
+@needs_kernel
+def test_rows_the_polish_cannot_certify_finish_in_float64():
+    """polish_rounds=0 never certifies: the float32 rows are promoted at polish_after + 100 and certified by their own gap."""
+    x, d, alpha = sparse_problem(n=40)
+    res = fista(x, d, alpha, tol=1e-10, polish_rounds=0, polish_after=20, max_iter=20_000)
+    assert bool(res.converged.all()) and int(res.n_iter.min()) >= 120
+    gap, p = duality_gap(x, res.codes, d, alpha), objective(x, res.codes, d, alpha)
+    assert bool((gap <= 1e-10 * p + 1e-15).all())
+
+
+def test_polish_and_compute_dtype_are_checked():
+    x, d, alpha = sparse_problem(n=3)
+    with pytest.raises(TypeError, match="polish: expected True, False or 'auto'.*Fix:"):
+        fista(x, d, alpha, polish="yes")
+    with pytest.raises(TypeError, match="compute_dtype: expected 'auto', None or a floating torch dtype.*Fix:"):
+        fista(x, d, alpha, compute_dtype=torch.int32)
+
+
+def test_ebm_native_march_is_checked_and_keys_the_cache(monkeypatch):
+    monkeypatch.setenv("EBM_NATIVE_MARCH", "x86-64-v3")
+    assert native.target_march() == "x86-64-v3"
+    monkeypatch.setenv("EBM_NATIVE_MARCH", "native; rm -rf /")
+    with pytest.raises(ValueError, match="EBM_NATIVE_MARCH: expected a -march value.*Fix:"):
+        native.target_march()

@@ -174,7 +174,7 @@ def test_lipschitz_constant_and_solver_arguments_are_checked():
         ({"max_iter": -1}, ValueError, "max_iter"),
         ({"tol": -1e-3}, ValueError, "tol"),
         ({"check_every": 0}, ValueError, "check_every"),
-        ({"polish_rounds": 0}, ValueError, "polish_rounds"),
+        ({"polish_rounds": -1}, ValueError, "polish_rounds"),
         ({"restart": "yes"}, TypeError, "restart"),
         ({"polish": 1}, TypeError, "polish"),
         ({"compute_dtype": "float32"}, TypeError, "compute_dtype"),

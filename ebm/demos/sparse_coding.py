@@ -12,7 +12,18 @@ from ebm import plot
 from ebm.data import load_digits
 from ebm.demos import register_demo
 from ebm.energies import SparseCodingEnergy
-from ebm.sparse import LISTA, duality_gap, fista, ista, learn_dictionary, lista_objective_loss
+from ebm.sparse import (
+    LISTA,
+    coordinate_descent,
+    duality_gap,
+    fista,
+    ista,
+    learn_dictionary,
+    lista_objective_loss,
+    lista_supervised_loss,
+    prediction_error,
+    sample_image_patches,
+)
 from ebm.train import train
 
 
@@ -25,6 +36,35 @@ def _gap_curves(x, d, alpha, depths, solver):
         times.append(time.perf_counter() - t)
         gaps.append(float(duality_gap(x, z, d, alpha).mean()))
     return gaps, times
+
+
+def _lista_as_published(out_dir: Path, generator: torch.Generator, quick: bool) -> Path:
+    """Gregor & LeCun (2010)'s measurement: code prediction error ‖z − z*‖²/‖z*‖² vs iterations on natural patches.
+
+    A small version of ``benchmarks/lista_as_published.py`` (BENCHMARKS.md, "LISTA as published").
+    """
+    size, atoms, alpha = (8, 64, 0.5) if quick else (10, 100, 0.5)
+    n_train, n_test = (600, 200) if quick else (4000, 500)
+    x = sample_image_patches(n_train + n_test, size, generator=generator, dtype=torch.float32)  # (n, size²)
+    tr, te = x[:n_train], x[n_train:]
+    d = learn_dictionary(tr, atoms, alpha, n_epochs=1 if quick else 5, method="online", batch_size=200, generator=generator).dictionary
+    z_tr, z_te = (fista(v, d, alpha, tol=1e-6, max_iter=20_000).codes for v in (tr, te))
+    depths = (1, 2, 4) if quick else (1, 2, 4, 8, 16)
+    lista_err = []
+    for depth in depths:
+        net = LISTA(d, alpha, n_layers=depth)
+        train(net, lista_supervised_loss, (tr, z_tr), epochs=1 if quick else 15, batch_size=100, lr=1e-3, generator=generator, progress=False)
+        with torch.no_grad():
+            lista_err.append(prediction_error(net(te), z_te))
+    iters = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64] + ([] if quick else [96, 128, 192, 256, 384, 512])
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    for name, solve in (("ISTA", lambda m: ista(te, d, alpha, max_iter=m, tol=0).codes), ("FISTA", lambda m: fista(te, d, alpha, max_iter=m, tol=0, restart=False).codes), ("CoD (one coordinate per iteration)", lambda m: coordinate_descent(te, d, alpha, m))):
+        ax.loglog(iters, [prediction_error(solve(m), z_te) for m in iters], label=name)
+    ax.loglog(depths, lista_err, "ko-", label="LISTA (trained), x = layers")
+    ax.set(xlabel="iterations / layers", ylabel="prediction error ‖z − z*‖² / ‖z*‖²", title=f"Gregor & LeCun's measure: {size}×{size} natural patches, {atoms} atoms")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return plot.save(fig, out_dir / "sparse_lista_prediction_error.png")
 
 
 @register_demo("sparse_coding", title="Sparse coding: ISTA, FISTA and LISTA; a dictionary of digit strokes; the energy landscape", order=60)
@@ -78,4 +118,7 @@ def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
     for a in energy.dictionary.detach():
         ax.annotate("", xy=(2 * a[0], 2 * a[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="white", lw=2))
     paths.append(plot.save(fig, out_dir / "sparse_landscape.png"))
+
+    # 4. LISTA measured as Gregor & LeCun measured it: prediction error vs iterations on natural patches.
+    paths.append(_lista_as_published(out_dir, generator, quick))
     return paths

@@ -17,7 +17,7 @@ wastes little; padded rows and columns are the identity.
 
 This module is the device-generic torch implementation; on CPU, ``native=True`` hands the same
 work to the compiled C kernels of `ebm.sparse.native` (one signal at a time, no padding), which
-``fista(..., compile=True)`` uses.
+every CPU solve of `fista` and `ista` uses.
 """
 
 from __future__ import annotations

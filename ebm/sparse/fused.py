@@ -6,8 +6,8 @@ One step of the solvers in `ebm.sparse.solvers` is, per signal (row),
 
 with ``soft(v, λ) = v − clamp(v, −λ, λ)``. Eagerly that is two thin matrix products and about
 twenty element-wise passes over ``(m, k)`` tensors; inductor fuses the passes into a few loops
-per step (`samplers._compile.compile_step`: static shapes, full graph, compile failures reported
-as a ``compile`` error).
+per step (`ebm.sparse.compile_policy.compile_step`: static shapes, full graph, compile failures
+reported as a ``compile`` error).
 
 Why row blocks: the solvers drop converged signals, so the batch shrinks, and a static-shape
 graph recompiles for every new size. Here the rows are padded to a multiple of ``block`` and each
@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["block_rows", "pad_rows", "pad_to_blocks", "fused_segment"]
+__all__ = ["block_rows", "pad_rows", "pad_to_blocks", "fused_segment", "config_key", "is_compiled"]
 
 BLOCK = 256  # rows per compiled call
 UNROLL = 10  # proximal steps per compiled call (check_every's default: one call per block per check)
@@ -61,14 +61,31 @@ def _make_steps(n_steps: int, accelerated: bool, restart: bool, thin: bool):
     return steps
 
 
-def _compiled(n_steps, accelerated, restart, thin, z, d, w):
-    """The compiled ``n_steps`` function for this configuration (compiled once, then cached)."""
-    from samplers._compile import compile_step
+def config_key(n_steps, accelerated, restart, thin, block, d, w, dtype, device):
+    """The cache key of one compiled function: variant, block shape ``(block, k)``, ``d`` and ``w`` shapes, dtype, device."""
+    return (n_steps, accelerated, restart, thin, (block, w.shape[1]), tuple(d.shape), tuple(w.shape), dtype, torch.device(device))
 
-    key = (n_steps, accelerated, restart, thin, tuple(z.shape), tuple(d.shape), tuple(w.shape), z.dtype, z.device)
+
+def is_compiled(key) -> bool:
+    """Whether the function of `config_key` ``key`` is already compiled in this process."""
+    return key in _CACHE
+
+
+def _compiled(n_steps, accelerated, restart, thin, z, d, w):
+    """The compiled ``n_steps`` function for this configuration (compiled once, then cached).
+
+    A new function is compiled right away on zero blocks (which it leaves zero), so that a
+    compilation failure surfaces before any real row has been advanced.
+    """
+    from ebm.sparse.compile_policy import compile_step
+
+    key = config_key(n_steps, accelerated, restart, thin, z.shape[0], d, w, z.dtype, z.device)
     fn = _CACHE.get(key)
     if fn is None:
-        fn = _CACHE[key] = compile_step(_make_steps(n_steps, accelerated, restart, thin))
+        fn = compile_step(_make_steps(n_steps, accelerated, restart, thin))
+        zeros = torch.zeros_like(z)
+        fn(zeros, zeros.clone(), torch.ones(z.shape[0], dtype=z.dtype, device=z.device), zeros.clone(), d, w, torch.zeros((), dtype=z.dtype, device=z.device))
+        _CACHE[key] = fn
     return fn
 
 
@@ -105,6 +122,9 @@ def fused_segment(n_steps: int, z: Tensor, y: Tensor, t: Tensor, b: Tensor, d: T
         ``(M, k)`` the last step's ``z_{t+1} − z_t`` (for the ``"change"`` criterion).
     """
     step = torch.empty_like(z)
+    # Compile every variant this segment needs before touching a row: a failure leaves z, y, t intact.
+    for n in ([UNROLL] if n_steps >= UNROLL else []) + ([1] if n_steps % UNROLL else []):
+        _compiled(n, accelerated, restart, thin, z[:block], d, w)
     done = 0
     while done < n_steps:
         n = UNROLL if n_steps - done >= UNROLL else 1

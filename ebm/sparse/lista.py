@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from ebm._validation import check_int, check_tensor, format_error
 from ebm.sparse.problem import _check_alpha, check_dictionary, check_signals, lipschitz_constant, shrink
 
-__all__ = ["LISTA", "ALISTA", "lista_objective_loss", "lista_supervised_loss"]
+__all__ = ["LISTA", "ALISTA", "lista_objective_loss", "lista_supervised_loss", "prediction_error", "iterations_to_reach"]
 
 
 class _UnrolledISTA(nn.Module):
@@ -201,3 +201,48 @@ def lista_supervised_loss(model: nn.Module, batch, generator: torch.Generator | 
     if target.shape != codes.shape:  # a (b,) or (1, k) target would broadcast into a wrong loss
         raise ValueError(format_error("batch[1]", f"target codes of shape {tuple(codes.shape)} (one row of k codes per signal)", f"shape {tuple(target.shape)}", "pass data=(x, fista(x, D, alpha).codes)"))
     return ((codes - target) ** 2).sum(1).mean()
+
+
+def prediction_error(codes: Tensor, optimal: Tensor) -> float:
+    """Gregor & LeCun's code prediction error ``Σ_i ‖z_i − z*_i‖² / Σ_i ‖z*_i‖²`` over a batch.
+
+    The measure of "Learning Fast Approximations of Sparse Coding" (Gregor & LeCun 2010, ICML):
+    how far an approximate encoder's codes are from the optimal codes ``z*`` of the same signals,
+    relative to the codes' size (a ratio of totals, so signals with ``z* = 0`` count too).
+
+    Args:
+        codes: ``(n, k)`` approximate codes. optimal: ``(n, k)`` optimal codes (e.g. ``fista`` at a
+            small ``tol``), not all zero.
+
+    Returns:
+        A Python float ``≥ 0``; 0 exactly when ``codes == optimal``.
+
+    Raises:
+        ValueError: shape mismatch, or all-zero ``optimal``.
+
+    Example:
+        >>> prediction_error(torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0]]))
+        0.25
+    """
+    if codes.shape != optimal.shape or codes.ndim != 2:
+        raise ValueError(format_error("codes", f"shape (n, k) equal to optimal's {tuple(optimal.shape)}", f"shape {tuple(codes.shape)}", "pass the codes of the same signals and dictionary"))
+    norm = float((optimal.double() ** 2).sum())
+    if norm == 0:
+        raise ValueError(format_error("optimal", "codes with at least one non-zero entry", "all zeros", "lower alpha, or use signals with non-zero optimal codes"))
+    return float(((codes.double() - optimal.double()) ** 2).sum()) / norm
+
+
+def iterations_to_reach(errors, target: float) -> int | None:
+    """The first iteration count ``m`` (1-based) with ``errors[m − 1] ≤ target``, or None if none does.
+
+    Args:
+        errors: a sequence of errors after 1, 2, ... iterations. target: the error to reach.
+
+    Example:
+        >>> iterations_to_reach([0.5, 0.3, 0.2, 0.25, 0.1], 0.25)
+        3
+    """
+    for m, e in enumerate(errors, start=1):
+        if e <= target:
+            return m
+    return None

@@ -26,16 +26,21 @@ Speed (see BENCHMARKS.md, "Sparse coding"):
   a signal's code only when its duality gap meets ``tol``. A polish round costs about as much as
   20-30 float32 iterations (10-15 in C, below), so it waits until the iterations have nearly found
   the supports: ``polish_after`` defaults to 50 (40 for the C polish).
-* ``compile=True`` fuses the step with ``torch.compile`` (`ebm.sparse.fused`): blocks of 256
-  rows, padded to a fixed shape so that a shrinking batch never recompiles, advance 10 steps per
-  compiled call; on one core the 50 float32 steps of the scikit-learn benchmark went from 0.73 s
-  to 0.40 s (the two thin products alone take 0.27 s). The first solve of a configuration pays the
-  compilation (seconds to tens of seconds); later solves with the same shapes reuse it.
-* With ``compile=True`` the polish runs in C on CPU (`ebm.sparse.native`: per signal, the guess,
-  the solve on the support by a column-wise Cholesky read straight from ``G``, and the duality
-  gap, without the padded batches and ``(m, k)`` intermediates of the torch version): on one core
-  of the development CPU the polish of the scikit-learn benchmark went from 0.63-0.75 s to
-  0.25-0.29 s.
+* The plain call is the fast certified path: ``compute_dtype="auto"`` iterates in float32 for
+  float64 ``x`` when the polish certifies the result, ``polish="auto"`` polishes whenever the gap
+  criterion stops the solve, and rows the polish has not certified by ``polish_after + 100``
+  (ISTA: ``+ 500``) continue in the dtype of ``x``, where their own gap can certify them.
+* On CPU the iterations run in `ebm.sparse.native.prox_steps_native` (torch's GEMMs for the
+  products, one C pass for the rest of a step, L2-sized row blocks that take all the steps to the
+  next check) and the polish in C (`ebm.sparse.native`: per signal, the guess, the solve on the
+  support by a column-wise Cholesky read straight from ``G``, and the duality gap): on one core of
+  the development CPU the polish of the scikit-learn benchmark went from 0.63-0.75 s (torch ops)
+  to 0.25-0.29 s, and 50 float32 steps from 4.1 s to 1.4 s (eager torch, loaded machine).
+* ``compile=True`` fuses the step with ``torch.compile`` instead (`ebm.sparse.fused`): blocks of
+  256 rows, padded to a fixed shape so that a shrinking batch never recompiles, advance 10 steps
+  per compiled call; the first solve of a configuration pays the compilation (10-45 s here).
+  ``compile="auto"`` (`ebm.sparse.compile_policy`) compiles only where the C kernels are not
+  available, once a configuration's eager iterations have cost as much as the compilation.
 * Subnormals: the soft threshold returns exact zeros, and momentum differences below
   ``finfo.tiny`` cannot arise for long because converged rows leave the batch; the library does not
   touch the process-wide ``torch.set_flush_denormal`` flag.
@@ -43,14 +48,15 @@ Speed (see BENCHMARKS.md, "Sparse coding"):
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ebm._validation import check_choice, check_int, check_nonnegative, format_error
-from samplers._compile import check_compile_flag
-from ebm.sparse import fused, native
+from ebm.sparse import compile_policy, fused, native
+from ebm.sparse.compile_policy import check_compile_flag
 from ebm.sparse.active_set import active_set_polish
 from ebm.sparse.problem import check_lipschitz, check_problem, gram_terms, lipschitz_constant
 
@@ -85,7 +91,8 @@ def ista(x: Tensor, dictionary: Tensor, alpha, *, max_iter: int = 1000, tol: flo
         max_iter: iteration cap; ``max_iter=k, tol=0`` runs exactly k iterations on every signal.
         tol: per-signal stopping threshold (see `fista` for ``criterion``); 0 disables stopping.
         **kwargs: ``init``, ``criterion``, ``check_every``, ``compute_dtype``, ``lipschitz``,
-            ``polish``, ``compile`` as in `fista`.
+            ``polish``, ``polish_rounds``, ``polish_after``, ``compile`` as in `fista` (with the
+            same defaults: the plain call iterates in float32 for float64 ``x`` and polishes).
 
     Returns:
         `SparseCode` with codes ``(n, k)``, ``n_iter (n,)`` and ``converged (n,)``.
@@ -112,12 +119,12 @@ def fista(
     restart: bool = True,
     criterion: str = "gap",
     check_every: int = 10,
-    compute_dtype: torch.dtype | None = None,
+    compute_dtype: torch.dtype | str | None = "auto",
     lipschitz: Tensor | float | None = None,
-    polish: bool = False,
+    polish: bool | str = "auto",
     polish_rounds: int = 5,
     polish_after: int | None = None,
-    compile: bool = False,
+    compile: bool | str = "auto",
 ) -> SparseCode:
     """FISTA for ``min_z ½‖x − z D‖² + α‖z‖₁``, batched, with per-signal stopping.
 
@@ -139,30 +146,41 @@ def fista(
         restart: adaptive momentum restart.
         criterion: ``"gap"`` or ``"change"``.
         check_every: iterations between convergence checks (and compactions).
-        compute_dtype: dtype of the iterations (e.g. float32 for float64 ``x``); the gap and the
-            returned codes use the dtype of ``x``.
+        compute_dtype: dtype of the iterations. ``"auto"`` (default): float32 for float64 ``x``
+            when the polish certifies the result (``polish`` on, ``tol > 0``), else the dtype of
+            ``x``; ``None``: the dtype of ``x``; or a dtype. The gap, the polish and the returned
+            codes always use the dtype of ``x``; rows that the polish has not certified by
+            iteration ``polish_after + 100`` continue in the dtype of ``x``.
         lipschitz: ``L``; by default ``lipschitz_constant(dictionary)`` (power iteration).
         polish: at each check from ``polish_after`` on, try active-set solves on the support
             (accepted only when the duality gap meets ``tol``; needs ``criterion="gap"``).
+            ``"auto"`` (default): on when ``criterion="gap"`` and ``tol > 0``. On CPU the
+            polish runs in the C kernel of `ebm.sparse.native` (built once with the system C
+            compiler and cached; the torch implementation is used where it cannot be built).
         polish_rounds: primal-dual active-set rounds per polish attempt.
         polish_after: first iteration at which the polish is tried (at the checks from then on);
-            default 40 when the polish runs in C (``compile=True`` on CPU), else 50 (see the
-            module docstring).
+            default 40 with the C polish, else 50 (see the module docstring).
         compile: fuse the iterations with ``torch.compile`` (static shapes, full graph; see the
-            module docstring), and on CPU run the polish with the compiled C kernel of
-            `ebm.sparse.native` (built once with the system C compiler; the torch implementation
-            is used where it cannot be built). Same algorithm; results equal the eager
-            ones up to float rounding (the fused reductions sum in another order). Needs a
-            working inductor backend (a C++ compiler on CPU).
+            module docstring): ``True``, ``False``, or ``"auto"`` (default), which compiles on
+            CPU once a configuration's eager iterations in this process would have cost as
+            much as compiling it (about 20 s) and never for calls below about 0.1 s of work
+            (`ebm.sparse.compile_policy`); a compiler failure under ``"auto"`` falls back to
+            the eager loop. Same algorithm; results equal the eager ones up to float rounding
+            (the fused reductions sum in another order). ``True`` needs a working inductor
+            backend (a C++ compiler on CPU).
 
     Returns:
         `SparseCode` ``(codes (n, k), n_iter (n,), converged (n,))``.
 
     Raises:
         ValueError / TypeError: shape mismatch, ``alpha < 0``, a zero atom, non-finite input,
-        unknown ``criterion``, a non-bool ``compile``.
+        unknown ``criterion``, a ``compile`` or ``polish`` other than True, False or "auto".
         RuntimeError: ``compile=True`` without torch.compile, or when torch.compile fails (the
         message names ``compile`` and the fix, ``compile=False``).
+
+    The plain call ``fista(x, D, alpha)`` is the fast certified configuration: float32
+    iterations, the float64 duality-gap certificate and C polish (for float64 ``x``), and
+    ``compile="auto"``; ``compute_dtype=None, polish=False, compile=False`` is textbook FISTA.
 
     Example:
         >>> D = torch.nn.functional.normalize(torch.randn(8, 4, dtype=torch.float64), dim=1)
@@ -179,45 +197,60 @@ def fista(
 
 def _proximal_gradient(
     x, dictionary, alpha, *, accelerated, restart, max_iter, tol, init=None, criterion="gap",
-    check_every=10, compute_dtype=None, lipschitz=None, polish=False, polish_rounds=5, polish_after=None, compile=False,
+    check_every=10, compute_dtype="auto", lipschitz=None, polish="auto", polish_rounds=5, polish_after=None, compile="auto",
 ) -> SparseCode:
     problem, init = check_problem(x, dictionary, alpha, init=init)
     max_iter = check_int("max_iter", max_iter, minimum=0)
     tol = check_nonnegative("tol", tol)
     check_every = check_int("check_every", check_every, minimum=1)
     check_choice("criterion", criterion, ("gap", "change"))
-    compile = check_compile_flag(compile)
+    compile_flag = check_compile_flag(compile)
+    stopping = tol > 0
+    dev, rdtype = x.device, x.dtype
+    if polish == "auto" and isinstance(polish, str):
+        polish = stopping and criterion == "gap"  # certified by the duality gap: on by default
+    elif not isinstance(polish, bool):
+        raise TypeError(format_error("polish", "True, False or 'auto'", f"{type(polish).__name__} {polish!r}", "pass polish='auto' (the default), True or False"))
+    if polish and criterion != "gap":
+        raise ValueError(format_error("polish", "criterion='gap' (a polished code is accepted on its duality gap)", f"criterion={criterion!r}", "use criterion='gap' or polish=False"))
+    if isinstance(compute_dtype, str) and compute_dtype == "auto":
+        # float32 iterations only where the float64 polish certifies the result (and a float32
+        # iteration costs half of a float64 one); a fixed-iteration run keeps the dtype of x.
+        cdtype = torch.float32 if polish and stopping and rdtype == torch.float64 else rdtype
+    elif compute_dtype is None:
+        cdtype = rdtype
+    elif isinstance(compute_dtype, torch.dtype) and compute_dtype.is_floating_point:
+        cdtype = compute_dtype
+    else:
+        raise TypeError(format_error("compute_dtype", "'auto', None or a floating torch dtype", repr(compute_dtype), "pass torch.float32 or torch.float64"))
+    # The C polish (one signal at a time, `ebm.sparse.native`) wherever it builds, else torch's.
+    native_polish = polish and native.usable(dev, rdtype)
     if polish_after is None:
         # A round of the C polish costs about as much as 10-15 float32 iterations, of the torch
         # polish 20-30: the cheaper one pays off earlier (BENCHMARKS.md, "Against scikit-learn").
-        polish_after = 40 if compile and polish and native.usable(x.device, x.dtype) else 50
+        polish_after = 40 if native_polish else 50
     polish_after = check_int("polish_after", polish_after, minimum=0)
-    if polish and criterion != "gap":
-        raise ValueError(format_error("polish", "criterion='gap' (a polished code is accepted on its duality gap)", f"criterion={criterion!r}", "use criterion='gap' or polish=False"))
-    for flag_name, flag in (("restart", restart), ("polish", polish)):
-        if not isinstance(flag, bool):
-            raise TypeError(format_error(flag_name, "True or False", f"{type(flag).__name__} {flag!r}", f"pass {flag_name}=True or {flag_name}=False"))
-    check_int("polish_rounds", polish_rounds, minimum=1)
-    if compute_dtype is not None and not isinstance(compute_dtype, torch.dtype):
-        raise TypeError(format_error("compute_dtype", "a torch.dtype or None", f"{type(compute_dtype).__name__} {compute_dtype!r}", "pass torch.float32 or torch.float64"))
-    cdtype = compute_dtype or x.dtype
-    if not cdtype.is_floating_point:
-        raise TypeError(format_error("compute_dtype", "a floating dtype", str(cdtype), "pass torch.float32 or torch.float64"))
+    if not isinstance(restart, bool):
+        raise TypeError(format_error("restart", "True or False", f"{type(restart).__name__} {restart!r}", "pass restart=True or restart=False"))
+    check_int("polish_rounds", polish_rounds, minimum=0)
     n, k = x.shape[0], dictionary.shape[0]
-    dev, rdtype = x.device, x.dtype
-    L = lipschitz_constant(dictionary) if lipschitz is None else check_lipschitz(lipschitz, dictionary, rdtype, dev)
-    L = L.to(cdtype)
-    # One addmm per step: u = B/L + y (I - G/L).
+    L_full = lipschitz_constant(dictionary) if lipschitz is None else check_lipschitz(lipschitz, dictionary, rdtype, dev)
     f = dictionary.shape[1]
     # Overcomplete dictionaries (2f <= k): u = y + B/L - (y D) Dᵀ/L costs 2kf per row instead of k².
     thin = 2 * f <= k
-    if thin:
-        d_c = dictionary.to(cdtype)  # (k, f)
-        w = -(d_c.T / L)  # (f, k)
-    else:
-        w = torch.eye(k, dtype=cdtype, device=dev) - problem.gram.to(cdtype) / L  # (k, k)
+
+    def operators(dtype):
+        """(d_c, w, b/L, α/L) of the iterations in ``dtype`` (see the module docstring)."""
+        L = L_full.to(dtype)
+        if thin:
+            d_c = dictionary.to(dtype)  # (k, f)
+            w = -(d_c.T / L)  # (f, k)
+        else:  # one addmm per step: u = B/L + y (I - G/L)
+            d_c, w = None, torch.eye(k, dtype=dtype, device=dev) - problem.gram.to(dtype) / L  # (k, k)
+        return d_c, w, L, float((problem.alpha / L).to(dtype))  # α/L as a Python scalar: clamp's fast path
+
+    d_c, w, L, thr = operators(cdtype)
     b_scaled = problem.corr.to(cdtype) / L  # (n, k)
-    thr = float((problem.alpha / L).to(cdtype))  # a Python scalar: clamp's fast path
 
     codes = torch.zeros(n, k, dtype=rdtype, device=dev) if init is None else init.clone(memory_format=torch.contiguous_format)
     n_iter = torch.full((n,), max_iter, dtype=torch.int64, device=dev)
@@ -230,18 +263,33 @@ def _proximal_gradient(
     y = z.clone()
     b = b_scaled
     t = torch.ones(n, dtype=cdtype, device=dev)
-    stopping = tol > 0
     # A gap below the dtype's rounding noise cannot be certified: never ask for less than 64 eps.
     tol = max(tol, 64 * torch.finfo(rdtype).eps) if stopping else 0.0
+    # Mixed precision: the float32 iterates only find the supports; the polish certifies. Rows
+    # that the polish has not certified by promote_at continue in the dtype of x, where the gap
+    # of the iterates can certify them too (so every returned code meets tol or says it did not).
+    mixed = cdtype != rdtype
+    promote_at = polish_after + (100 if accelerated else 500)  # ISTA finds supports more slowly
     # Preallocated buffers and in-place updates: fresh (m, k) tensors each step cost page faults
     # (large allocations are mmap'ed and zeroed by the OS) that take longer than the arithmetic.
     u, step = torch.empty_like(z), torch.empty_like(z)
     proj = z.new_empty(z.shape[0], f) if thin else None  # (m, f) y D
+    # Fixed-size row blocks, padded: one static shape per solve whatever the batch does.
+    block = fused.block_rows(n)
+    d_f = d_c if thin else w  # unused by the square form, but the signature is fixed
+    key = fused.config_key(fused.UNROLL, accelerated, restart, thin, block, d_f, w, cdtype, dev)
+    work = n * k * (2 * f if thin else k) * (min(max_iter, compile_policy.ASSUMED_ITERATIONS) if stopping else max_iter)
+    # The C iterations (`ebm.sparse.native.prox_steps_native`: torch's GEMMs, one fused C pass for
+    # the rest, L2-sized row blocks) need no compilation and run as fast as the compiled ones
+    # (BENCHMARKS.md): "auto" compiles only where they are unavailable.
+    native_iter = compile is not True and native.usable(dev, cdtype)
+    if compile_flag == "auto":
+        compile = not native_iter and compile_policy.should_compile(key, work, dev, fused.is_compiled(key))
+    if native_iter and not accelerated:
+        y = z  # ISTA: the C kernel updates z = y = u in place
+    eager_seconds = 0.0
     if compile:
-        # Fixed-size row blocks, padded: one static shape per solve whatever the batch does.
-        block = fused.block_rows(n)
         thr_t = torch.tensor(thr, dtype=cdtype, device=dev)  # a tensor: a new α must not recompile
-        d_f = d_c if thin else w  # unused by the square form, but the signature is fixed
         z, y, t, b = (fused.pad_to_blocks(v, block) for v in (z, y, t, b))
     it = 0
     while it < max_iter:
@@ -249,8 +297,22 @@ def _proximal_gradient(
         seg = min(check_every - it % check_every, max_iter - it)
         it += seg
         if compile:
-            step = fused.fused_segment(seg, z, y, t, b, d_f, w, thr_t, block=block, accelerated=accelerated, restart=restart, thin=thin)
-        else:
+            try:
+                step = fused.fused_segment(seg, z, y, t, b, d_f, w, thr_t, block=block, accelerated=accelerated, restart=restart, thin=thin)
+            except RuntimeError:
+                if compile_flag is True:
+                    raise
+                # "auto": no working compiler here. Nothing was advanced (fused_segment compiles
+                # before it steps); continue eagerly, and never try again in this process.
+                compile_policy.mark_broken("the fused iterations failed to compile")
+                compile, m = False, rows.numel()
+                z, y, t, b = (v[:m].clone() for v in (z, y, t, b))
+                u, step = torch.empty_like(z), torch.empty_like(z)
+                proj = z.new_empty(m, f) if thin else None
+        if native_iter:
+            native.prox_steps_native(z, y, t, b, d_c, w, thr, seg, accelerated=accelerated, restart=restart, step_out=step if stopping and criterion == "change" else None)
+        elif not compile:
+            started = time.perf_counter()
             for _ in range(seg):
                 if thin:
                     torch.add(y, b, out=u).addmm_(torch.mm(y, d_c, out=proj), w)  # (m, k)
@@ -272,12 +334,13 @@ def _proximal_gradient(
                         torch.sub(u, z, out=step)
                     z, u = u, z
                     y = z
+            eager_seconds += time.perf_counter() - started
         if not stopping:
             continue
         if compile:  # the checks see the real rows only (views); padding is re-added after a compaction
             padded, m = (z, y, t, b), rows.numel()
             z, y, t, b, step = z[:m], y[:m], t[:m], b[:m], step[:m]
-        if polish and cdtype != rdtype:
+        if mixed:
             # Low-precision iterates cannot certify tol; only the (full-precision) polish ends a signal.
             done = torch.zeros(z.shape[0], dtype=torch.bool, device=dev)
         else:
@@ -291,7 +354,7 @@ def _proximal_gradient(
                 sub = stable.nonzero().squeeze(1)
                 every = sub.numel() == z.shape[0]  # skip a full-size gather when all rows are tried
                 # Accepted codes go straight into codes (in the dtype of x).
-                accept = active_set_polish(z if every else z[sub], problem, rows if every else rows[sub], tol, out=codes, rounds=polish_rounds, native=compile)
+                accept = active_set_polish(z if every else z[sub], problem, rows if every else rows[sub], tol, out=codes, rounds=polish_rounds, native=native_polish)
                 polished[sub[accept]] = True
         compact = bool((done | polished).any())
         if compact:
@@ -301,13 +364,28 @@ def _proximal_gradient(
             converged[fin] = True
             keep = ~(done | polished)
             rows, z, y, t, b = rows[keep], z[keep], y[keep], t[keep], b[keep]
+            if native_iter and not accelerated:
+                y = z
             u, step = torch.empty_like(z), torch.empty_like(z)
             proj = z.new_empty(z.shape[0], f) if thin else None
             if rows.numel() == 0:
                 break
-        if compile:
+        if mixed and it >= promote_at:
+            # The rows the polish could not certify go on in the dtype of x, eagerly (few rows).
+            m, mixed, compile, cdtype = rows.numel(), False, False, rdtype
+            d_c, w, L, thr = operators(rdtype)
+            z, y, t = (v[:m].to(rdtype) for v in (z, y, t))
+            b = problem.corr[rows].to(rdtype) / L  # (m, k)
+            native_iter = native.usable(dev, rdtype)
+            if native_iter and not accelerated:
+                y = z
+            u, step = torch.empty_like(z), torch.empty_like(z)
+            proj = z.new_empty(m, f) if thin else None
+        elif compile:
             z, y, t, b = (fused.pad_to_blocks(v, block) for v in (z, y, t, b)) if compact else padded
     codes[rows] = z[: rows.numel()].to(rdtype)
+    if compile_flag == "auto" and eager_seconds > 0:
+        compile_policy.record_eager(key, work, eager_seconds)
     return SparseCode(codes, n_iter, converged)
 
 
