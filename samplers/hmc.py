@@ -31,8 +31,8 @@ class HMC(GradientSampler):
         n_leapfrog: leapfrog steps per proposal L >= 1.
         mass: optional diagonal mass matrix, positive tensor of shape ``event`` (broadcast over
             chains); None means the identity. A good choice is 1 / (posterior variance).
-        warmup_steps, adapt_step_size, target_acceptance (default 0.65), thin, record_energies,
-            compile: as in MALA (compile unrolls the L leapfrog steps into one fused step).
+        warmup_steps, adapt_step_size, target_acceptance, thin, record_energies, compile: as in
+            MALA (target_acceptance defaults to 0.65 here) (compile unrolls the L leapfrog steps into one fused step).
 
     Returns (from ``run``): SamplerResult with per-chain ``acceptance_rate``.
 

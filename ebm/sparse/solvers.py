@@ -160,9 +160,9 @@ def fista(
 
     Raises:
         ValueError / TypeError: shape mismatch, ``alpha < 0``, a zero atom, non-finite input,
-        unknown ``criterion``, a non-bool ``compile``.
+            unknown ``criterion``, a non-bool ``compile``.
         RuntimeError: ``compile=True`` without torch.compile, or when torch.compile fails (the
-        message names ``compile`` and the fix, ``compile=False``).
+            message names ``compile`` and the fix, ``compile=False``).
 
     Example:
         >>> D = torch.nn.functional.normalize(torch.randn(8, 4, dtype=torch.float64), dim=1)
