@@ -115,6 +115,24 @@ def _page(script: Path, result: dict) -> str:
     return "\n".join(lines)
 
 
+def _title(script: Path) -> str:
+    return _docstring_and_body(script.read_text())[0].partition("\n")[0] or script.stem
+
+
+def _nav_title(script: Path) -> str:
+    number, _, words = script.stem.partition("_")
+    return f"{number} · {words.replace('_', ' ').capitalize()}"
+
+
+def on_config(config):
+    """Expand the nav's ``Gallery: gallery/index.md`` entry into the index plus one page per example."""
+    for i, item in enumerate(config["nav"] or []):
+        if isinstance(item, dict) and item.get("Gallery") == "gallery/index.md":
+            pages = [{"Overview": "gallery/index.md"}] + [{_nav_title(s): f"gallery/{s.stem}.md"} for s in _examples()]
+            config["nav"][i] = {"Gallery": pages}
+    return config
+
+
 def on_files(files, config):
     scripts = _examples()
     if not scripts:
@@ -132,8 +150,7 @@ def on_files(files, config):
              " `--quick` setting where it has one), shown with the figures it produced and what it printed."
              " Run one yourself with `python examples/NN_name.py` (figures go to `out/examples/`).", ""]
     for script, result in results.items():
-        title = _docstring_and_body(script.read_text())[0].partition("\n")[0] or script.stem
-        index.append(f"- [{title}]({script.stem}.md)")
+        index.append(f"- [{_title(script)}]({script.stem}.md)")
         files.append(File.generated(config, f"gallery/{script.stem}.md", content=_page(script, result)))
         for name, data in result["figures"].items():
             files.append(File.generated(config, f"gallery/{script.stem}/{name}", content=data))
