@@ -1,7 +1,7 @@
-"""Input validation for `ebm`: re-exports the shared checks of `samplers._validation` and adds the
-checks that know about energies, covariance matrices and probability vectors.
+"""Input validation for `ebm`: re-exports the shared checks of the public `samplers.validation` and
+adds the checks that know about covariance matrices and probability vectors.
 
-All user-facing error messages are built here (or in `samplers._validation`) with `format_error`,
+All user-facing error messages are built here (or in `samplers.validation`) with `format_error`,
 so they share one shape: argument, what was expected, what was found, and the fix.
 """
 
@@ -9,58 +9,25 @@ from __future__ import annotations
 
 import torch
 
-from samplers._validation import (  # noqa: F401  (re-exported: the one validation vocabulary)
+from samplers.validation import (  # noqa: F401  (re-exported: the one validation vocabulary)
     check_choice,
+    check_energy_input,
+    check_energy_input_like,
+    check_energy_output,
     check_finite,
     check_generator,
     check_int,
     check_nonnegative,
     check_positive,
     check_probability,
+    check_real,
     check_same_device,
     check_tensor,
+    energy_reference_tensor,
     format_error,
     input_checks_enabled,
     trusted_inputs,
 )
-
-
-def check_energy_input(name: str, x, event_shape: torch.Size, reference: torch.Tensor | None) -> torch.Tensor:
-    """Check an energy's input: a floating tensor of shape (*batch, *event_shape), on the energy's
-    device and dtype, with finite entries.
-
-    Args:
-        name: argument name for the message.
-        x: the input.
-        event_shape: the energy's event shape.
-        reference: a parameter or buffer of the energy (its device and dtype rule), or None.
-
-    Raises:
-        TypeError: not a tensor, integer dtype, or dtype different from the energy's.
-        ValueError: wrong trailing shape, wrong device, or non-finite entries.
-    """
-    check_tensor(name, x, trailing_shape=event_shape, floating=True)
-    if reference is not None:
-        if x.device != reference.device:
-            raise ValueError(
-                format_error(
-                    name,
-                    f"a tensor on {reference.device} (where the energy's parameters live)",
-                    f"a tensor on {x.device}",
-                    f"move the input with {name}.to({str(reference.device)!r}) or the energy with .to({str(x.device)!r})",
-                )
-            )
-        if x.dtype != reference.dtype:
-            raise TypeError(
-                format_error(
-                    name,
-                    f"dtype {reference.dtype} (the energy's parameters)",
-                    f"dtype {x.dtype}",
-                    f"convert the input with {name}.to({reference.dtype}) or the energy with .to({x.dtype})",
-                )
-            )
-    check_finite(name, x)
-    return x
 
 
 def check_covariance(name: str, cov: torch.Tensor, dim: int) -> torch.Tensor:

@@ -23,6 +23,13 @@ from ebm._validation import check_generator, check_int, check_nonnegative, check
 __all__ = ["DigitAugment", "GaussianJitter"]
 
 
+def _check_batch(name: str, x) -> Tensor:
+    """A real floating tensor with finite entries (complex, integer, NaN and inf are refused)."""
+    if isinstance(x, Tensor) and x.is_complex():
+        raise TypeError(format_error(name, "a real floating-point tensor", f"dtype {x.dtype}", f"pass {name}.real"))
+    return check_tensor(name, x, floating=True, finite=True)
+
+
 def _uniform(n: int, low: float, high: float, generator, like: Tensor) -> Tensor:
     u = torch.rand(n, generator=generator, dtype=like.dtype).to(like.device)
     return low + (high - low) * u
@@ -40,7 +47,8 @@ class DigitAugment:
         mask_prob: probability of blanking a random ``mask_size``² square (default 0.5).
         mask_size: side of the masked square (default 3).
 
-    Shapes: ``__call__(x, generator)``: ``(n, side*side)`` or ``(n, side, side)`` → same shape.
+    Shapes: ``__call__(x, generator)``: ``(n, side*side)``, ``(n, side, side)`` or
+    ``(n, 1, side, side)`` (the layout of ``load_digits(images=True)``) → same shape.
 
     Example:
         >>> DigitAugment(shift=1, rotation=10)(torch.rand(5, 64), generator=torch.Generator().manual_seed(0)).shape
@@ -60,15 +68,26 @@ class DigitAugment:
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         check_generator("generator", generator)
-        check_tensor("x", x, floating=True)
+        _check_batch("x", x)
         s = self.side
         if x.shape[-1] == s * s and x.dim() == 2:
             img = x.reshape(-1, 1, s, s)  # (n, 1, s, s)
         elif x.dim() == 3 and tuple(x.shape[1:]) == (s, s):
             img = x.unsqueeze(1)  # (n, 1, s, s)
+        elif x.dim() == 4 and tuple(x.shape[1:]) == (1, s, s):
+            img = x  # (n, 1, s, s)
         else:
-            raise ValueError(format_error("x", f"images (n, {s * s}) or (n, {s}, {s})", f"shape {tuple(x.shape)}", f"flatten images to (n, {s * s}) or set side="))
+            raise ValueError(
+                format_error(
+                    "x",
+                    f"images of shape (n, {s * s}), (n, {s}, {s}) or (n, 1, {s}, {s})",
+                    f"shape {tuple(x.shape)}",
+                    f"pass digits in one of these layouts, or set DigitAugment(side=...) to your image side",
+                )
+            )
         n = img.shape[0]
+        if n == 0:
+            return x.clone()  # an empty batch augments to an empty batch
         angle = _uniform(n, -1, 1, generator, x) * math.radians(self.rotation)
         zoom = _uniform(n, 1 - self.scale, 1 + self.scale, generator, x)
         t = _uniform(2 * n, -1, 1, generator, x).view(n, 2) * self.shift * 2 / s  # pixels -> [-1, 1] coords
@@ -107,7 +126,7 @@ class GaussianJitter:
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         check_generator("generator", generator)
-        check_tensor("x", x, floating=True)
+        _check_batch("x", x)
         return x + self.std * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
 
     def two_views(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:

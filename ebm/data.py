@@ -94,12 +94,10 @@ def _pinwheel(n, g):
 
 
 def _two_spirals(n, g):
-    half = n // 2
+    half = (n + 1) // 2  # one arm gets the odd point: exactly n rows, also for n = 1
     t = torch.sqrt(_rand(g, half, 1)) * 540 * (2 * math.pi) / 360
     d1 = torch.cat([-torch.cos(t) * t + 0.5 * _rand(g, half, 1), torch.sin(t) * t + 0.5 * _rand(g, half, 1)], 1)
-    x = torch.cat([d1, -d1]) / 3
-    if 2 * half < n:
-        x = torch.cat([x, x[:1]])
+    x = torch.cat([d1, -d1])[:n] / 3  # (n, 2)
     return _shuffled(x + 0.1 * _randn(g, n, 2), g)
 
 

@@ -11,13 +11,57 @@ Reference: LeCun, Chopra, Hadsell, Ranzato & Huang (2006), "A Tutorial on Energy
 
 from __future__ import annotations
 
+import contextvars
+import functools
+
 import torch
 from torch import Tensor, nn
 
-from ebm._validation import check_energy_input, check_positive, format_error, input_checks_enabled
-from ebm.registry import register_energy
+from ebm._validation import check_energy_input, check_positive, energy_reference_tensor, format_error, input_checks_enabled
 
 __all__ = ["Energy", "SumEnergy", "TemperedEnergy"]
+
+# Energies (by id) whose input was checked by an entry point that is still running: the call of
+# `self(x)` inside `score` / `energy_and_score` then does not check (and synchronise) a second time.
+_VERIFIED: contextvars.ContextVar[frozenset] = contextvars.ContextVar("ebm_energy_verified", default=frozenset())
+
+
+def _checked_entry_point(method):
+    """Wrap an energy method ``method(self, x, ...)`` so ``x`` is checked exactly as ``__call__`` does."""
+    if getattr(method, "_ebm_checks_input", False):
+        return method
+
+    @functools.wraps(method)
+    def wrapper(self, x, *args, **kwargs):
+        verified = _VERIFIED.get()
+        if not input_checks_enabled() or id(self) in verified:
+            return method(self, x, *args, **kwargs)
+        self.check_input(x)
+        token = _VERIFIED.set(verified | {id(self)})
+        try:
+            return method(self, x, *args, **kwargs)
+        finally:
+            _VERIFIED.reset(token)
+
+    wrapper._ebm_checks_input = True
+    return wrapper
+
+
+def _as_event_shape(event_shape) -> torch.Size:
+    """``2`` or ``(2,)`` or ``torch.Size([2])`` -> ``torch.Size([2])``; raises on anything else."""
+    if isinstance(event_shape, bool):
+        raise TypeError(format_error("event_shape", "an int or a tuple of ints", repr(event_shape), "pass e.g. 2 or (2,)"))
+    if isinstance(event_shape, int):
+        event_shape = (event_shape,)
+    try:
+        dims = tuple(event_shape)
+    except TypeError:
+        raise TypeError(format_error("event_shape", "an int or a tuple of ints", type(event_shape).__name__, "pass e.g. 2 or (2,)")) from None
+    if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        raise TypeError(format_error("event_shape", "a tuple of ints", repr(event_shape), "pass e.g. (2,) or (1, 8, 8)"))
+    if any(d < 1 for d in dims):
+        raise ValueError(format_error("event_shape", "positive sizes", repr(event_shape), "every event dimension must be >= 1"))
+    return torch.Size(dims)
 
 
 class Energy(nn.Module):
@@ -27,13 +71,18 @@ class Energy(nn.Module):
     gradient is known in closed form (samplers then skip autograd), and ``log_partition`` when Z is
     tractable.
 
-    Calling the energy (``energy(x)``) checks ``x`` first: a floating tensor of shape
-    ``(*batch, *event_shape)`` on the energy's device and dtype, with finite entries. Samplers
-    validate their start once and run inside ``samplers._validation.trusted_inputs()``, which skips
-    these per-call checks (the finiteness check reads back from the device).
+    Every entry point that takes a batch (``energy(x)``, ``score``, ``energy_and_score``,
+    ``log_prob``, in this class and, by construction, in every subclass that overrides them) checks
+    ``x`` first: a floating tensor of shape ``(*batch, *event_shape)`` on the energy's device and
+    dtype, with finite entries; an empty batch ``(0, *event_shape)`` is valid and gives ``(0,)``.
+    Samplers validate their start once and run inside ``samplers.validation.trusted_inputs()``,
+    which skips these per-call checks (the finiteness check reads back from the device).
 
     Args:
-        event_shape: shape of one sample, e.g. ``(2,)`` for points in the plane.
+        event_shape: shape of one sample, e.g. ``2`` or ``(2,)`` for points in the plane.
+
+    Raises:
+        TypeError, ValueError: `event_shape` is not an int or a tuple of positive ints.
 
     Example:
         >>> from ebm.energies import Gaussian
@@ -44,9 +93,21 @@ class Energy(nn.Module):
 
     _abstract = True  # the registry test skips classes that set this in their own body
 
+    #: Methods whose first argument is a batch ``x`` of observations. Each is wrapped, in this class
+    #: and in every subclass that overrides it, so ``x`` is checked exactly as ``energy(x)`` checks
+    #: it. A subclass with more such methods (``encode``, ``infer`` ...) extends the tuple.
+    input_methods: tuple[str, ...] = ("score", "energy_and_score", "log_prob")
+
     def __init__(self, event_shape):
         super().__init__()
-        self.event_shape = torch.Size(event_shape)
+        self.event_shape = _as_event_shape(event_shape)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A subclass that overrides an entry point (an analytic score, say) is checked too.
+        for name in cls.input_methods:
+            if name in cls.__dict__ and callable(cls.__dict__[name]):
+                setattr(cls, name, _checked_entry_point(cls.__dict__[name]))
 
     # ------------------------------------------------------------------ the contract
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - documented abstract method
@@ -54,7 +115,7 @@ class Energy(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
 
     def __call__(self, x, *args, **kwargs):
-        if input_checks_enabled():
+        if input_checks_enabled() and id(self) not in _VERIFIED.get():
             self.check_input(x)
         return super().__call__(x, *args, **kwargs)
 
@@ -62,6 +123,7 @@ class Energy(nn.Module):
         """Validate an input batch; raises TypeError/ValueError naming the problem and the fix."""
         return check_energy_input(name, x, self.event_shape, self._reference_tensor())
 
+    @_checked_entry_point
     def score(self, x: Tensor, *, create_graph: bool = False) -> Tensor:
         """The score ``-∇x E(x)``, shape ``(*batch, *event_shape)``.
 
@@ -74,6 +136,7 @@ class Energy(nn.Module):
         """
         return self.energy_and_score(x, create_graph=create_graph)[1]
 
+    @_checked_entry_point
     def energy_and_score(self, x: Tensor, *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
         """``(E(x), -∇x E(x))`` in one pass: shapes ``(*batch,)`` and ``(*batch, *event_shape)``."""
         with torch.enable_grad():
@@ -89,14 +152,21 @@ class Energy(nn.Module):
 
         Raises:
             NotImplementedError: Z is intractable for this energy; estimate it with
-                ``ebm.evaluate.grid_log_partition`` (2-D) or annealed importance sampling.
+                ``ebm.evaluate.grid_log_partition`` (2-D) or annealed importance sampling
+                (``samplers.AIS`` along a ``samplers.GeometricPath``).
         """
         raise NotImplementedError(
-            f"{type(self).__name__} has no tractable log partition function. Estimate it with "
-            "ebm.evaluate.grid_log_partition(energy, bounds, resolution) for 2-D energies, or with "
-            "annealed importance sampling (samplers.ais / ebm.evaluate.ais_log_partition)."
+            format_error(
+                "log_partition",
+                "an energy with a tractable normalising constant",
+                f"{type(self).__name__}, whose log Z has no closed form",
+                "estimate it: ebm.evaluate.grid_log_partition(energy, bounds, resolution) for 2-D energies; "
+                "annealed importance sampling for any energy, samplers.AIS(n_betas).run(samplers.GeometricPath(base, energy), "
+                "x0 ~ base, base_log_partition) (ebm.evaluate.ais_log_partition for RBMs)",
+            )
         )
 
+    @_checked_entry_point
     def log_prob(self, x: Tensor) -> Tensor:
         """Normalised log density ``-E(x) - log Z``, shape ``(*batch,)``."""
         return -self(x) - self.log_partition()
@@ -111,32 +181,13 @@ class Energy(nn.Module):
 
     # ------------------------------------------------------------------ helpers
     def _reference_tensor(self) -> Tensor | None:
-        """A parameter or buffer whose device and dtype inputs must match (None if it has none)."""
-        for t in self.parameters():
-            return t
-        for t in self.buffers():
-            if t.is_floating_point():
-                return t
-        return None
+        """A floating parameter or buffer whose device and dtype inputs must match (None if it has none)."""
+        return energy_reference_tensor(self)
 
     def extra_repr(self) -> str:
         return f"event_shape={tuple(self.event_shape)}"
 
 
-def _two_gaussians():
-    from ebm.energies.analytic import Gaussian
-
-    return Gaussian(torch.zeros(2), torch.eye(2)), Gaussian(torch.ones(2), 2 * torch.eye(2))
-
-
-@register_energy(
-    "sum",
-    example=lambda: SumEnergy(*_two_gaussians()),
-    bad_params=[
-        (lambda: SumEnergy(_two_gaussians()[0]), ValueError, "at least two"),
-        (lambda: SumEnergy(_two_gaussians()[0], lambda x: x), TypeError, "Energy"),
-    ],
-)
 class SumEnergy(Energy):
     """Product of experts: ``E(x) = Σ_i E_i(x)``, i.e. ``p(x) ∝ Π_i p_i(x)``.
 
@@ -178,11 +229,6 @@ class SumEnergy(Energy):
         return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
-@register_energy(
-    "tempered",
-    example=lambda: TemperedEnergy(_two_gaussians()[1], 2.0),
-    bad_params=[(lambda: TemperedEnergy(_two_gaussians()[0], -1.0), ValueError, "temperature")],
-)
 class TemperedEnergy(Energy):
     """An energy at temperature T: ``E_T(x) = E(x) / T``, so ``p_T(x) ∝ p(x)^(1/T)``.
 

@@ -11,9 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from samplers._validation import trusted_inputs
-
-from ebm._validation import check_int, format_error
+from ebm._validation import check_int, format_error, trusted_inputs
 
 __all__ = ["check_bounds", "grid_points", "energy_on_grid", "grid_log_partition", "grid_sample"]
 
@@ -52,6 +50,8 @@ def energy_on_grid(energy, bounds, resolution: int = 200, *, chunk: int = 65536,
     Raises:
         ValueError: the energy is not 2-D, or bad bounds/resolution.
     """
+    if not callable(energy):
+        raise TypeError(format_error("energy", "an energy callable (batch, 2) -> (batch,)", type(energy).__name__, "pass an ebm.Energy or a function of x"))
     shape = tuple(getattr(energy, "event_shape", (2,)))
     if shape != (2,):
         raise ValueError(format_error("energy", "a 2-D energy (event_shape (2,))", f"event_shape {shape}", "plot a 2-D model or a 2-D slice of it"))

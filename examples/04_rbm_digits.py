@@ -48,7 +48,7 @@ for row, n_hidden in enumerate((16, 64)):
                     title=f"{n_hidden} hidden: filters (columns of W)")
     with torch.no_grad():
         v0 = torch.bernoulli(torch.full((36, 64), 0.5), generator=g)
-        v = rbm_block_gibbs(rbm).run(None, (torch.zeros(36, n_hidden), v0), 100 if args.quick else 5000, generator=g).x[1]
+        v = rbm_block_gibbs(rbm).run(None, {"h": torch.zeros(36, n_hidden), "v": v0}, 100 if args.quick else 5000, generator=g).x[1]
     plot.image_grid(rbm.prob_v(rbm.prob_h(v)).detach(), image_shape=(8, 8), ax=axes[row, 1], normalize="none",
                     title=f"{n_hidden} hidden: Gibbs samples (mean of p(v|h))\n{label}")
 out = Path("out/examples")

@@ -5,7 +5,7 @@ A sampler is built from its hyper-parameters and run with
 ``sampler.run(energy, x0, n_steps, *, generator=None) -> SamplerResult``.
 """
 
-from ._base import SamplerDivergedError, SamplerResult
+from ._base import MAX_ENERGY_ERROR, SamplerDivergedError, SamplerResult, SamplerWarning
 from .ais import AIS, AISResult, GeometricPath, gibbs_kernel, mala_kernel
 from .counter_rng import CounterRNG
 from .diagnostics import acceptance_summary, autocorrelation, effective_sample_size, split_rhat
@@ -17,6 +17,8 @@ from .tempering import ParallelTempering, geometric_temperatures
 __all__ = [
     "SamplerResult",
     "SamplerDivergedError",
+    "SamplerWarning",
+    "MAX_ENERGY_ERROR",
     "ULA",
     "MALA",
     "AnnealedLangevin",

@@ -9,7 +9,7 @@ recording, acceptance statistics and divergence reporting), so the samplers do n
 Why the loop looks the way it does:
 
 * **No per-step host synchronisation.** Nothing inside the loop calls ``.item()`` or branches on a
-  tensor value; acceptance and "saw a NaN" flags are accumulated on the device and read once at the
+  tensor value; acceptance and divergent-transition counts are accumulated on the device and read once at the
   end. Energies are called inside ``trusted_inputs()`` so ``ebm.Energy`` skips its finiteness check.
 * **Noise is drawn in chunks** (one ``randn`` for many steps), which on a CPU removes most of the
   per-call overhead at small batch sizes and on a GPU keeps the launch queue full.
@@ -31,15 +31,21 @@ from __future__ import annotations
 import contextlib
 import math
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from ._compile import check_compile_flag, compile_step
 from .counter_rng import CounterRNG
-from ._validation import check_int, check_positive, check_tensor, check_generator, format_error, trusted_inputs
+from ._report import (  # re-exported: the samplers import their result types from here
+    MAX_ENERGY_ERROR, SamplerDivergedError, SamplerResult, SamplerWarning, _count_dtype, chain_health, diverged_message, divergent_transitions, finish_run,
+)
+from .validation import check_choice, check_energy_output, check_generator, check_int, check_positive, check_tensor, energy_reference_tensor, format_error, trusted_inputs  # noqa: F401  (check_energy_output re-exported for gibbs/langevin)
 
-__all__ = ["SamplerResult", "SamplerDivergedError", "ChainState", "energy_and_score_fn", "GradientSampler"]
+__all__ = [
+    "SamplerResult", "SamplerDivergedError", "SamplerWarning", "ChainState", "energy_and_score_fn", "GradientSampler",
+    "MAX_ENERGY_ERROR", "divergent_transitions", "check_x0_against_energy", "chain_health", "finish_run",
+]
 
 # Pre-draw at most this many noise entries at once (1 MiB of float32): big enough to amortise the
 # call overhead at small batch, small enough that the chunk stays in cache at large batch.
@@ -51,38 +57,43 @@ _MAX_UNROLL = 8
 _UNROLL_BUDGET = 1 << 15
 
 
-@dataclass
-class SamplerResult:
-    """What every sampler returns.
+def check_x0_against_energy(x0: torch.Tensor, energy, name: str = "x0") -> torch.Tensor:
+    """Check ``x0`` ``(batch, *event)`` against the energy once, before any step.
 
-    Attributes:
-        x: final states, same shape as ``x0`` ``(batch, *event)`` (a tuple of blocks for BlockGibbs).
-        acceptance_rate: ``(batch,)`` fraction of accepted proposals per chain after warm-up
-            (None for samplers without an accept step, e.g. ULA, Gibbs).
-        energy: ``(batch,)`` energies of the final states.
-        trajectory: ``(n_steps // thin, batch, *event)`` kept states, or None.
-        energies: ``(n_steps, batch)`` energy after each post-warm-up step, or None.
-        step_size: the step size used after warm-up: a float, or ``(batch,)`` per chain if adapted.
-        diverged: ``(batch,)`` bool, chains whose energy or state became non-finite.
-        extras: sampler-specific diagnostics (e.g. swap acceptance for parallel tempering).
+    * ``energy.event_shape`` (duck-typed: any object with that attribute, e.g. an ``ebm.Energy``):
+      ``x0.shape[1:]`` must equal it.
+    * an ``nn.Module`` energy with floating parameters (or buffers): x0 must have their dtype and
+      device (the result follows x0, so a silent cast would change the dtype the user asked for).
+
+    Raises:
+        ValueError: wrong event shape, or x0 on another device than the energy's parameters.
+        TypeError: x0's dtype differs from the energy's parameters.
     """
-
-    x: torch.Tensor | tuple
-    acceptance_rate: torch.Tensor | None = None
-    energy: torch.Tensor | None = None
-    trajectory: torch.Tensor | None = None
-    energies: torch.Tensor | None = None
-    step_size: torch.Tensor | float | None = None
-    diverged: torch.Tensor | None = None
-    extras: dict = field(default_factory=dict)
-
-
-class SamplerDivergedError(RuntimeError):
-    """Some chains produced a non-finite energy; ``.result`` holds the (partial) SamplerResult."""
-
-    def __init__(self, message: str, result: SamplerResult):
-        super().__init__(message)
-        self.result = result
+    event = getattr(energy, "event_shape", None)
+    if event is not None:
+        try:
+            event = tuple(int(d) for d in event)
+        except TypeError:
+            event = None
+    if event is not None and tuple(x0.shape[1:]) != event:
+        k = len(event)
+        ev = "(" + ", ".join(map(str, event)) + ("," if k == 1 else "") + ")"
+        if x0.dim() == k and tuple(x0.shape) == event:
+            fix = f"add the batch dimension: {name}.unsqueeze(0)"
+        elif x0.dim() > k + 1 and tuple(x0.shape[x0.dim() - k :]) == event:
+            fix = f"flatten the batch dimensions: {name}.reshape(-1, *energy.event_shape)"
+        else:
+            fix = f"start from states of the energy's event shape, e.g. {name} = torch.zeros(batch, *energy.event_shape)"
+        raise ValueError(format_error(name, f"shape (batch, *{ev}) matching energy.event_shape {ev}", f"shape {tuple(x0.shape)}", fix))
+    ref = energy_reference_tensor(energy)
+    if ref is not None:
+        if ref.dtype != x0.dtype:
+            raise TypeError(format_error(name, f"dtype {ref.dtype} (the dtype of the energy's parameters)", f"dtype {x0.dtype}",
+                                         f"pass {name}.to({ref.dtype}), or convert the energy with energy.to({x0.dtype})"))
+        if ref.device != x0.device:
+            raise ValueError(format_error(name, f"a tensor on {ref.device} (where the energy's parameters live)", f"a tensor on {x0.device}",
+                                          f"pass {name}.to({str(ref.device)!r}), or move the energy with energy.to({str(x0.device)!r})"))
+    return x0
 
 
 @dataclass
@@ -155,40 +166,9 @@ def axpy(x: torch.Tensor, a, y: torch.Tensor) -> torch.Tensor:
     return torch.add(x, y, alpha=a)
 
 
-def diverged_message(diverged: torch.Tensor, sampler: str, fix: str) -> str:
-    idx = diverged.nonzero().flatten().tolist()
-    shown = ", ".join(map(str, idx[:10])) + (", ..." if len(idx) > 10 else "")
-    return format_error(
-        "energy",
-        f"finite energies along every {sampler} chain",
-        f"{len(idx)} of {diverged.numel()} chains diverged (non-finite energy or state; chains {shown})",
-        fix,
-    )
-
-
 def validate_x0(x0, name: str = "x0") -> torch.Tensor:
     """x0 must be a finite, floating, non-empty ``(batch, *event)`` tensor."""
     return check_tensor(name, x0, min_ndim=1, floating=True, finite=True, nonempty=True)
-
-
-def check_energy_output(e, s, x: torch.Tensor) -> None:
-    """Check an energy's output once, at initialisation: shape (batch,), finite, score shape."""
-    batch = x.shape[0]
-    if not isinstance(e, torch.Tensor) or e.shape != (batch,):
-        found = f"shape {tuple(e.shape)}" if isinstance(e, torch.Tensor) else type(e).__name__
-        raise ValueError(
-            format_error(
-                "energy",
-                f"a callable returning one energy per chain, shape ({batch},)",
-                found,
-                "reduce over the event dimensions, e.g. return E.sum(dim=-1) or E.flatten(1).sum(1)",
-            )
-        )
-    if s is not None and (not isinstance(s, torch.Tensor) or s.shape != x.shape):
-        raise ValueError(format_error("energy.score", f"shape {tuple(x.shape)} like x", f"{getattr(s, 'shape', type(s))}", "return -dE/dx with the shape of x"))
-    if not bool(torch.isfinite(e).all()):
-        bad = (~torch.isfinite(e)).nonzero().flatten()[:10].tolist()
-        raise ValueError(format_error("energy(x0)", "finite energies at the initial states", f"non-finite energy for chains {bad}", "start the chains inside the support of the energy"))
 
 
 def _tracing_autograd(enabled: bool):
@@ -218,7 +198,7 @@ class GradientSampler:
     target_acceptance = 0.574
     divergence_fix = "lower step_size (or enable adapt_step_size with warmup_steps > 0)"
 
-    def __init__(self, step_size: float, *, warmup_steps: int = 0, adapt_step_size: bool = False, target_acceptance: float | None = None, thin: int | None = None, record_energies: bool = False, compile: bool = False):
+    def __init__(self, step_size: float, *, warmup_steps: int = 0, adapt_step_size: bool = False, adaptation: str = "shared", target_acceptance: float | None = None, thin: int | None = None, record_energies: bool = False, compile: bool = False):
         self.compile = check_compile_flag(compile)
         self._compiled = None  # (energy, fn, compiled step) of the last run, reused by later runs
         self.step_size = check_positive("step_size", step_size, fix="pass a small positive step size, e.g. 1e-2")
@@ -226,8 +206,12 @@ class GradientSampler:
         if adapt_step_size and not self.metropolis:
             raise ValueError(format_error("adapt_step_size", "False for a sampler without an accept step", "True", "use MALA or HMC to adapt the step size"))
         self.adapt_step_size = bool(adapt_step_size)
+        self.adaptation = check_choice("adaptation", adaptation, ("shared", "per_chain"))
+        if self.adapt_step_size and self.warmup_steps == 0:
+            raise ValueError(format_error("adapt_step_size", "warmup_steps > 0 (the step size adapts during warm-up only)", "warmup_steps=0",
+                                          "pass e.g. warmup_steps=200, or adapt_step_size=False"))
         if target_acceptance is not None:
-            from ._validation import check_probability
+            from .validation import check_probability
 
             self.target_acceptance = check_probability("target_acceptance", target_acceptance)
         self.thin = None if thin is None else check_int("thin", thin, minimum=1)
@@ -243,7 +227,7 @@ class GradientSampler:
         return ChainState(x.clone(), e, s)
 
     def _step_fn(self, energy, fn, x: torch.Tensor | None = None):
-        """Return ``step(state, eps, sqrt2eps, draws, j, m, n_accept, nan_seen, want_log_alpha)``.
+        """Return ``step(state, eps, sqrt2eps, draws, j, m, n_accept, n_divergent, want_log_alpha)``.
 
         ``draws`` is what `_draw_chunk` made for the current chunk; the call makes steps ``j`` to
         ``j + m - 1`` of it (``m > 1`` only when compiled: the steps are unrolled into one graph).
@@ -252,11 +236,11 @@ class GradientSampler:
         per chunk by `_tally`. Compiled: ``self._step`` wrapped as a pure function of tensors that
         draws its own noise and uniform from a counter key (`samplers.counter_rng`), so the noise
         never exists in memory and the whole step is one or two fused loops; it also adds to
-        ``n_accept`` / ``nan_seen`` in place. Compiled once per (sampler, energy), reused by later runs.
+        ``n_accept`` / ``n_divergent`` in place. Compiled once per (sampler, energy), reused by later runs.
         """
         metropolis = self.metropolis
         if not self.compile:
-            def eager_step(st, eps, sqrt2eps, d, j, m, n_accept, nan_seen, want_log_alpha):
+            def eager_step(st, eps, sqrt2eps, d, j, m, n_accept, n_divergent, want_log_alpha):
                 if not metropolis:
                     self._step(fn, st, eps, sqrt2eps, d.noise[j], None, None)
                     return None
@@ -267,14 +251,14 @@ class GradientSampler:
         if self._compiled is None or self._compiled[0] is not energy:
             kernel = self._step
 
-            def pure_steps(x, e, s, eps, sqrt2eps, keys, n_accept, nan_seen):
+            def pure_steps(x, e, s, eps, sqrt2eps, keys, n_accept, n_divergent):
                 # keys (m, 2): m steps unrolled into one graph (one Python call, one guard check).
                 log_alpha = None
                 for i in range(keys.shape[0]):
-                    x, e, s, log_alpha = pure_step(x, e, s, eps, sqrt2eps, keys[i], n_accept, nan_seen)
+                    x, e, s, log_alpha = pure_step(x, e, s, eps, sqrt2eps, keys[i], n_accept, n_divergent)
                 return x, e, s, log_alpha
 
-            def pure_step(x, e, s, eps, sqrt2eps, key, n_accept, nan_seen):
+            def pure_step(x, e, s, eps, sqrt2eps, key, n_accept, n_divergent):
                 rng = CounterRNG(key)
                 noise = rng.normal(x.shape, dtype=x.dtype)  # (batch, *event)
                 # The clone is free once compiled and keeps in-place kernels (ULA) from mutating a
@@ -288,14 +272,15 @@ class GradientSampler:
                 partial = torch.empty_like(threshold)
                 kernel(fn, st, eps, sqrt2eps, noise, threshold, partial)
                 n_accept.add_(threshold < partial)
-                nan_seen.logical_or_(torch.isnan(partial))
-                return st.x, st.energy, st.score, partial + half_sq
+                log_alpha = partial + half_sq  # (batch,)
+                n_divergent.add_(divergent_transitions(log_alpha))
+                return st.x, st.energy, st.score, log_alpha
 
             self._compiled = (energy, fn, compile_step(pure_steps))
         compiled = self._compiled[2]
 
-        def step(st, eps, sqrt2eps, keys, j, m, n_accept, nan_seen, want_log_alpha):
-            st.x, st.energy, st.score, log_alpha = compiled(st.x, st.energy, st.score, eps, sqrt2eps, keys[j : j + m], n_accept, nan_seen)
+        def step(st, eps, sqrt2eps, keys, j, m, n_accept, n_divergent, want_log_alpha):
+            st.x, st.energy, st.score, log_alpha = compiled(st.x, st.energy, st.score, eps, sqrt2eps, keys[j : j + m], n_accept, n_divergent)
             return log_alpha
 
         return step
@@ -318,19 +303,21 @@ class GradientSampler:
         partial = torch.empty((c, x.shape[0]), dtype=x.dtype, device=x.device)  # (c, batch)
         return types.SimpleNamespace(noise=noise, half_sq=half_sq, threshold=threshold, partial=partial)
 
-    def _advance(self, step_fn, state: ChainState, n_steps: int, eps, generator, *, adapt=None, n_accept=None, nan_seen=None, traj=None, energies=None, thin=None):
+    def _advance(self, step_fn, state: ChainState, n_steps: int, eps, generator, *, adapt=None, n_accept=None, n_divergent=None, traj=None, energies=None, thin=None):
         """Run ``n_steps`` steps in place on ``state``; accumulate statistics on the device.
 
-        ``n_accept`` (batch,) and ``nan_seen`` (batch,) are added to in place when given. Eager
-        kernels tally them once per chunk, not once per step; compiled ones inside the step.
+        ``n_accept`` (batch,) and ``n_divergent`` (batch,) int64 (proposals whose energy error
+        exceeded `MAX_ENERGY_ERROR`, see `divergent_transitions`) are added to in place when
+        given. Eager kernels tally them once per chunk, not once per step; compiled ones inside
+        the step.
         """
         x = state.x
         batch = x.shape[0]
         chunk = max(1, min(n_steps, _NOISE_BUDGET // max(1, x.numel())))
         sqrt2eps = eps.mul(2).sqrt_() if isinstance(eps, torch.Tensor) else math.sqrt(2 * eps)
         if self.compile and self.metropolis and n_accept is None:  # warm-up: the step still tallies
-            n_accept = torch.zeros(batch, dtype=x.dtype, device=x.device)
-            nan_seen = torch.zeros(batch, dtype=torch.bool, device=x.device)
+            n_accept = torch.zeros(batch, dtype=_count_dtype(x.dtype), device=x.device)
+            n_divergent = torch.zeros(batch, dtype=torch.long, device=x.device)
         # A compiled step that needs nothing between steps unrolls several per call: at small batch
         # the Python call and guard check cost about as much as the fused step itself.
         per_call = 1
@@ -346,7 +333,7 @@ class GradientSampler:
                 if adapt is not None:
                     eps = adapt.eps
                     sqrt2eps = adapt.sqrt2eps
-                log_alpha = step_fn(state, eps, sqrt2eps, draws, j, m, n_accept, nan_seen, adapt is not None)
+                log_alpha = step_fn(state, eps, sqrt2eps, draws, j, m, n_accept, n_divergent, adapt is not None)
                 if adapt is not None:
                     adapt.update(log_alpha)
                 j += m
@@ -357,7 +344,8 @@ class GradientSampler:
                     energies[step - 1].copy_(state.energy)
             if self.metropolis and not self.compile and n_accept is not None:
                 n_accept.add_((draws.threshold < draws.partial).sum(0))
-                nan_seen.logical_or_(torch.isnan(draws.partial).any(0))
+                if n_divergent is not None:
+                    n_divergent.add_(divergent_transitions(draws.partial + draws.half_sq).sum(0))  # log α = partial + ½|ξ|²
             t += c
         return eps
 
@@ -366,19 +354,43 @@ class GradientSampler:
 
         Args:
             energy: callable ``(batch, *event) -> (batch,)``; its ``energy_and_score`` or ``score``
-                method is used when present, else autograd.
-            x0: ``(batch, *event)`` finite floating initial states (device/dtype followed).
+                method is used when present, else autograd. An ``event_shape`` attribute and, for an
+                ``nn.Module``, the dtype and device of its floating parameters are checked against x0.
+            x0: ``(batch, *event)`` finite floating initial states; the result has x0's device and
+                dtype (float16 and bfloat16 included).
             n_steps: number of post-warm-up steps (>= 1).
             generator: torch.Generator on x0's device, or None for the global generator.
 
         Returns:
-            SamplerResult.
+            SamplerResult; for Metropolis samplers ``extras["divergent_transitions"]`` (batch,)
+            int64 counts post-warm-up proposals whose energy error exceeded `MAX_ENERGY_ERROR`.
 
         Raises:
-            ValueError/TypeError: bad x0, n_steps, generator or energy output.
-            SamplerDivergedError: some chains hit a non-finite energy (lists them; lower step_size).
+            ValueError/TypeError: bad x0 (shape, dtype or device against the energy), n_steps,
+                generator or energy output.
+            SamplerDivergedError: some chains' state or current energy became non-finite (lists
+                them; lower step_size).
+
+        Warns:
+            SamplerWarning: chains frozen (acceptance < 1% over >= 20 steps) or running away
+                (see `chain_health`), once per run, naming the chains and the fix.
         """
+        result, runaway = self._run(energy, x0, n_steps, generator)
+        finish_run(result, type(self).__name__, self.divergence_fix, runaway=runaway, n_steps=n_steps, frozen_fix=self._frozen_fix())
+        return result
+
+    def _frozen_fix(self) -> str:
+        if not self.adapt_step_size:
+            return "lower step_size, or pass adapt_step_size=True with warmup_steps > 0"
+        if self.adaptation == "shared":
+            return ("start these chains closer to the bulk of the target (a shared step size fits the typical set, not steep tails), "
+                    "use more warmup_steps, or adaptation='per_chain'")
+        return "start these chains closer to the bulk of the target, or use more warmup_steps"
+
+    def _run(self, energy, x0: torch.Tensor, n_steps: int, generator):
+        """The run without the final report: ``(result, runaway (batch,) bool)``; no host sync."""
         x0 = validate_x0(x0)
+        check_x0_against_energy(x0, energy)
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x0.device)
         batch = x0.shape[0]
@@ -386,67 +398,87 @@ class GradientSampler:
         with torch.no_grad(), trusted_inputs(), _tracing_autograd(self.compile):
             fn = self._energy_fn(energy) if (self.needs_energy or self.record_energies) else self._score_fn(energy)
             state = self._init_state(fn, x0)
+            if state.energy is None:  # score-only ULA: the start energy once, for the checks
+                e0 = energy(x0)
+                check_energy_output(e0, None, x0)
+            else:
+                e0 = state.energy
             step_fn = self._step_fn(energy, fn, x0)
             eps = self.step_size
             if self.warmup_steps:
                 adapt = None
                 if self.adapt_step_size:
-                    adapt = DualAveraging(eps, self.target_acceptance, batch, x0.dim(), dev, dt)
+                    adapt = DualAveraging(eps, self.target_acceptance, batch, x0.dim(), dev, dt, shared=self.adaptation == "shared")
                 self._advance(step_fn, state, self.warmup_steps, eps, generator, adapt=adapt)
                 if adapt is not None:
                     eps = adapt.final()
-            n_accept = torch.zeros(batch, dtype=dt, device=dev) if self.metropolis else None
-            nan_seen = torch.zeros(batch, dtype=torch.bool, device=dev)
+            n_accept = torch.zeros(batch, dtype=_count_dtype(dt), device=dev) if self.metropolis else None
+            n_divergent = torch.zeros(batch, dtype=torch.long, device=dev) if self.metropolis else None
             thin = self.thin
             traj = torch.empty((n_steps // thin, *x0.shape), dtype=dt, device=dev) if thin else None
             energies = torch.empty((n_steps, batch), dtype=dt, device=dev) if self.record_energies else None
-            self._advance(step_fn, state, n_steps, eps, generator, n_accept=n_accept, nan_seen=nan_seen, traj=traj, energies=energies, thin=thin)
+            self._advance(step_fn, state, n_steps, eps, generator, n_accept=n_accept, n_divergent=n_divergent, traj=traj, energies=energies, thin=thin)
             if state.energy is None:  # score-only ULA: evaluate the final energy once
                 state.energy = energy(state.x)
         finite_x = torch.isfinite(state.x).flatten(1).all(1) if state.x.dim() > 1 else torch.isfinite(state.x)
-        diverged = nan_seen | ~torch.isfinite(state.energy) | ~finite_x
-        step_size = eps.flatten() if isinstance(eps, torch.Tensor) else eps
+        # Only a chain whose *state* (or its current energy) is non-finite has diverged; a rejected
+        # proposal with a huge or NaN energy error is ordinary MCMC and is counted in extras.
+        diverged = ~torch.isfinite(state.energy) | ~finite_x
+        if isinstance(eps, torch.Tensor):
+            step_size = eps.flatten().expand(batch).clone() if eps.numel() == 1 else eps.flatten()
+        else:
+            step_size = eps
         result = SamplerResult(
             x=state.x,
-            acceptance_rate=None if n_accept is None else n_accept / n_steps,
+            acceptance_rate=None if n_accept is None else (n_accept / n_steps).to(dt),
             energy=state.energy,
             trajectory=traj,
             energies=energies,
             step_size=step_size,
             diverged=diverged,
         )
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, type(self).__name__, self.divergence_fix), result)
-        return result
+        if n_divergent is not None:
+            result.extras["divergent_transitions"] = n_divergent
+        return result, chain_health(x0, e0, state.x, state.energy)
 
 
 class DualAveraging:
-    """Per-chain dual averaging of log step size toward a target acceptance probability.
+    """Dual averaging of log step size toward a target acceptance probability: shared or per chain.
 
     Hoffman & Gelman (2014), "The No-U-Turn Sampler", JMLR 15, Algorithm 5 (arXiv:1111.4246):
     ``H_t = (1 - 1/(t+t0)) H_{t-1} + (δ - α_t)/(t+t0)``, ``log ε_t = μ - √t/γ · H_t``,
     ``log ε̄_t = t^-κ log ε_t + (1 - t^-κ) log ε̄_{t-1}`` with μ = log(10 ε0), γ = 0.05, t0 = 10,
     κ = 0.75. After warm-up the chain freezes ε = ε̄ so that sampling is exact.
+
+    ``shared=True`` keeps one ε for all chains and feeds it the mean acceptance probability over
+    chains (what Stan does per chain, applied to the whole batch: B chains give B times the
+    signal per step). ``shared=False`` adapts one ε per chain from that chain's own α alone, which
+    is noisy: a chain that starts in a region of high curvature can drive its ε down and stay
+    stuck for hundreds of steps.
     """
 
-    def __init__(self, eps0: float, target: float, batch: int, ndim: int, device, dtype, gamma=0.05, t0=10.0, kappa=0.75):
+    def __init__(self, eps0: float, target: float, batch: int, ndim: int, device, dtype, gamma=0.05, t0=10.0, kappa=0.75, *, shared: bool = False):
         self.mu = math.log(10 * eps0)
         self.target, self.gamma, self.t0, self.kappa = target, gamma, t0, kappa
-        self.shape = (batch,) + (1,) * (ndim - 1)
-        self.h = torch.zeros(batch, dtype=dtype, device=device)
-        self.log_eps_bar = torch.full((batch,), math.log(eps0), dtype=dtype, device=device)
+        self.shared = bool(shared)
+        n = 1 if self.shared else batch
+        self.shape = (n,) + (1,) * (ndim - 1)
+        self.h = torch.zeros(n, dtype=dtype, device=device)
+        self.log_eps_bar = torch.full((n,), math.log(eps0), dtype=dtype, device=device)
         self.t = 0
-        self._set(torch.full((batch,), math.log(eps0), dtype=dtype, device=device))
+        self._set(torch.full((n,), math.log(eps0), dtype=dtype, device=device))
 
     def _set(self, log_eps: torch.Tensor) -> None:
-        self.eps = log_eps.exp().view(self.shape)  # (batch, 1, ...) broadcasts over the event
+        self.eps = log_eps.exp().view(self.shape)  # (batch or 1, 1, ...) broadcasts over the event
         self.sqrt2eps = self.eps.mul(2).sqrt()
 
     def update(self, log_alpha: torch.Tensor) -> None:
         self.t += 1
         t = self.t
         # NaN proposals count as rejections so that adaptation moves away from them.
-        alpha = torch.nan_to_num(log_alpha.clamp(max=0.0), nan=-math.inf).exp()
+        alpha = torch.nan_to_num(log_alpha.clamp(max=0.0), nan=-math.inf).exp()  # (batch,)
+        if self.shared:
+            alpha = alpha.mean(0, keepdim=True)  # (1,)
         w = 1.0 / (t + self.t0)
         self.h.mul_(1 - w).add_(self.target - alpha, alpha=w)
         log_eps = self.mu - math.sqrt(t) / self.gamma * self.h

@@ -24,7 +24,7 @@ import types
 
 import torch
 
-from ._validation import format_error
+from .validation import format_error
 
 __all__ = ["check_compile_flag", "compile_step"]
 

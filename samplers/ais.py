@@ -26,15 +26,16 @@ of the base-rate model and ``base_log_partition`` its log Z.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-from ._base import ChainState, energy_and_score_fn
+from ._base import ChainState, check_energy_output, check_x0_against_energy, energy_and_score_fn
 from ._compile import check_compile_flag, compile_step
 from .counter_rng import CounterRNG
-from ._validation import check_generator, check_int, check_positive, check_tensor, format_error, trusted_inputs
+from .validation import check_generator, check_int, check_positive, check_tensor, format_error, trusted_inputs
 from .gibbs import SingleSiteGibbs
 from .langevin import MALA
 
@@ -43,7 +44,7 @@ _COMPILED_TRANSITIONS: dict = {}
 # Temperatures per compiled call (see AIS._compiled_block).
 _UNROLL = 4
 
-__all__ = ["AIS", "AISResult", "GeometricPath", "mala_kernel", "gibbs_kernel"]
+__all__ = ["AIS", "AISResult", "GeometricPath", "mala_kernel", "gibbs_kernel", "summarise_log_weights"]
 
 
 class GeometricPath:
@@ -106,30 +107,72 @@ def gibbs_kernel(path, n_sweeps: int = 1, scan: str = "systematic") -> Callable:
 
 @dataclass
 class AISResult:
-    """AIS output.
+    """An AIS estimate of log Z (forward, reverse, or both), shared by `AIS` and ``ebm.evaluate``.
 
     Attributes:
-        log_z: scalar tensor, estimate of log Z_1 (reverse AIS: a stochastic upper bound).
-        log_z_se: scalar tensor, delta-method standard error of log mean(w).
-        log_weights: ``(n,)`` log importance weights (forward: log Z_1/Z_0 per run; reverse: log Z_0/Z_1).
+        log_z: scalar tensor, the estimate of log Z_1 (forward: a stochastic lower bound; reverse:
+            a stochastic upper bound).
+        std_error: scalar tensor, the delta-method standard error of ``log_z``,
+            ``sd(w) / (√n · mean(w))``.
+        log_z_low, log_z_high: scalar tensors, the ``±3σ`` bracket on Z mapped to log Z:
+            forward ``log(Ẑ_ratio ∓ 3σ̂)`` + log Z_0 (``-inf`` when the lower end is negative);
+            reverse maps the bracket on Z_0/Z_1 the same way, so ``log_z_low <= log_z <= log_z_high``.
+        log_weights: ``(n,)`` log importance weights (forward: log Z_1/Z_0 per run; reverse:
+            log Z_0/Z_1), in the dtype they were computed in.
         ess: scalar tensor, Kish effective sample size ``(Σw)² / Σw²``.
-        x: ``(n, *event)`` final states (forward: approximate target samples, weighted by w).
+        log_z_base: scalar tensor, log Z_0 of the base distribution.
+        x: ``(n, *event)`` final states (forward: approximate target samples, weighted by w), or None.
+        log_z_upper: reverse-AIS estimate (a stochastic upper bound) when both directions were
+            run (``ebm.evaluate.ais_log_partition(..., reverse_from=...)``), else None.
+
+    The summary statistics are computed in float64 (float32 on devices without float64).
     """
 
     log_z: torch.Tensor
-    log_z_se: torch.Tensor
+    std_error: torch.Tensor
+    log_z_low: torch.Tensor
+    log_z_high: torch.Tensor
     log_weights: torch.Tensor
     ess: torch.Tensor
-    x: torch.Tensor
+    log_z_base: torch.Tensor
+    x: torch.Tensor | None = None
+    log_z_upper: torch.Tensor | None = None
+
+    @property
+    def log_z_se(self) -> torch.Tensor:
+        """Deprecated alias of ``std_error``."""
+        warnings.warn("AISResult.log_z_se is deprecated; use AISResult.std_error", DeprecationWarning, stacklevel=2)
+        return self.std_error
+
+    def __float__(self) -> float:
+        return float(self.log_z)
 
 
-def _log_mean_exp_and_se(lw: torch.Tensor):
+def summarise_log_weights(lw: torch.Tensor, log_z_base: float, sign: float = 1.0, x: torch.Tensor | None = None) -> AISResult:
+    """`AISResult` from ``(n,)`` log weights (n >= 2): ``log Ẑ_1 = log Z_0 + sign · log mean(w)``.
+
+    ``sign = 1``: forward weights (mean estimates Z_1/Z_0); ``sign = -1``: reverse (Z_0/Z_1).
+    """
     n = lw.shape[0]
-    log_mean = torch.logsumexp(lw, 0) - math.log(n)
-    w = (lw - lw.max()).exp()  # (n,) in (0, 1]
-    se = w.std(unbiased=True) / (math.sqrt(n) * w.mean()) if n > 1 else torch.full_like(log_mean, float("inf"))
-    ess = w.sum() ** 2 / w.square().sum()
-    return log_mean, se, ess
+    if n < 2:
+        raise ValueError(format_error("log_weights", "at least 2 annealing runs (no standard error from one)", f"{n}", "run AIS with n >= 2 chains (e.g. 100)"))
+    wide = torch.float32 if lw.device.type == "mps" else torch.float64
+    given, lw = lw, lw.to(wide)
+    base = torch.tensor(float(log_z_base), dtype=wide, device=lw.device)
+    shift = lw.max()
+    w = (lw - shift).exp()  # (n,) in (0, 1]
+    mean = w.mean()
+    se = w.std(unbiased=True) / math.sqrt(n)  # standard error of the (shifted) mean weight
+    inf = torch.tensor(math.inf, dtype=wide, device=lw.device)
+    log_hi = shift + (mean + 3 * se).log()
+    log_lo = torch.where(mean - 3 * se > 0, shift + (mean - 3 * se).clamp_min(torch.finfo(wide).tiny).log(), -inf)
+    log_mean = shift + mean.log()
+    if sign > 0:
+        log_z, low, high = base + log_mean, base + log_lo, base + log_hi
+    else:  # Z_1 = Z_0 / ratio: the bracket flips
+        log_z, low, high = base - log_mean, base - log_hi, base - log_lo
+    return AISResult(log_z=log_z, std_error=se / mean, log_z_low=low, log_z_high=high, log_weights=given,
+                     ess=w.sum() ** 2 / w.square().sum(), log_z_base=base, x=x)
 
 
 class AIS:
@@ -233,16 +276,17 @@ class AIS:
             self._compiled = (path, compile_step(counter_block))
         return self._compiled[1]
 
-    def _anneal(self, path, x, betas, generator):
-        e0 = path(x, betas[0])
-        if e0.shape != (x.shape[0],):
-            raise ValueError(format_error("path", f"path(x, beta) of shape ({x.shape[0]},)", f"shape {tuple(e0.shape)}", "return one energy per sample"))
+    def _anneal(self, path, x, betas, generator, progress=None):
+        check_energy_output(path(x, betas[0]), None, x)  # the shared check: (n,) finite energies
         lw = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         step = self._transition_fn(path)
         last = len(betas) - 1
+        every = max(1, -(-last // 100))  # progress(done, total) at most ~100 times per run, never per step
         if not self.compile:
             for k in range(1, last + 1):
                 x, lw = step(x, lw, betas[k - 1], betas[k], generator, k < last)
+                if progress is not None and (k % every == 0 or k == last):
+                    progress(k, last)
             return lw, x
         # β as a tensor (one compiled graph for every temperature) and one counter key per move;
         # blocks of _UNROLL temperatures, then single ones, so at most two graph sizes exist.
@@ -253,12 +297,21 @@ class AIS:
         while k < last:
             m = _UNROLL if last - k >= _UNROLL else 1
             x, lw = block(x, lw, beta_t[k - 1 : k + m], keys[k - 1 : k - 1 + m])  # views: no recompiles (checked)
+            if progress is not None and (k + m - 1) // every > (k - 1) // every:
+                progress(k + m - 1, last)
             k += m
         _, lw = step(x, lw, beta_t[last - 1], beta_t[last], None, False)  # the last increment; no move at β = 1
+        if progress is not None:
+            progress(last, last)
         return lw, x
 
-    def _check(self, x, base_log_partition, generator, name):
+    def _check(self, x, base_log_partition, generator, name, path=None):
         x = check_tensor(name, x, min_ndim=1, floating=True, finite=True, nonempty=True)
+        if x.shape[0] < 2:
+            raise ValueError(format_error(name, "at least 2 annealing runs (rows): the standard error needs two", f"shape {tuple(x.shape)}", f"pass {name} with n >= 2 rows (e.g. 100)"))
+        if path is not None:
+            for part in (path.base, path.target) if isinstance(path, GeometricPath) else (path,):
+                check_x0_against_energy(x, part, name)
         if not math.isfinite(float(base_log_partition)):
             raise ValueError(format_error("base_log_partition", "a finite log Z of the base energy", repr(base_log_partition), "compute it in closed form (e.g. n log 2 for a uniform binary base)"))
         check_generator("generator", generator, x.device)
@@ -268,34 +321,43 @@ class AIS:
         if not bool(torch.isfinite(lw).all()):
             bad = (~torch.isfinite(lw)).nonzero().flatten()[:10].tolist()
             raise FloatingPointError(format_error("path", "finite energies along the annealing path", f"non-finite log weights for runs {bad}", "lower the kernel step size or check the energies for overflow"))
-        log_mean, se, ess = _log_mean_exp_and_se(lw)
-        return AISResult(log_z=base_log_partition + sign * log_mean, log_z_se=se, log_weights=lw, ess=ess, x=x)
+        return summarise_log_weights(lw, base_log_partition, sign, x)
 
-    def run(self, path, x0: torch.Tensor, base_log_partition: float, *, generator: torch.Generator | None = None) -> AISResult:
-        """Forward AIS: estimate log Z_1 from exact base samples ``x0`` ``(n, *event)``.
+    def run(self, path, x0: torch.Tensor, base_log_partition: float, *, generator: torch.Generator | None = None,
+            progress: Callable[[int, int], None] | None = None) -> AISResult:
+        """Forward AIS: estimate log Z_1 from exact base samples ``x0`` ``(n, *event)``, n >= 2.
 
         Args:
-            path: ``path(x, beta) -> (n,)``, e.g. ``GeometricPath(base, target)``.
-            x0: exact samples of the base distribution exp(-path(·, 0)) / Z_0.
+            path: ``path(x, beta) -> (n,)``, e.g. ``GeometricPath(base, target)``. A path (or a
+                GeometricPath's base / target) with ``event_shape``, or an ``nn.Module`` with
+                floating parameters, is checked against ``x0`` first.
+            x0: ``(n, *event)`` exact samples of the base distribution exp(-path(·, 0)) / Z_0.
             base_log_partition: log Z_0 (float).
             generator: torch.Generator or None.
+            progress: optional ``progress(done, total)`` called about 100 times along the
+                schedule (temperatures done out of ``len(betas) - 1``), e.g. to drive a tqdm bar.
 
         Returns:
             AISResult (log_z is a stochastic lower bound on log Z_1).
+
+        Raises:
+            ValueError: fewer than 2 runs, a bad x0 or path output, a non-finite base_log_partition;
+                FloatingPointError: non-finite log weights.
         """
-        x0 = self._check(x0, base_log_partition, generator, "x0")
+        x0 = self._check(x0, base_log_partition, generator, "x0", path)
         with torch.no_grad(), trusted_inputs():
-            lw, x = self._anneal(path, x0.clone(), self.betas, generator)
+            lw, x = self._anneal(path, x0.clone(), self.betas, generator, progress)
         return self._finish(lw, x, 1.0, float(base_log_partition))
 
-    def run_reverse(self, path, x_target: torch.Tensor, base_log_partition: float, *, generator: torch.Generator | None = None) -> AISResult:
+    def run_reverse(self, path, x_target: torch.Tensor, base_log_partition: float, *, generator: torch.Generator | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> AISResult:
         """Reverse AIS: anneal exact target samples ``x_target`` ``(n, *event)`` from β = 1 to 0.
 
         The weights estimate Z_0 / Z_1; ``log_z = log Z_0 - log mean(w)`` is a stochastic upper
         bound on log Z_1. Needs exact samples of the target (e.g. from enumeration or a sampler
-        known to have converged, with the usual caveat for the latter).
+        known to have converged, with the usual caveat for the latter). Arguments as in `run`.
         """
-        x = self._check(x_target, base_log_partition, generator, "x_target")
+        x = self._check(x_target, base_log_partition, generator, "x_target", path)
         with torch.no_grad(), trusted_inputs():
-            lw, x = self._anneal(path, x.clone(), self.betas[::-1], generator)
+            lw, x = self._anneal(path, x.clone(), self.betas[::-1], generator, progress)
         return self._finish(lw, x, -1.0, float(base_log_partition))

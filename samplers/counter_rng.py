@@ -35,7 +35,7 @@ import math
 
 import torch
 
-from ._validation import format_error
+from .validation import format_error
 
 __all__ = ["CounterRNG", "uniform", "normal", "bernoulli", "splitmix64"]
 

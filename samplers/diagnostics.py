@@ -11,13 +11,17 @@ import math
 
 import torch
 
-from ._validation import check_tensor, format_error
+from .validation import check_tensor, format_error
 
 __all__ = ["autocorrelation", "effective_sample_size", "split_rhat", "acceptance_summary"]
 
 
 def _check_draws(draws, min_draws: int = 4) -> torch.Tensor:
-    draws = check_tensor("draws", draws, min_ndim=2, floating=True, finite=True)
+    draws = check_tensor("draws", draws, floating=True, finite=True)
+    if draws.dim() < 2:
+        fix = ("for one chain of draws, add the chain dimension: draws.unsqueeze(1)" if draws.dim() == 1
+               else "pass draws laid out (n_draws, n_chains, *dims), e.g. a sampler's result.trajectory")
+        raise ValueError(format_error("draws", "draws laid out (n_draws, n_chains, *dims), at least 2-D", f"shape {tuple(draws.shape)}", fix))
     if draws.shape[0] < min_draws:
         raise ValueError(format_error("draws", f"at least {min_draws} draws along dimension 0, laid out (n_draws, n_chains, *dims)", f"shape {tuple(draws.shape)}", "run the chains longer or keep more of the trajectory (smaller thin)"))
     return draws
@@ -134,5 +138,8 @@ def split_rhat(draws: torch.Tensor, *, rank_normalize: bool = True) -> torch.Ten
 
 def acceptance_summary(acceptance_rate: torch.Tensor) -> dict:
     """Mean, min and max of per-chain acceptance rates ``(batch,)`` as Python floats."""
-    a = check_tensor("acceptance_rate", acceptance_rate, ndim=1, floating=True, nonempty=True)
+    a = check_tensor("acceptance_rate", acceptance_rate, floating=True, nonempty=True)
+    if a.dim() != 1:
+        raise ValueError(format_error("acceptance_rate", "one rate per chain, shape (batch,)", f"shape {tuple(a.shape)}",
+                                      "pass a sampler's result.acceptance_rate, or acceptance_rate.flatten()"))
     return {"mean": float(a.mean()), "min": float(a.min()), "max": float(a.max())}

@@ -11,14 +11,14 @@ which we write as "flip bit i with probability σ(-ΔE_i)", ``ΔE_i = E(x ⊕ e_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
 from ._compile import check_compile_flag, compile_step
-from ._base import SamplerDivergedError, SamplerResult, check_energy_output, diverged_message
+from ._base import SamplerResult, check_energy_output, check_x0_against_energy, finish_run
 from .counter_rng import CounterRNG
-from ._validation import check_choice, check_generator, check_int, check_tensor, format_error, trusted_inputs
+from .validation import check_choice, check_generator, check_int, check_tensor, format_error, trusted_inputs
 
 __all__ = ["BlockGibbs", "SingleSiteGibbs"]
 
@@ -36,10 +36,18 @@ class BlockGibbs:
 
         BlockGibbs([lambda b, g: sample_h(b[1], g), lambda b, g: sample_v(b[0], g)])
 
+    Named blocks make the order unambiguous: with ``names=("h", "v")`` the initial state may be a
+    dict ``{"h": h0, "v": v0}``; with ``event_shapes`` a tuple is checked block by block, and a
+    tuple is refused (a dict is required) when two blocks share an event shape, since swapping
+    them could not be detected (an RBM with n_visible == n_hidden).
+
     Reference: Geman & Geman (1984), IEEE TPAMI 6(6).
 
     Args:
         conditionals: sequence of K callables ``(blocks: tuple, generator) -> Tensor``.
+        names: optional K distinct block names, in update order (``x0`` may then be a dict).
+        event_shapes: optional K event shapes (each block is ``(batch, *event_shapes[k])``),
+            checked against ``x0`` at the start.
         thin: keep every ``thin``-th state of the *first* block in ``result.trajectory``.
         compile: fuse each sweep with ``torch.compile`` (fullgraph, static shapes). The
             conditionals then receive a `samplers.counter_rng.CounterRNG` in place of the
@@ -56,10 +64,20 @@ class BlockGibbs:
         torch.Size([10, 4])
     """
 
-    def __init__(self, conditionals: Sequence[Callable], *, thin: int | None = None, compile: bool = False):
+    def __init__(self, conditionals: Sequence[Callable], *, names: Sequence[str] | None = None, event_shapes: Sequence[Sequence[int]] | None = None, thin: int | None = None, compile: bool = False):
         if not isinstance(conditionals, Sequence) or len(conditionals) == 0 or not all(callable(c) for c in conditionals):
             raise TypeError(format_error("conditionals", "a non-empty sequence of callables (blocks, generator) -> block", repr(conditionals), "pass e.g. [sample_h_given_v, sample_v_given_h]"))
         self.conditionals = list(conditionals)
+        k = len(self.conditionals)
+        if names is not None:
+            names = tuple(names)
+            if len(names) != k or len(set(names)) != k or not all(isinstance(n, str) for n in names):
+                raise ValueError(format_error("names", f"{k} distinct block names (one per conditional)", repr(names), "pass e.g. names=('h', 'v')"))
+        if event_shapes is not None:
+            event_shapes = tuple(tuple(int(d) for d in e) for e in event_shapes)
+            if len(event_shapes) != k:
+                raise ValueError(format_error("event_shapes", f"{k} event shapes (one per conditional)", repr(event_shapes), "pass one shape per block, e.g. ((n_hidden,), (n_visible,))"))
+        self.names, self.event_shapes = names, event_shapes
         self.thin = None if thin is None else check_int("thin", thin, minimum=1)
         self.compile = check_compile_flag(compile)
         self._compiled = None
@@ -91,22 +109,27 @@ class BlockGibbs:
         Args:
             energy: optional callable ``energy(*blocks) -> (batch,)`` used for ``result.energy``
                 (and divergence checks); None to skip.
-            x0: a tensor (one block) or tuple of K tensors, each ``(batch, ...)``.
+            x0: a tensor (one block), a tuple of K tensors in update order, or (with ``names``) a
+                dict name -> tensor; each ``(batch, ...)``.
             n_steps: number of sweeps.
             generator: torch.Generator or None.
 
         Returns:
-            SamplerResult whose ``x`` is the tuple of final blocks.
+            SamplerResult whose ``x`` is the tuple of final blocks (in update order; with ``names``
+            also ``extras["blocks"]``, a dict name -> block).
+
+        Raises:
+            ValueError: wrong number of blocks, a block's shape against ``event_shapes`` (with the
+                order that would match), a tuple where shared event shapes make a dict necessary,
+                a bad energy output; SamplerDivergedError when the final energy is non-finite.
         """
-        blocks = tuple(x0) if isinstance(x0, (tuple, list)) else (x0,)
-        if len(blocks) != len(self.conditionals):
-            raise ValueError(format_error("x0", f"{len(self.conditionals)} blocks (one per conditional)", f"{len(blocks)}", "pass a tuple with one initial tensor per block"))
-        for i, b in enumerate(blocks):
-            check_tensor(f"x0[{i}]", b, min_ndim=1, finite=True, nonempty=True)
+        blocks = self._blocks(x0)
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, blocks[0].device)
         traj = None
         with torch.no_grad(), trusted_inputs():
+            if energy is not None:  # the shared output check, at the start
+                check_energy_output(energy(*blocks), None, blocks[0])
             if self.thin:
                 traj = torch.empty((n_steps // self.thin, *blocks[0].shape), dtype=blocks[0].dtype, device=blocks[0].device)
             sweep = self._sweep_fn(blocks, n_steps, generator)
@@ -115,14 +138,50 @@ class BlockGibbs:
                 if traj is not None and t % self.thin == 0:
                     traj[t // self.thin - 1].copy_(blocks[0])
             e = energy(*blocks) if energy is not None else None
-        diverged = None
-        if e is not None:
-            check_energy_output(e, None, blocks[0]) if e.shape != (blocks[0].shape[0],) else None
-            diverged = ~torch.isfinite(e)
+        batch = blocks[0].shape[0]
+        diverged = ~torch.isfinite(e) if e is not None else torch.zeros(batch, dtype=torch.bool, device=blocks[0].device)
         result = SamplerResult(x=blocks, energy=e, trajectory=traj, diverged=diverged)
-        if diverged is not None and bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, "BlockGibbs", "check the conditionals and the energy for overflow"), result)
+        if self.names is not None:
+            result.extras["blocks"] = dict(zip(self.names, blocks))
+        if e is not None:
+            finish_run(result, "BlockGibbs", "check the conditionals and the energy for overflow", runaway=None, n_steps=n_steps, frozen_fix="")
         return result
+
+    def _blocks(self, x0) -> tuple:
+        """``x0`` as a tuple in update order, checked against ``names`` / ``event_shapes``."""
+        k = len(self.conditionals)
+        names = self.names
+        if isinstance(x0, Mapping):
+            if names is None:
+                raise TypeError(format_error("x0", "a tensor or a tuple of blocks (this BlockGibbs has no block names)", "a dict", "pass a tuple in update order, or build BlockGibbs(..., names=(...))"))
+            if set(x0) != set(names):
+                raise ValueError(format_error("x0", f"a dict with exactly the blocks {list(names)}", f"keys {list(x0)}", f"pass x0={{{', '.join(f'{n!r}: ...' for n in names)}}}"))
+            blocks = tuple(x0[n] for n in names)
+            from_dict = True
+        else:
+            blocks = tuple(x0) if isinstance(x0, (tuple, list)) else (x0,)
+            from_dict = False
+        if len(blocks) != k:
+            raise ValueError(format_error("x0", f"{k} blocks (one per conditional)", f"{len(blocks)}", "pass a tuple with one initial tensor per block"))
+        label = (lambda i: f"x0[{names[i]!r}]") if names is not None else (lambda i: f"x0[{i}]")
+        for i, b in enumerate(blocks):
+            check_tensor(label(i), b, min_ndim=1, finite=True, nonempty=True)
+        if self.event_shapes is not None:
+            shapes = self.event_shapes
+            found = tuple(tuple(b.shape[1:]) for b in blocks)
+            if found != shapes:
+                order = ", ".join(names) if names is not None else "update order"
+                hint = ""
+                if sorted(found) == sorted(shapes):
+                    hint = " (the blocks look swapped)"
+                raise ValueError(format_error("x0", f"blocks ({order}) with event shapes {list(shapes)}", f"event shapes {list(found)}{hint}",
+                                              "pass the blocks in update order" + (f", or a dict x0={{{', '.join(f'{n!r}: ...' for n in names)}}}" if names else "")))
+            if not from_dict and names is not None and len(set(shapes)) < len(shapes):
+                raise ValueError(format_error("x0", f"a dict {{{', '.join(f'{n!r}: ...' for n in names)}}} (blocks {list(names)} share the event shape, so a tuple's order cannot be checked)",
+                                              "a tuple", f"pass x0={{{', '.join(f'{n!r}: {n}0' for n in names)}}}"))
+        if len({b.shape[0] for b in blocks}) != 1:
+            raise ValueError(format_error("x0", "blocks with the same batch size", f"batch sizes {[b.shape[0] for b in blocks]}", "give every block one row per chain"))
+        return blocks
 
 
 class SingleSiteGibbs:
@@ -205,6 +264,7 @@ class SingleSiteGibbs:
             raise ValueError(format_error("x0", "binary states with entries in {0, 1}", "other values", "pass (x0 > 0.5).float()"))
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x0.device)
+        check_x0_against_energy(x0, energy)
         batch = x0.shape[0]
         n_sites = x0[0].numel()
         x = x0.clone()
@@ -224,6 +284,5 @@ class SingleSiteGibbs:
                     energies[t].copy_(e)
         diverged = ~torch.isfinite(e) | nan_seen
         result = SamplerResult(x=x, energy=e, trajectory=traj, energies=energies, diverged=diverged)
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, "SingleSiteGibbs", "check the energy for overflow (e.g. huge couplings) at these states"), result)
+        finish_run(result, "SingleSiteGibbs", "check the energy for overflow (e.g. huge couplings) at these states", runaway=None, n_steps=n_steps, frozen_fix="")
         return result

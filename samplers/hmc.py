@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from ._base import GradientSampler, axpy
-from ._validation import check_int, check_tensor, format_error
+from .validation import check_int, check_tensor, format_error
 
 __all__ = ["HMC"]
 
@@ -31,10 +31,18 @@ class HMC(GradientSampler):
         n_leapfrog: leapfrog steps per proposal L >= 1.
         mass: optional diagonal mass matrix, positive tensor of shape ``event`` (broadcast over
             chains); None means the identity. A good choice is 1 / (posterior variance).
-        warmup_steps, adapt_step_size, target_acceptance, thin, record_energies, compile: as in
-            MALA (target_acceptance defaults to 0.65 here) (compile unrolls the L leapfrog steps into one fused step).
+        warmup_steps, adapt_step_size, adaptation (default ``"shared"``: one ε for every chain),
+            target_acceptance (default 0.65), thin, record_energies, compile: as in MALA
+            (compile unrolls the L leapfrog steps into one fused step).
 
-    Returns (from ``run``): SamplerResult with per-chain ``acceptance_rate``.
+    A trajectory whose energy error ``ΔH = H(x', p') - H(x, p)`` exceeds 1000 (or is NaN) is a
+    *divergent transition* in Stan's sense (Betancourt 2017, arXiv:1701.02434): it is rejected,
+    the chain stays put and remains valid, and it is counted per chain in
+    ``result.extras["divergent_transitions"]``. Only a chain whose state or current energy turns
+    non-finite raises `SamplerDivergedError`.
+
+    Returns (from ``run``): SamplerResult with per-chain ``acceptance_rate`` and
+    ``extras["divergent_transitions"]`` ``(batch,)``; warns `SamplerWarning` when chains freeze.
 
     Example:
         >>> r = HMC(0.2, n_leapfrog=10).run(lambda x: 0.5 * (x ** 2).sum(-1), torch.zeros(50, 3), 200)

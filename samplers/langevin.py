@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import torch
 
-from ._base import ChainState, GradientSampler, SamplerResult, axpy, check_energy_output, energy_and_score_fn, validate_x0
-from ._validation import check_generator, check_int, check_positive, format_error, trusted_inputs
+from ._base import ChainState, GradientSampler, SamplerDivergedError, SamplerResult, axpy, diverged_message, check_energy_output, check_x0_against_energy, energy_and_score_fn, finish_run, validate_x0
+from .validation import check_generator, check_int, check_positive, format_error, trusted_inputs
 
 __all__ = ["ULA", "MALA", "AnnealedLangevin"]
 
@@ -109,20 +109,30 @@ class MALA(GradientSampler):
 
         α = min(1, exp(E(x) - E(y) + |ξ|²/2 - |x - y - ε s(y)|²/(4ε))).
 
-    With ``adapt_step_size=True`` each chain tunes its own ε during ``warmup_steps`` by dual
-    averaging toward ``target_acceptance`` (default 0.574, Roberts & Rosenthal 1998) and then
-    freezes it, so the post-warm-up chain is an exact MCMC kernel.
+    With ``adapt_step_size=True`` the step size is tuned during ``warmup_steps`` by dual averaging
+    toward ``target_acceptance`` (default 0.574, Roberts & Rosenthal 1998) and then frozen, so the
+    post-warm-up chain is an exact MCMC kernel. ``adaptation="shared"`` (the default) adapts one ε
+    for all chains on their mean acceptance probability; ``"per_chain"`` gives each chain its own ε
+    from its own acceptance alone, which is noisier (on a three-hump camel one chain stayed stuck
+    for ~470 steps at a step size driven down early).
     References: Roberts & Tweedie (1996), Bernoulli 2(4); Hoffman & Gelman (2014),
     arXiv:1111.4246 (dual averaging).
+
+    A proposal whose log acceptance ratio is below ``-1000`` (or NaN) is rejected like any other
+    and counted in ``result.extras["divergent_transitions"]`` (Stan's threshold, Betancourt 2017,
+    arXiv:1701.02434); only a chain whose state or energy turns non-finite has *diverged*.
 
     Args:
         step_size: ε > 0 (initial value when adapting).
         warmup_steps: steps run before sampling (adaptation happens here only).
-        adapt_step_size: per-chain dual averaging during warm-up.
+        adapt_step_size: dual averaging during warm-up (needs ``warmup_steps > 0``).
+        adaptation: ``"shared"`` (one ε for every chain) or ``"per_chain"``.
         target_acceptance: acceptance probability aimed at while adapting.
         thin, record_energies, compile: see ULA (compiled MALA keeps the same accept rule).
 
-    Returns (from ``run``): SamplerResult with ``acceptance_rate`` (batch,) and ``step_size``.
+    Returns (from ``run``): SamplerResult with ``acceptance_rate`` (batch,), ``step_size``
+    (``(batch,)`` when adapted; all equal when shared) and ``extras["divergent_transitions"]``
+    ``(batch,)``. Warns `SamplerWarning` when chains freeze (acceptance < 1%).
 
     Example:
         >>> r = MALA(0.5, warmup_steps=100, adapt_step_size=True).run(
@@ -151,6 +161,7 @@ class MALA(GradientSampler):
 
 
 class AnnealedLangevin:
+
     """Annealed Langevin dynamics over a decreasing noise schedule σ_1 > ... > σ_L.
 
     At level i run ``n_steps`` ULA steps on the energy ``E(x, σ_i)`` with step size
@@ -175,6 +186,8 @@ class AnnealedLangevin:
         >>> AnnealedLangevin(sig, 0.01).run(E, torch.randn(64, 2), 50).x.shape
         torch.Size([64, 2])
     """
+
+    _fix = "lower step_size (it is scaled up by (sigma_i / sigma_L)^2 at the higher levels), or pass grad_clip= / clamp="
 
     def __init__(self, sigmas: Sequence[float], step_size: float, *, grad_clip: float | None = None, clamp=None, denoise: bool = False):
         sig = [check_positive(f"sigmas[{i}]", s) for i, s in enumerate(sigmas)]
@@ -216,13 +229,22 @@ class AnnealedLangevin:
         x = validate_x0(x0)
         check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x.device)
-        if isinstance(energy, (Sequence, torch.nn.ModuleList)) and len(energy) != len(self.sigmas):
-            raise ValueError(format_error("energy", f"{len(self.sigmas)} energies, one per sigma", f"{len(energy)}", "pass one energy per noise level or a callable energy(x, sigma)"))
+        if isinstance(energy, (Sequence, torch.nn.ModuleList)):
+            if len(energy) != len(self.sigmas):
+                raise ValueError(format_error("energy", f"{len(self.sigmas)} energies, one per sigma", f"{len(energy)}", "pass one energy per noise level or a callable energy(x, sigma)"))
+            for level in energy:
+                check_x0_against_energy(x, level)
+        else:
+            check_x0_against_energy(x, energy)
         result = None
+        runaway = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         last = self.sigmas[-1]
         for i, sigma in enumerate(self.sigmas):
             eps = self.step_size * (sigma / last) ** 2
-            result = ULA(eps, **self._ula_kw).run(self._level_energy(energy, i), x, n_steps, generator=generator)
+            result, away = ULA(eps, **self._ula_kw)._run(self._level_energy(energy, i), x, n_steps, generator)
+            runaway |= away
+            if bool(result.diverged.any()):  # one read per level: the next level cannot start from NaN
+                raise SamplerDivergedError(diverged_message(result.diverged, f"AnnealedLangevin (level {i}, sigma={sigma:g})", self._fix), result)
             x = result.x
         if self.denoise:
             lvl = self._level_energy(energy, len(self.sigmas) - 1)
@@ -230,5 +252,8 @@ class AnnealedLangevin:
                 e, s = energy_and_score_fn(lvl)(x)
                 x = x + last**2 * s
                 result.x, result.energy = x, lvl(x)
+        finite_x = torch.isfinite(x).flatten(1).all(1) if x.dim() > 1 else torch.isfinite(x)
+        result.diverged = ~torch.isfinite(result.energy) | ~finite_x
+        finish_run(result, "AnnealedLangevin", self._fix, runaway=runaway, n_steps=n_steps, frozen_fix="")
         result.step_size = self.step_size
         return result

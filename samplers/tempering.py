@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import torch
 
-from ._base import GradientSampler, SamplerDivergedError, SamplerResult, diverged_message, validate_x0
-from ._validation import check_generator, check_int, check_positive, format_error, trusted_inputs
+from ._base import GradientSampler, SamplerResult, chain_health, check_energy_output, check_x0_against_energy, finish_run, validate_x0
+from .validation import check_generator, check_int, check_positive, format_error, trusted_inputs
 from .gibbs import SingleSiteGibbs
 
 __all__ = ["ParallelTempering", "geometric_temperatures"]
@@ -106,6 +106,10 @@ class ParallelTempering:
             raise ValueError(format_error("x0", "binary states in {0, 1} for a Gibbs kernel", "other values", "pass (x0 > 0.5).float()"))
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, x0.device)
+        check_x0_against_energy(x0, energy)
+        with torch.no_grad(), trusted_inputs():
+            e0 = energy(x0)  # the untempered output, checked before β scaling can broadcast a scalar
+        check_energy_output(e0, None, x0)
         xs = x0.unsqueeze(0).expand(K, *x0.shape)  # (K, batch, *event)
         B = xs.shape[1]
         event = xs.shape[2:]
@@ -118,7 +122,7 @@ class ParallelTempering:
         swap_sum = torch.zeros(K - 1, dtype=dt, device=dev)
         n_rounds = [0] * (K - 1)
         traj = torch.empty((n_steps // self.thin, B, *event), dtype=dt, device=dev) if self.thin else None
-        n_accept = nan_seen = None
+        n_accept = nan_seen = n_divergent = None
         with torch.no_grad(), trusted_inputs():
             if binary:
                 e = kern._init_energy(target, x)
@@ -132,8 +136,8 @@ class ParallelTempering:
                 if self.scale_step_size:
                     eps = (kern.step_size / beta_flat).view((-1,) + (1,) * len(event))  # (K*B, 1, ...)
                 if kern.metropolis:
-                    n_accept = torch.zeros(K * B, dtype=dt, device=dev)
-                nan_seen = torch.zeros(K * B, dtype=torch.bool, device=dev)
+                    n_accept = torch.zeros(K * B, dtype=torch.float32 if dt in (torch.float16, torch.bfloat16) else dt, device=dev)
+                    n_divergent = torch.zeros(K * B, dtype=torch.long, device=dev)
             arange_b = torch.arange(B, device=dev)
             for t in range(n_steps):
                 if binary:
@@ -142,7 +146,7 @@ class ParallelTempering:
                         e = kern._sweep(target, x, e, sites[t * self.swap_every + s], logistic, nan_seen)
                     cur_e, cur_x, cur_s = e, x, None
                 else:
-                    kern._advance(kern._step_fn(None, fn), state, self.swap_every, eps, generator, n_accept=n_accept, nan_seen=nan_seen)
+                    kern._advance(kern._step_fn(None, fn), state, self.swap_every, eps, generator, n_accept=n_accept, n_divergent=n_divergent)
                     cur_e, cur_x, cur_s = state.energy, state.x, state.score
                 # ---- swap round: even pairs on even rounds, odd pairs on odd rounds
                 raw = (cur_e / beta_flat).view(K, B)  # (K, B) untempered energies
@@ -173,8 +177,9 @@ class ParallelTempering:
                     traj[(t + 1) // self.thin - 1].copy_((x if binary else state.x)[:B])
         final_x = (x if binary else state.x).view(K, B, *event)
         final_e = ((e if binary else state.energy) / beta_flat).view(K, B)
-        bad = ~torch.isfinite(final_e)
-        if nan_seen is not None:
+        finite_x = torch.isfinite(final_x).flatten(2).all(2) if final_x.dim() > 2 else torch.isfinite(final_x)  # (K, B)
+        bad = ~torch.isfinite(final_e) | ~finite_x
+        if nan_seen is not None:  # Gibbs kernel: a NaN flip delta is a broken energy
             bad = bad | nan_seen.view(K, B)
         diverged = bad.any(0)  # (B,) a chain diverged if any of its replicas did
         extras = {
@@ -184,10 +189,13 @@ class ParallelTempering:
         }
         acc_rate = None
         if n_accept is not None:
-            extras["acceptance_all"] = (n_accept / (n_steps * self.swap_every)).view(K, B)
+            extras["acceptance_all"] = (n_accept / (n_steps * self.swap_every)).to(dt).view(K, B)
             acc_rate = extras["acceptance_all"][0]
+            extras["divergent_transitions_all"] = n_divergent.view(K, B)
+            extras["divergent_transitions"] = extras["divergent_transitions_all"][0]
         result = SamplerResult(x=final_x[0], acceptance_rate=acc_rate, energy=final_e[0], trajectory=traj,
                                step_size=None if binary else kern.step_size, diverged=diverged, extras=extras)
-        if bool(diverged.any()):
-            raise SamplerDivergedError(diverged_message(diverged, "ParallelTempering", "lower the kernel step size or the maximum temperature"), result)
+        runaway = chain_health(x0, e0, final_x[0], final_e[0])
+        finish_run(result, "ParallelTempering", "lower the kernel step size or the maximum temperature", runaway=runaway,
+                   n_steps=n_steps * self.swap_every, frozen_fix="lower the kernel's step_size (at T = 1 it is used as given)")
         return result

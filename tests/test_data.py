@@ -48,3 +48,27 @@ def test_digits_split_is_fixed_and_stratified():
     assert set(xte.unique().tolist()) <= {0.0, 1.0}
     assert torch.bincount(yte).min() >= 43  # ~45 per class in the 25 % split
     assert load_digits("all", images=True)[0].shape == (1797, 1, 8, 8)
+
+
+@pytest.mark.parametrize("name", TOY_DATASETS)
+@pytest.mark.parametrize("n", [1, 2, 3, 7])
+def test_every_toy_returns_exactly_n_rows(name, n):
+    # make_toy("2spirals", 1) returned 0 rows
+    assert make_toy(name, n, torch.Generator().manual_seed(0)).shape == (n, 2)
+
+
+def test_digit_augment_accepts_load_digits_images():
+    from ebm.augment import DigitAugment
+
+    images, _ = load_digits(images=True)
+    x = images[:5]
+    assert x.shape == (5, 1, 8, 8)
+    out = DigitAugment()(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    flat = DigitAugment()(x.reshape(5, 64), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out.reshape(5, 64), flat)  # the same augmentation in every layout
+    with pytest.raises(ValueError, match=r"\(n, 1, 8, 8\)") as info:
+        DigitAugment()(torch.rand(5, 3, 8, 8))
+    assert not str(info.value).endswith("=")  # it used to stop mid-sentence at "set side="
+    with pytest.raises(ValueError, match="finite"):
+        DigitAugment()(torch.full((2, 64), float("nan")))

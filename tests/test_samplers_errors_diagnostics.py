@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from samplers import (
-    AIS, HMC, MALA, ULA, BlockGibbs, ParallelTempering, SamplerDivergedError, SingleSiteGibbs,
+    AIS, HMC, MALA, ULA, BlockGibbs, ParallelTempering, SamplerDivergedError, SamplerWarning, SingleSiteGibbs,
     autocorrelation, effective_sample_size, split_rhat,
 )
 
@@ -49,11 +49,26 @@ class NaNLater:
         return e
 
 
-@pytest.mark.parametrize("make", [lambda: ULA(0.1, record_energies=True), lambda: MALA(0.1), lambda: HMC(0.1, 2)])
-def test_nan_mid_run_is_reported_with_chain_indices(make):
+def test_nan_mid_run_is_reported_with_chain_indices():
+    # ULA has no accept step: the NaN energy's gradient moves the state to NaN, a real divergence.
     with pytest.raises(SamplerDivergedError, match=r"2 of 8 chains diverged .*chains 2, 5\).*Fix: lower step_size") as info:
-        make().run(NaNLater(), torch.zeros(8, 2), 20, generator=torch.Generator().manual_seed(0))
+        ULA(0.1, record_energies=True).run(NaNLater(), torch.zeros(8, 2), 20, generator=torch.Generator().manual_seed(0))
     assert info.value.result.diverged.nonzero().flatten().tolist() == [2, 5]
+
+
+@pytest.mark.parametrize("make", [lambda: MALA(0.1), lambda: HMC(0.1, 2)])
+def test_nan_proposals_are_rejected_counted_and_warned(make):
+    """A Metropolis sampler rejects NaN proposals: the chain stays finite (no divergence), every
+    rejected NaN proposal is a divergent transition, and the frozen chains are named in a warning."""
+    sampler = make()
+    with pytest.warns(SamplerWarning, match=r"2 of 8 chains accepted < 1% of 500 proposals.*chains 2, 5;.*divergent transitions"):
+        r = sampler.run(NaNLater(), torch.zeros(8, 2), 500, generator=torch.Generator().manual_seed(0))
+    assert not r.diverged.any() and torch.isfinite(r.x).all()
+    calls_per_step = 1 if isinstance(sampler, MALA) else 2  # HMC(0.1, 2): two leapfrog evaluations
+    broken_from = 5 // calls_per_step  # the 6th energy call (the first is the initial state)
+    n_div = r.extras["divergent_transitions"]
+    assert n_div[[0, 1, 3, 4, 6, 7]].eq(0).all()
+    assert n_div[[2, 5]].ge(500 - broken_from - 1).all()
 
 
 def test_gibbs_tempering_ais_errors():

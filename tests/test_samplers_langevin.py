@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from samplers import HMC, MALA, ULA, AnnealedLangevin
+from samplers import HMC, MALA, ULA, AnnealedLangevin, SamplerDivergedError, SamplerWarning
 
 Z = 4.5
 COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]], dtype=torch.float64)
@@ -108,7 +108,7 @@ def test_moments_of_correlated_gaussian(name):
 
 
 def test_adaptation_reaches_target_and_freezes_per_chain_step_sizes():
-    r = MALA(0.01, warmup_steps=300, adapt_step_size=True).run(AnalyticGauss(), torch.zeros(500, 2, dtype=torch.float64), 400, generator=g(5))
+    r = MALA(0.01, warmup_steps=300, adapt_step_size=True, adaptation="per_chain").run(AnalyticGauss(), torch.zeros(500, 2, dtype=torch.float64), 400, generator=g(5))
     assert r.step_size.shape == (500,)
     assert r.step_size.min() > 0.05  # moved well away from the poor initial 0.01
     assert abs(float(r.acceptance_rate.mean()) - 0.574) < 0.08
@@ -116,6 +116,7 @@ def test_adaptation_reaches_target_and_freezes_per_chain_step_sizes():
     assert 0.55 < float(r.acceptance_rate.mean()) < 0.9
 
 
+@pytest.mark.filterwarnings("ignore::samplers.SamplerWarning")  # the large steps freeze some chains, on purpose
 @pytest.mark.parametrize("cls", ["mala", "hmc"])
 def test_acceptance_decreases_with_step_size(cls):
     # HMC steps stay below the leapfrog stability limit 2/√λ_max(Σ⁻¹) ≈ 0.89: near it, acceptance
@@ -141,10 +142,30 @@ def test_trajectory_energies_and_dtype_follow_x0():
     assert r32.x.dtype == torch.float32
 
 
-def test_ula_clip_and_clamp():
-    energy = lambda x: 50.0 * (x ** 2).sum(-1)  # huge gradient far from 0
-    r = ULA(0.1, grad_clip=1.0, clamp=(-2.0, 2.0)).run(energy, torch.full((16, 2), 1.5), 20, generator=g())
-    assert r.x.abs().max() <= 2.0 and torch.isfinite(r.x).all()
+def test_ula_grad_clip_exact_first_step():
+    """One step from x0 = 1.5: the score -100·x0 has norm 212, clipped to 1 it is -x0/|x0|, so
+    x1 = x0 - ε/√2 + √(2ε) ξ exactly, with ξ the first draw of the generator. A no-op grad_clip
+    would give x0 - 100 ε x0 + √(2ε) ξ = -13.5 + √(2ε) ξ instead."""
+    energy = lambda x: 50.0 * (x ** 2).sum(-1)
+    x0 = torch.full((16, 2), 1.5, dtype=torch.float64)
+    r = ULA(0.1, grad_clip=1.0).run(energy, x0, 1, generator=g(3))
+    xi = torch.randn((1, 16, 2), generator=g(3), dtype=torch.float64)[0]  # the loop's noise chunk
+    torch.testing.assert_close(r.x, x0 - 0.1 / math.sqrt(2) + math.sqrt(0.2) * xi, rtol=0, atol=1e-12)
+    # Below the clip the score passes through unchanged (clip only shrinks); that step overshoots.
+    with pytest.warns(SamplerWarning, match="ran away"):
+        r = ULA(0.1, grad_clip=1e6).run(energy, x0, 1, generator=g(3))
+    torch.testing.assert_close(r.x, x0 - 0.1 * 100 * x0 + math.sqrt(0.2) * xi, rtol=0, atol=1e-12)
+
+
+def test_ula_clamp_holds_an_exploding_chain_at_the_box():
+    """ε = 0.1 on 50|x|² multiplies x by -9 a step: unclamped the chain overflows to inf (diverges);
+    the clamp must keep it finite and pinned to the faces of the box."""
+    energy = lambda x: 50.0 * (x ** 2).sum(-1)
+    with pytest.raises(SamplerDivergedError):
+        ULA(0.1).run(energy, torch.full((16, 2), 1.5), 60, generator=g())
+    r = ULA(0.1, clamp=(-2.0, 2.0)).run(energy, torch.full((16, 2), 1.5), 60, generator=g())
+    assert torch.isfinite(r.x).all() and r.x.abs().max() <= 2.0
+    assert (r.x.abs() == 2.0).float().mean() > 0.9  # pinned to a face, not merely inside the box
 
 
 def test_annealed_langevin_callable_and_sequence_agree():

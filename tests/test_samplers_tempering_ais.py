@@ -65,8 +65,8 @@ def test_ais_gaussian_closed_form():
     target = lambda x: 0.5 * ((x @ prec) * x).sum(-1)
     exact = 0.5 * math.log(torch.linalg.det(2 * math.pi * cov).item())
     r = AIS(100, step_size=0.3, kernel_steps=2).run(GeometricPath(base, target), torch.randn(1000, 2, generator=gen, dtype=torch.float64), math.log(2 * math.pi), generator=gen)
-    assert abs(float(r.log_z) - exact) < Z * float(r.log_z_se) + 1e-3
-    assert float(r.log_z_se) < 0.02 and r.log_weights.shape == (1000,)
+    assert abs(float(r.log_z) - exact) < Z * float(r.std_error) + 1e-3
+    assert float(r.std_error) < 0.02 and r.log_weights.shape == (1000,)
 
 
 def bm_setup(n, scale, seed):
@@ -91,9 +91,9 @@ def test_ais_binary_exact_log_z_and_error_shrinks_with_temperatures(scale):
         x0 = torch.bernoulli(torch.full((200, n), 0.5, dtype=torch.float64), generator=gen)
         r = AIS(k, kernel="gibbs").run(path, x0, n * math.log(2), generator=gen)
         errors.append(abs(float(r.log_z) - exact))
-        ses.append(float(r.log_z_se))
+        ses.append(float(r.std_error))
         if k == 1000:
-            assert errors[-1] < max(Z * float(r.log_z_se), 0.02), (errors, float(r.log_z_se))
+            assert errors[-1] < max(Z * float(r.std_error), 0.02), (errors, float(r.std_error))
     assert errors[2] < errors[0] and errors[2] < 0.05, errors
     assert ses[0] > ses[1] > ses[2], ses  # the weights' spread shrinks as temperatures are added
 
@@ -109,8 +109,8 @@ def test_reverse_ais_brackets_log_z():
     lower = ais.run(path, x0, n * math.log(2), generator=gen)
     upper = ais.run_reverse(path, x_exact, n * math.log(2), generator=gen)
     # Stochastic bounds: E[lower] <= log Z <= E[upper]; allow Z standard errors of slack.
-    assert float(lower.log_z) < exact + Z * float(lower.log_z_se)
-    assert float(upper.log_z) > exact - Z * float(upper.log_z_se)
+    assert float(lower.log_z) < exact + Z * float(lower.std_error)
+    assert float(upper.log_z) > exact - Z * float(upper.std_error)
     assert abs(float(upper.log_z) - exact) < 0.3 and abs(float(lower.log_z) - exact) < 0.3
 
 
@@ -121,4 +121,4 @@ def test_ais_user_kernel_protocol():
     kernel = lambda x, beta, g: torch.randn(x.shape, generator=g, dtype=x.dtype) / math.sqrt(1 - beta + beta / 9.0)
     gen = torch.Generator().manual_seed(7)
     r = AIS(50, kernel=kernel).run(GeometricPath(base, target), torch.randn(2000, 2, generator=gen, dtype=torch.float64), math.log(2 * math.pi), generator=gen)
-    assert abs(float(r.log_z) - math.log(2 * math.pi * 9)) < Z * float(r.log_z_se)
+    assert abs(float(r.log_z) - math.log(2 * math.pi * 9)) < Z * float(r.std_error)

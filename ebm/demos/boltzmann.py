@@ -57,7 +57,7 @@ def run(out_dir: Path, generator: torch.Generator, quick: bool) -> list[Path]:
     v0 = torch.bernoulli(torch.full((48, 9), 0.5), generator=generator)
     h0 = torch.zeros(48, rbm.n_hidden)
     with torch.no_grad():
-        v = rbm_block_gibbs(rbm).run(None, (h0, v0), 20 if quick else 1000, generator=generator).x[1]
+        v = rbm_block_gibbs(rbm).run(None, {"h": h0, "v": v0}, 20 if quick else 1000, generator=generator).x[1]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), constrained_layout=True)
     plot.image_grid(v, image_shape=(3, 3), ncols=8, ax=axes[0], normalize="none", title="PCD model: samples after long Gibbs chains")
     plot.image_grid(rbm.weight.detach().T, image_shape=(3, 3), ncols=4, ax=axes[1], cmap="RdBu_r", title="PCD model: filters (columns of W)")

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from ebm._validation import check_covariance, check_int, check_positive, check_tensor, check_weights, format_error
-from ebm.energy import Energy
+from ebm.energy import Energy, SumEnergy, TemperedEnergy
 from ebm.registry import register_energy
 
 __all__ = ["Gaussian", "GaussianMixture"]
@@ -207,3 +207,25 @@ def unbalanced_modes(weight: float = 0.8, separation: float = 8.0, std: float = 
     half = check_positive("separation", separation) / 2
     std = check_positive("std", std)
     return GaussianMixture(torch.tensor([[-half, 0.0], [half, 0.0]]), (std**2) * torch.eye(2), torch.tensor([weight, 1 - weight]))
+
+
+# The composition energies live in ebm/energy.py, which must not import this module (it would be an
+# import circle: energies import ebm.energy). Their registry entries, whose examples are Gaussians,
+# are made here instead.
+def _two_gaussians() -> tuple[Gaussian, Gaussian]:
+    return Gaussian(torch.zeros(2), torch.eye(2)), Gaussian(torch.ones(2), 2 * torch.eye(2))
+
+
+register_energy(
+    "sum",
+    example=lambda: SumEnergy(*_two_gaussians()),
+    bad_params=[
+        (lambda: SumEnergy(_two_gaussians()[0]), ValueError, "at least two"),
+        (lambda: SumEnergy(_two_gaussians()[0], lambda x: x), TypeError, "Energy"),
+    ],
+)(SumEnergy)
+register_energy(
+    "tempered",
+    example=lambda: TemperedEnergy(_two_gaussians()[1], 2.0),
+    bad_params=[(lambda: TemperedEnergy(_two_gaussians()[0], -1.0), ValueError, "temperature")],
+)(TemperedEnergy)

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from ebm._validation import check_choice, check_generator, check_int, check_nonnegative, check_positive
 from ebm.energies.latent import LatentEnergy
+from ebm.energies._init import linear
 from ebm.registry import register_energy
 
 __all__ = ["AutoencoderEnergy", "DenoisingAutoencoderEnergy", "ContractiveAutoencoderEnergy", "SparseAutoencoderEnergy"]
@@ -33,7 +34,7 @@ __all__ = ["AutoencoderEnergy", "DenoisingAutoencoderEnergy", "ContractiveAutoen
 def _mlp(sizes: list[int], last_activation: nn.Module | None, generator) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = nn.Linear(a, b)
+        lin = linear(a, b, generator)  # no global-RNG draw when a generator is given
         with torch.no_grad():  # explicit generator: same init as PyTorch's default bound
             bound = 1 / math.sqrt(a)
             lin.weight.copy_((2 * torch.rand(lin.weight.shape, generator=generator) - 1) * bound)
@@ -78,6 +79,8 @@ class AutoencoderEnergy(LatentEnergy):
 
     _ACTIVATIONS = {"identity": None, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
     default_code_activation = "identity"
+
+    input_methods = LatentEnergy.input_methods + ("encode",)
 
     def __init__(self, dim: int, n_latent: int, *, hidden: int = 64, code_activation: str | None = None, generator: torch.Generator | None = None):
         dim = check_int("dim", dim, minimum=1)

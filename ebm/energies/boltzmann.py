@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._validation import check_int, check_positive, check_tensor, format_error
+from ebm._validation import check_generator, check_int, check_nonnegative, check_positive, check_tensor, format_error
 from ebm.energy import Energy
 from ebm.registry import register_energy
 from samplers.counter_rng import bernoulli, normal
@@ -49,16 +49,32 @@ def binary_states(n: int, start: int, stop: int, *, dtype=torch.float64, device=
     return ((idx.unsqueeze(-1) >> bits) & 1).to(dtype)  # (m, n)
 
 
-def _check_enumerable(n: int, what: str) -> None:
+_RBM_AIS_FIX = "estimate log Z with annealed importance sampling: ebm.evaluate.ais_log_partition(model, n_chains=100, n_betas=10000)"
+_BM_AIS_FIX = (
+    "estimate log Z with annealed importance sampling from the uniform distribution (log Z_0 = n log 2) "
+    "with single-site Gibbs transitions: samplers.AIS(1000, kernel='gibbs').run(samplers.GeometricPath("
+    "lambda x: x.new_zeros(x.shape[0]), model), torch.bernoulli(torch.full((100, n), 0.5)), n * math.log(2)).log_z "
+    "(ebm.evaluate.ais_log_partition handles RBMs only); for samples, use model.sample(...) or samplers.ParallelTempering"
+)
+
+
+def _check_enumerable(n: int, what: str, fix: str = _RBM_AIS_FIX) -> None:
     if n > MAX_ENUMERATION_BITS:
         raise ValueError(
             format_error(
                 what,
                 f"at most {MAX_ENUMERATION_BITS} units to enumerate exactly (2^{MAX_ENUMERATION_BITS} states)",
                 f"{n} units (2^{n} states)",
-                "estimate log Z with annealed importance sampling: ebm.evaluate.ais_log_partition(model, n_chains=100, n_betas=10000)",
+                fix,
             )
         )
+
+
+def _check_sample_args(n, n_steps, generator, reference: Tensor) -> tuple[int, int]:
+    n = check_int("n", n, minimum=1)
+    n_steps = check_int("n_steps", n_steps, minimum=1)
+    check_generator("generator", generator, reference.device)
+    return n, n_steps
 
 
 def _enumerate_logsumexp(n: int, log_weight, device) -> Tensor:
@@ -113,9 +129,7 @@ class _RBMBase(Energy):
     def __init__(self, n_visible: int, n_hidden: int, *, weight_scale: float, generator, dtype, device):
         n_visible = check_int("n_visible", n_visible, minimum=1)
         n_hidden = check_int("n_hidden", n_hidden, minimum=1)
-        weight_scale = float(weight_scale)
-        if not (math.isfinite(weight_scale) and weight_scale >= 0):
-            raise ValueError(format_error("weight_scale", "a finite number >= 0", repr(weight_scale), "pass e.g. weight_scale=0.01"))
+        weight_scale = check_nonnegative("weight_scale", weight_scale, fix="pass e.g. weight_scale=0.01")
         super().__init__((n_visible,))
         self.n_visible, self.n_hidden = n_visible, n_hidden
         dtype = dtype or torch.get_default_dtype()
@@ -131,6 +145,43 @@ class _RBMBase(Energy):
     def sample_h(self, v: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``h ~ p(h | v)``: ``(*batch, n_visible) -> (*batch, n_hidden)`` in {0, 1}."""
         return bernoulli(_sigmoid(self._hidden_input(v)), generator)
+
+    def sample(self, n: int, *, n_steps: int = 1000, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` visible vectors by block Gibbs sampling, ``(n, n_visible)``.
+
+        Each of ``n_steps`` sweeps draws ``h ~ p(h | v)`` then ``v ~ p(v | h)`` for ``n``
+        independent chains (`samplers.BlockGibbs`); the chains start from ``v ~ p(v | h0)`` with
+        ``h0 ~ p(h)`` under the hidden biases alone. The draws are approximate: the chain must mix
+        (strong weights need more steps, or `samplers.ParallelTempering`).
+
+        Reference: Hinton (2002), "Training Products of Experts by Minimizing Contrastive Divergence".
+
+        Args:
+            n: number of samples (independent chains).
+            n_steps: Gibbs sweeps per chain.
+            generator: random generator on the model's device.
+
+        Returns:
+            ``(n, n_visible)`` samples (binary for `BernoulliRBM`, real for `GaussianBernoulliRBM`).
+
+        Raises:
+            TypeError, ValueError: ``n`` or ``n_steps`` not a positive integer, a bad generator.
+
+        Example:
+            >>> rbm = BernoulliRBM(6, 3, generator=torch.Generator().manual_seed(0))
+            >>> rbm.sample(10, n_steps=50, generator=torch.Generator().manual_seed(1)).shape
+            torch.Size([10, 6])
+        """
+        from samplers import BlockGibbs
+
+        n, n_steps = _check_sample_args(n, n_steps, generator, self.weight)
+        with torch.no_grad():
+            p_h0 = torch.sigmoid(self.hidden_bias).expand(n, self.n_hidden)  # (n, H)
+            h0 = bernoulli(p_h0, generator)
+            v0 = self.sample_v(h0, generator=generator)  # (n, V)
+            gibbs = BlockGibbs([lambda b, g: self.sample_h(b[1], generator=g), lambda b, g: self.sample_v(b[0], generator=g)])
+            result = gibbs.run(lambda h, v: self.joint_energy(v, h), (h0, v0), n_steps, generator=generator)
+        return result.x[1]
 
     def extra_repr(self) -> str:
         return f"n_visible={self.n_visible}, n_hidden={self.n_hidden}"
@@ -416,6 +467,7 @@ class BoltzmannMachine(Energy):
     def __init__(self, n: int, *, coupling: Tensor | None = None, bias: Tensor | None = None, weight_scale: float = 0.01,
                  generator=None, dtype=None, device=None):
         n = check_int("n", n, minimum=1)
+        weight_scale = check_nonnegative("weight_scale", weight_scale, fix="pass e.g. weight_scale=0.01")
         super().__init__((n,))
         self.n = n
         dtype = dtype or (coupling.dtype if isinstance(coupling, Tensor) and coupling.is_floating_point() else torch.get_default_dtype())
@@ -484,10 +536,44 @@ class BoltzmannMachine(Energy):
 
     def tempered_log_partition(self, temperature: float) -> Tensor:
         """Exact ``log Σ_x exp(-E(x)/T)`` (used by ``self.tempered(T).log_partition()``)."""
-        _check_enumerable(self.n, "n")
+        _check_enumerable(self.n, "n", _BM_AIS_FIX)
         J, b = self.effective_coupling().double(), self.bias.double()
         out = _enumerate_logsumexp(self.n, lambda x: (0.5 * ((x @ J) * x).sum(-1) + x @ b) / temperature, J.device)
         return out.to(self.coupling.dtype)
+
+    def sample(self, n: int, *, n_steps: int = 1000, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` states by single-site Gibbs sampling, ``(n, self.n)`` in {0, 1}.
+
+        Each of ``n_steps`` systematic sweeps resamples every unit from ``p(x_i = 1 | x_-i) =
+        σ((Jx)_i + b_i)`` (`samplers.SingleSiteGibbs`) in ``n`` independent chains started from
+        ``x_i ~ Bernoulli(σ(b_i))``. Approximate: strong couplings mix slowly (use more steps or
+        `samplers.ParallelTempering`).
+
+        Reference: Geman & Geman (1984), "Stochastic relaxation, Gibbs distributions, and the
+        Bayesian restoration of images".
+
+        Args:
+            n: number of samples (independent chains).
+            n_steps: Gibbs sweeps per chain.
+            generator: random generator on the model's device.
+
+        Returns:
+            ``(n, self.n)`` binary samples.
+
+        Raises:
+            TypeError, ValueError: ``n`` or ``n_steps`` not a positive integer, a bad generator.
+
+        Example:
+            >>> bm = BoltzmannMachine(5, generator=torch.Generator().manual_seed(0))
+            >>> bm.sample(10, n_steps=50, generator=torch.Generator().manual_seed(1)).shape
+            torch.Size([10, 5])
+        """
+        from samplers import SingleSiteGibbs
+
+        n, n_steps = _check_sample_args(n, n_steps, generator, self.bias)
+        with torch.no_grad():
+            x0 = bernoulli(torch.sigmoid(self.bias).expand(n, self.n), generator)  # (n, self.n)
+            return SingleSiteGibbs().run(self, x0, n_steps, generator=generator).x
 
     def constrain_parameters_(self) -> None:
         """Project ``coupling`` onto symmetric zero-diagonal matrices (after each optimiser step)."""

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from ebm._validation import check_generator, check_int, check_nonnegative, check_positive
 from ebm.energies.latent import LatentEnergy, grid_free_energy
+from ebm.energies._init import linear
 from ebm.registry import register_energy
 
 __all__ = ["DecoderEnergy", "make_ellipse"]
@@ -99,7 +100,8 @@ class DecoderEnergy(LatentEnergy):
         init_scale = check_positive("init_scale", init_scale)
         check_generator("generator", generator)
         super().__init__((dim,), beta)
-        self.decoder = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, dim))
+        # no global-RNG draw when a generator is given: every weight is set below
+        self.decoder = nn.Sequential(linear(2, hidden, generator), nn.Tanh(), linear(hidden, hidden, generator), nn.Tanh(), linear(hidden, dim, generator))
         with torch.no_grad():
             for layer in self.decoder:
                 if isinstance(layer, nn.Linear):

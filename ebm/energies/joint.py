@@ -33,6 +33,41 @@ __all__ = ["JointEmbeddingEnergy"]
 _DISTANCES = ("cosine", "euclidean")
 
 
+def _first_linear_width(net: nn.Module) -> int | None:
+    """``in_features`` of the encoder's first parameterised layer when it is an ``nn.Linear`` (the
+    input width it reads), else None (a convolution, a custom module: the width is not knowable)."""
+    for module in net.modules():
+        if isinstance(module, nn.Linear):
+            return module.in_features
+        if isinstance(module, nn.Flatten) or next(module.parameters(recurse=False), None) is not None:
+            return None
+    return None
+
+
+def _event_shape(name: str, event_shape, net: nn.Module | None, default=None) -> torch.Size:
+    """The event shape of one view: given (checked against the encoder) or inferred from it."""
+    width = _first_linear_width(net) if net is not None else None
+    if event_shape is None:
+        if width is not None:
+            return torch.Size((width,))
+        if default is not None:
+            return default
+        raise ValueError(
+            format_error(
+                name,
+                "the shape of one input of the encoder",
+                f"None, and it cannot be read from the encoder ({type(net).__name__}: its first layer is not nn.Linear)",
+                f"pass {name}=..., e.g. {name}=(64,) for flattened 8x8 digits or (1, 8, 8) for images",
+            )
+        )
+    shape = torch.Size((event_shape,)) if isinstance(event_shape, int) and not isinstance(event_shape, bool) else torch.Size(event_shape)
+    if width is not None and len(shape) == 1 and shape[0] != width:
+        raise ValueError(
+            format_error(name, f"({width},), the input width of the encoder's first nn.Linear", f"{tuple(shape)}", f"pass {name}=({width},) or leave it out")
+        )
+    return shape
+
+
 def _tiny_encoder(seed: int = 0) -> nn.Module:
     g = torch.Generator().manual_seed(seed)
     net = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
@@ -48,6 +83,8 @@ def _tiny_encoder(seed: int = 0) -> nn.Module:
     bad_params=[
         (lambda: JointEmbeddingEnergy(_tiny_encoder(), distance="manhattan", event_shape=(2,)), ValueError, "distance"),
         (lambda: JointEmbeddingEnergy(lambda x: x, event_shape=(2,)), TypeError, "f"),
+        (lambda: JointEmbeddingEnergy(nn.Sequential(nn.Flatten(), nn.Linear(2, 3))), ValueError, "event_shape"),
+        (lambda: JointEmbeddingEnergy(_tiny_encoder(), event_shape=(5,)), ValueError, "event_shape"),
     ],
 )
 class JointEmbeddingEnergy(Energy):
@@ -63,8 +100,10 @@ class JointEmbeddingEnergy(Energy):
         f: encoder of the first view, ``(N, *event_shape) -> (N, d)``.
         g: encoder of the second view; None shares ``f`` (siamese).
         distance: ``"cosine"``, ``"euclidean"`` or a callable as above.
-        event_shape: shape of one x (e.g. ``(64,)`` for flattened 8×8 digits).
-        y_event_shape: shape of one y (default: ``event_shape``).
+        event_shape: shape of one x (e.g. ``64`` or ``(64,)`` for flattened 8×8 digits). Default:
+            read from ``f`` when its first layer is an ``nn.Linear`` (``(in_features,)``);
+            required otherwise.
+        y_event_shape: shape of one y. Default: read from ``g`` likewise, else ``event_shape``.
 
     Shapes:
         ``energy((x, y))``: ``x (*batch, *event_shape)``, ``y (*batch, *y_event_shape)`` → ``(*batch,)``.
@@ -72,7 +111,8 @@ class JointEmbeddingEnergy(Energy):
         ``pairwise(x, y)``: ``x (n, *event_shape)``, ``y (m, *y_event_shape)`` → ``(n, m)``.
 
     Raises:
-        TypeError: ``f``/``g`` not modules. ValueError: unknown distance.
+        TypeError: ``f``/``g`` not modules. ValueError: unknown distance; no ``event_shape`` and
+        none can be read from ``f``; an ``event_shape`` that disagrees with ``f``'s first layer.
 
     Example:
         >>> enc = torch.nn.Linear(64, 8)
@@ -80,14 +120,16 @@ class JointEmbeddingEnergy(Energy):
         >>> energy((x_a, x_b)).shape, energy.pairwise(x_a, x_b).shape   # (n,), (n, n)
     """
 
-    def __init__(self, f: nn.Module, g: nn.Module | None = None, distance: str | Callable = "cosine", *, event_shape=(2,), y_event_shape=None):
+    def __init__(self, f: nn.Module, g: nn.Module | None = None, distance: str | Callable = "cosine", *, event_shape=None, y_event_shape=None):
         for name, net in (("f", f), ("g", g)):
             if net is not None and not isinstance(net, nn.Module):
                 raise TypeError(format_error(name, "a torch.nn.Module encoder", type(net).__name__, "wrap the function in an nn.Module (e.g. nn.Sequential)"))
         if not callable(distance) and distance not in _DISTANCES:
             raise ValueError(format_error("distance", "'cosine', 'euclidean' or a callable D(u, v)", repr(distance), "pick one of the names or pass a function"))
-        x_event = torch.Size(event_shape)
-        y_event = x_event if y_event_shape is None else torch.Size(y_event_shape)
+        x_event = _event_shape("event_shape", event_shape, f)
+        y_event = _event_shape("y_event_shape", y_event_shape, g, default=x_event) if g is not None else (
+            x_event if y_event_shape is None else _event_shape("y_event_shape", y_event_shape, f)
+        )
         self.stackable = x_event == y_event
         super().__init__((2, *x_event) if self.stackable else x_event)
         self.x_event_shape, self.y_event_shape = x_event, y_event
@@ -146,6 +188,22 @@ class JointEmbeddingEnergy(Energy):
         """Per-pair energies ``E(x_i, y_i)``: ``(*batch,)``."""
         x, y = self._split(xy)
         return self._d(self.embed_x(x), self.embed_y(y))
+
+    def energy_and_score(self, xy, *, create_graph: bool = False):
+        """``(E(x, y), -∇E)``: for a stacked ``(*batch, 2, *event)`` input the score has its shape;
+        for a pair ``(x, y)`` it is the pair ``(-∇x E, -∇y E)``."""
+        if not isinstance(xy, (tuple, list)):
+            return super().energy_and_score(xy, create_graph=create_graph)
+        x, y = xy
+        with torch.enable_grad():
+            parts = [t if (create_graph and t.requires_grad) else t.detach().requires_grad_(True) for t in (x, y)]
+            energy = self(tuple(parts))
+            grads = torch.autograd.grad(energy.sum(), parts, create_graph=create_graph)
+        return (energy if create_graph else energy.detach()), (-grads[0], -grads[1])
+
+    def score(self, xy, *, create_graph: bool = False):
+        """``-∇E``, shaped like the input (a stacked tensor, or a pair ``(-∇x E, -∇y E)``)."""
+        return self.energy_and_score(xy, create_graph=create_graph)[1]
 
     def pairwise(self, x: Tensor, y: Tensor) -> Tensor:
         """The energy matrix ``E_ij = D(f(x_i), g(y_j))``: ``x (n, *event)``, ``y (m, *y_event)`` → ``(n, m)``."""

@@ -13,7 +13,7 @@ import torch
 from scipy import integrate, special
 from torch import Tensor
 
-from ebm._validation import check_positive, format_error
+from ebm._validation import check_positive, check_real, format_error
 from ebm.energies.analytic import Gaussian, circle_of_gaussians, grid_of_gaussians, unbalanced_modes
 from ebm.energy import Energy
 from ebm.grid import grid_log_partition
@@ -94,9 +94,7 @@ class Banana(_Landscape2D):
 
     def __init__(self, curvature: float = 1.0, sigma_x: float = 1.0, sigma_y: float = 0.5):
         super().__init__()
-        if not math.isfinite(float(curvature)):
-            raise ValueError(format_error("curvature", "a finite number", repr(curvature), "pass e.g. 1.0"))
-        self.curvature = float(curvature)
+        self.curvature = check_real("curvature", curvature, fix="pass e.g. 1.0")
         self.sigma_x = check_positive("sigma_x", sigma_x)
         self.sigma_y = check_positive("sigma_y", sigma_y)
 
@@ -227,8 +225,7 @@ class WavyValley(_Landscape2D):
 
     def __init__(self, amplitude: float = 1.5, period: float = 4.0, width: float = 0.35, spread: float = 2.0):
         super().__init__()
-        if not math.isfinite(float(amplitude)):
-            raise ValueError(format_error("amplitude", "a finite number", repr(amplitude), "pass e.g. 1.5"))
+        check_real("amplitude", amplitude, fix="pass e.g. 1.5")
         self.amplitude = float(amplitude)
         self.period = check_positive("period", period)
         self.width = check_positive("width", width)

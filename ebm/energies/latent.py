@@ -65,6 +65,8 @@ class LatentEnergy(Energy):
     # is an exact sum or a quadrature instead.
     real_latent = True
 
+    input_methods = Energy.input_methods + ("infer", "free_energy", "free_energy_by_sampling")
+
     def __init__(self, event_shape, beta: float = math.inf):
         super().__init__(event_shape)
         self.beta = self._check_beta(beta)

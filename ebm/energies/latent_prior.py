@@ -74,6 +74,8 @@ class LatentEBMPrior(LatentEnergy):
         torch.Size([5, 2])
     """
 
+    input_methods = LatentEnergy.input_methods + ("sample_posterior_latents",)
+
     def __init__(
         self,
         data_dim: int,

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ebm._validation import check_choice, check_int, format_error
-from ebm.energy import Energy
+from ebm._validation import check_choice, check_int, check_nonnegative, format_error
+from ebm.energies._init import global_rng_untouched, linear
+from ebm.energy import Energy, _as_event_shape
 from ebm.registry import register_energy
 
 __all__ = ["MLPEnergy"]
@@ -37,12 +38,13 @@ class MLPEnergy(Energy):
     An optional quadratic term ``γ‖x‖²/2`` makes ``exp(-E)`` integrable whatever the network does.
 
     Args:
-        event_shape: shape of one sample, e.g. ``(2,)`` or ``(1, 8, 8)``.
+        event_shape: shape of one sample, e.g. ``2``, ``(2,)`` or ``(1, 8, 8)``.
         hidden: widths of the hidden layers.
         activation: one of 'silu', 'softplus', 'tanh', 'gelu', 'elu'.
         spectral_norm: wrap each linear layer in spectral normalisation.
         quadratic: γ >= 0, weight of the confining term ``γ‖x‖²/2`` (0 disables it).
-        generator: generator for the initial weights (default: torch's global one).
+        generator: generator for the initial weights (default: torch's global one). When given,
+            building the model leaves the global RNG untouched.
 
     Example:
         >>> e = MLPEnergy((2,), hidden=(64, 64))
@@ -52,39 +54,40 @@ class MLPEnergy(Energy):
 
     def __init__(
         self,
-        event_shape: Sequence[int],
+        event_shape: int | Sequence[int],
         hidden: Sequence[int] = (128, 128),
         activation: str = "silu",
         spectral_norm: bool = False,
         quadratic: float = 0.0,
         generator: torch.Generator | None = None,
     ):
-        event_shape = torch.Size(event_shape)
+        event_shape = _as_event_shape(event_shape) if event_shape != () else torch.Size(())
         if len(event_shape) == 0 or any(s <= 0 for s in event_shape):
             raise ValueError(format_error("event_shape", "a non-empty shape of positive sizes", repr(tuple(event_shape)), "e.g. (2,) or (1, 8, 8)"))
         super().__init__(event_shape)
         check_choice("activation", activation, tuple(_ACTIVATIONS))
         widths = [check_int("hidden", h, minimum=1) for h in hidden]
-        if quadratic < 0 or not math.isfinite(quadratic):
-            raise ValueError(format_error("quadratic", "a finite number >= 0", repr(quadratic), "pass 0 to disable it"))
-        self.quadratic = float(quadratic)
+        self.quadratic = check_nonnegative("quadratic", quadratic, fix="pass 0 to disable it")
         sizes = [math.prod(event_shape), *widths, 1]
         layers: list[nn.Module] = []
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            linear = nn.Linear(fan_in, fan_out)
+            layer = linear(fan_in, fan_out, generator)  # no global-RNG draw when a generator is given
             if generator is not None:
                 bound = 1 / math.sqrt(fan_in)  # PyTorch's default (Kaiming-uniform-like) range, drawn reproducibly
                 with torch.no_grad():
-                    linear.weight.uniform_(-bound, bound, generator=generator)
-                    linear.bias.uniform_(-bound, bound, generator=generator)
-            layers.append(nn.utils.parametrizations.spectral_norm(linear) if spectral_norm else linear)
+                    layer.weight.uniform_(-bound, bound, generator=generator)
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+            if spectral_norm:
+                with global_rng_untouched(generator):  # its power-iteration start vectors
+                    layer = nn.utils.parametrizations.spectral_norm(layer)
+            layers.append(layer)
             if i < len(sizes) - 2:
                 layers.append(_ACTIVATIONS[activation]())
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
         batch = x.shape[: x.dim() - len(self.event_shape)]
-        flat = x.reshape(*batch, -1)  # (*batch, prod(event_shape))
+        flat = x.reshape(*batch, math.prod(self.event_shape))  # (*batch, prod(event_shape)); -1 fails on empty batches
         energy = self.net(flat).squeeze(-1)  # (*batch,)
         if self.quadratic:
             energy = energy + 0.5 * self.quadratic * (flat * flat).sum(-1)

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ebm._validation import check_int, check_positive, format_error, input_checks_enabled
 from ebm.energy import Energy
+from ebm.energies._init import linear
 from ebm.registry import register_energy
 
 __all__ = ["NoiseConditionalEnergy", "FixedNoiseEnergy"]
@@ -79,9 +80,9 @@ class NoiseConditionalEnergy(Energy):
         layers: list[nn.Module] = []
         width = dim + 1
         for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
+            layers += [linear(width, hidden, generator), nn.SiLU()]  # initialised by _init_ below
             width = hidden
-        layers.append(nn.Linear(width, 1))
+        layers.append(linear(width, 1, generator))
         self.net = nn.Sequential(*layers)
         _init_(self.net, generator)
 

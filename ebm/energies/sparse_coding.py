@@ -17,6 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ebm._validation import check_int, check_positive, format_error
 from ebm.energies.latent import LatentEnergy
 from ebm.registry import register_energy
 from ebm.sparse.problem import _check_alpha, check_dictionary
@@ -57,6 +58,10 @@ class SparseCodingEnergy(LatentEnergy):
 
     def __init__(self, dictionary: Tensor, alpha=0.1, *, tol: float = 1e-8, max_iter: int = 2000, normalize: bool = True):
         check_dictionary(dictionary)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, Tensor)):
+            raise TypeError(format_error("alpha", "a number or a tensor of per-signal weights", type(alpha).__name__, "pass e.g. alpha=0.1"))
+        tol = check_positive("tol", tol)
+        max_iter = check_int("max_iter", max_iter, minimum=1)
         super().__init__((dictionary.shape[1],), beta=math.inf)
         self.alpha = _check_alpha(alpha)
         d = dictionary.detach().clone()
@@ -78,8 +83,11 @@ class SparseCodingEnergy(LatentEnergy):
     def infer(self, x: Tensor) -> Tensor:
         """The minimising codes ``z* (*batch, k)`` by FISTA (warm-start free, per-signal stopping)."""
         flat = x.detach().reshape(-1, self.event_shape[0])  # (n, f)
+        k = self.dictionary.shape[0]
+        if flat.shape[0] == 0:  # an empty batch has empty codes
+            return flat.new_zeros((*x.shape[:-1], k))
         codes = fista(flat, self.dictionary.detach(), self.alpha, tol=self.tol, max_iter=self.max_iter, polish=True).codes
-        return codes.reshape(*x.shape[:-1], -1)  # (*batch, k)
+        return codes.reshape(*x.shape[:-1], k)  # (*batch, k)
 
     def energy_and_score(self, x: Tensor, *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
         """``(F(x) (*batch,), −∇_x F = z* D − x (*batch, f))`` in closed form (envelope theorem)."""

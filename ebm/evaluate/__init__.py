@@ -3,11 +3,12 @@
 from ebm.evaluate.ais import AISResult, ais_log_likelihood, ais_log_partition, sm_schedule
 from ebm.evaluate.exact import empirical_entropy, exact_log_likelihood, pseudo_log_likelihood, reconstruction_error
 from ebm.evaluate.representation import knn_accuracy, linear_probe_accuracy, normalized_std, rank_me, singular_values
-from ebm.grid import energy_on_grid, grid_log_partition
+from ebm.grid import energy_on_grid, grid_log_partition, grid_sample
 
 __all__ = [
     "grid_log_partition",
     "energy_on_grid",
+    "grid_sample",
     "AISResult",
     "ais_log_likelihood",
     "ais_log_partition",

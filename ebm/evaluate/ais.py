@@ -21,7 +21,7 @@ Murray (2008), "On the quantitative analysis of deep belief networks".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -29,37 +29,11 @@ from torch import Tensor
 
 from ebm._validation import check_generator, check_int, check_tensor, format_error
 from ebm.energies.boltzmann import BernoulliRBM, GaussianBernoulliRBM, _affine
+from samplers import AISResult  # the one result type, shared with samplers.AIS
 from samplers.ais import AIS
 from samplers.counter_rng import bernoulli, normal
 
 __all__ = ["AISResult", "ais_log_partition", "sm_schedule", "ais_log_likelihood"]
-
-
-@dataclass
-class AISResult:
-    """An AIS estimate.
-
-    Attributes:
-        log_z: the estimate of log Z (scalar float64 tensor).
-        std_error: delta-method standard error of ``log_z``.
-        log_z_low, log_z_high: ``log(Ẑ - 3σ̂_Z)`` (``-inf`` when negative) and ``log(Ẑ + 3σ̂_Z)``.
-        log_weights: the ``(n_chains,)`` importance log weights.
-        log_z_base: exact log Z of the base-rate model.
-        ess: effective sample size of the weights, ``(Σw)² / Σw²``.
-        log_z_upper: reverse-AIS estimate (a stochastic upper bound), when ``reverse_from`` was given.
-    """
-
-    log_z: Tensor
-    std_error: Tensor
-    log_z_low: Tensor
-    log_z_high: Tensor
-    log_weights: Tensor
-    log_z_base: Tensor
-    ess: Tensor
-    log_z_upper: Tensor | None = None
-
-    def __float__(self) -> float:
-        return float(self.log_z)
 
 
 def sm_schedule(n_betas: int, *, dtype=torch.float64, device=None) -> Tensor:
@@ -102,6 +76,7 @@ def ais_log_partition(
     reverse_from: Tensor | None = None,
     generator: torch.Generator | None = None,
     compile: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AISResult:
     """Estimate ``log Z`` of a Bernoulli or Gaussian-Bernoulli RBM by AIS from a base-rate model.
 
@@ -111,7 +86,8 @@ def ais_log_partition(
 
     Args:
         model: `BernoulliRBM` or `GaussianBernoulliRBM`.
-        n_chains: M, independent annealing runs (the batch dimension).
+        n_chains: M >= 2 independent annealing runs (the batch dimension); the standard error and
+            the bracket need at least two.
         n_betas: number of inverse temperatures K+1 in `sm_schedule` (ignored when ``betas`` is given).
         data: optional ``(n, n_visible)`` training data: the base rates of a BernoulliRBM become its
             (smoothed) visible marginals, which makes the path much shorter.
@@ -125,9 +101,14 @@ def ais_log_partition(
             draws, with uniforms from `samplers.counter_rng` computed inside the fused loops) with
             ``torch.compile``; see `samplers.AIS`. Same estimator, different random numbers; the
             first call pays the compilation (seconds on a CPU).
+        progress: optional ``progress(done, total)``, called about 100 times per annealing run
+            (temperatures done out of ``n_betas - 1``; the reverse run, if any, reports its own),
+            e.g. ``lambda k, n: bar.update(...)`` for a tqdm bar.
 
     Returns:
-        `AISResult` with ``log_z``, ``std_error``, the ±3σ bracket, the log weights and the ESS.
+        `samplers.AISResult` with ``log_z``, ``std_error``, the ±3σ bracket ``log_z_low`` /
+        ``log_z_high``, the log weights, the ESS, ``log_z_base``, the final states ``x`` and
+        ``log_z_upper`` (reverse AIS, when asked).
 
     Raises:
         TypeError: the model is not an RBM.
@@ -145,7 +126,7 @@ def ais_log_partition(
             format_error("model", "a BernoulliRBM or GaussianBernoulliRBM", type(model).__name__,
                          "for small models use model.log_partition(); for other energies use samplers.ais with a suitable kernel")
         )
-    n_chains = check_int("n_chains", n_chains, minimum=1)
+    n_chains = check_int("n_chains", n_chains, minimum=2)
     W = model.weight.detach()
     check_generator("generator", generator, W.device)
     if betas is None:
@@ -159,13 +140,13 @@ def ais_log_partition(
     path = _RBMPath(model, base_bias)
     ais = AIS(betas.tolist(), compile=compile)
     with torch.no_grad():
-        forward = ais.run(path, path.base_samples(n_chains, generator), path.base_log_partition(), generator=generator)
-        upper = None
+        result = ais.run(path, path.base_samples(n_chains, generator), path.base_log_partition(), generator=generator, progress=progress)
         if reverse_from is not None:
             check_tensor("reverse_from", reverse_from, floating=True, nonempty=True)
             model.check_input(reverse_from, "reverse_from")
-            upper = ais.run_reverse(path, reverse_from.detach(), path.base_log_partition(), generator=generator)
-    return _summarise(forward.log_weights.double(), torch.tensor(path.base_log_partition(), dtype=torch.float64, device=W.device), upper)
+            upper = ais.run_reverse(path, reverse_from.detach(), path.base_log_partition(), generator=generator, progress=progress)
+            result.log_z_upper = upper.log_z
+    return result
 
 
 class _RBMPath:
@@ -262,27 +243,6 @@ def _softplus_increment_and_sigmoid(a: Tensor, beta_prev, beta) -> tuple[Tensor,
     increment = (t.relu() - t_prev.relu() + torch.log1p((u - u_prev) / (1 + u_prev))).sum(-1)
     p_hidden = torch.where(t >= 0, 1.0, u) / (1 + u)
     return increment, p_hidden
-
-
-def _summarise(log_w: Tensor, log_z_base: Tensor, upper=None) -> AISResult:
-    m = log_w.numel()
-    shift = log_w.max()
-    w = (log_w - shift).exp()  # (M,) in (0, 1]
-    mean = w.mean()
-    std = w.std(unbiased=True) if m > 1 else torch.zeros((), dtype=w.dtype, device=w.device)
-    se_z = std / math.sqrt(m)  # standard error of the (shifted) mean weight
-    log_z = log_z_base + shift + mean.log()
-    low = torch.where(mean - 3 * se_z > 0, (mean - 3 * se_z).clamp_min(1e-300).log(), torch.tensor(-math.inf, dtype=w.dtype, device=w.device))
-    return AISResult(
-        log_z=log_z,
-        std_error=se_z / mean,
-        log_z_low=log_z_base + shift + low,
-        log_z_high=log_z_base + shift + (mean + 3 * se_z).log(),
-        log_weights=log_w,
-        log_z_base=log_z_base,
-        ess=w.sum() ** 2 / (w**2).sum(),
-        log_z_upper=None if upper is None else upper.log_z.double(),
-    )
 
 
 def ais_log_likelihood(model, data: Tensor, *, n_chains: int = 100, n_betas: int = 14500, base_data: Tensor | None = None,

@@ -142,12 +142,20 @@ def empirical_entropy(data: Tensor) -> Tensor:
     empirical distribution itself), e.g. ``log 14`` for the 14 patterns of 3×3 bars-and-stripes.
 
     Args:
-        data: ``(m, ...)`` with m ≥ 1.
+        data: ``(m, ...)`` with m ≥ 1; any real dtype (rows are compared exactly).
 
     Returns:
         Scalar float64 tensor.
+
+    Raises:
+        TypeError: not a tensor, or complex.
+        ValueError: empty, or NaN/inf entries (NaN never equals itself, so rows would not match).
     """
-    check_tensor("data", data, nonempty=True)
+    if isinstance(data, Tensor) and data.is_complex():
+        raise TypeError(format_error("data", "a real tensor", f"dtype {data.dtype}", "pass data.real"))
+    check_tensor("data", data, nonempty=True, finite=data.is_floating_point() if isinstance(data, Tensor) else False)
+    if data.device.type == "meta":
+        raise ValueError(format_error("data", "a tensor with values", "a meta tensor", "pass the data on a real device (cpu or cuda)"))
     _, counts = torch.unique(data.reshape(data.shape[0], -1), dim=0, return_counts=True)
     p = counts.double() / data.shape[0]
     return -(p * p.log()).sum()

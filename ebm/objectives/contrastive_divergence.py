@@ -46,6 +46,10 @@ __all__ = ["ContrastiveDivergence", "rbm_block_gibbs"]
 def rbm_block_gibbs(model, *, compile: bool = False):
     """A ``samplers.BlockGibbs`` over the state ``(h, v)`` of an RBM: each step draws h | v, then v | h.
 
+    The blocks are named ``"h"`` and ``"v"`` and their event shapes checked: pass
+    ``x0={"h": h0, "v": v0}`` (a tuple ``(h0, v0)`` works while n_hidden != n_visible; swapped
+    blocks raise).
+
     ``compile=True`` fuses each sweep (two matrix products, and the sigmoid, uniform draw and
     comparison of each layer in one vectorised loop); see `samplers.BlockGibbs`.
     """
@@ -54,7 +58,7 @@ def rbm_block_gibbs(model, *, compile: bool = False):
     return BlockGibbs([
         lambda blocks, g: model.sample_h(blocks[1], generator=g),
         lambda blocks, g: model.sample_v(blocks[0], generator=g),
-    ], compile=compile)
+    ], names=("h", "v"), event_shapes=((model.n_hidden,), (model.n_visible,)) if hasattr(model, "n_visible") else None, compile=compile)
 
 
 def _is_rbm(model) -> bool:
@@ -175,7 +179,7 @@ class ContrastiveDivergence(nn.Module):
         sampler = self.sampler
         if sampler is None and _is_rbm(model):
             h0 = torch.zeros((*x0.shape[:-1], model.n_hidden), dtype=x0.dtype, device=x0.device)
-            return rbm_block_gibbs(model).run(None, (h0, x0), self.k, generator=generator).x[1]
+            return rbm_block_gibbs(model).run(None, {"h": h0, "v": x0}, self.k, generator=generator).x[1]
         if sampler is None and _is_binary(model):
             from samplers.gibbs import SingleSiteGibbs
 

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     paths.append(plot.save(ax, out / "filters.png"))
     with torch.no_grad():
         v0 = torch.bernoulli(torch.full((64, rbm.n_visible), 0.5), generator=g)
-        v = rbm_block_gibbs(rbm).run(None, (torch.zeros(64, rbm.n_hidden), v0), 1000, generator=g).x[1]
+        v = rbm_block_gibbs(rbm).run(None, {"h": torch.zeros(64, rbm.n_hidden), "v": v0}, 1000, generator=g).x[1]
         v = rbm.prob_v(rbm.prob_h(v))  # show the mean image of the last state's conditional
     ax = plot.image_grid(v, image_shape=shape, normalize="none", title="samples after 1,000 Gibbs sweeps (mean of p(v|h))")
     paths.append(plot.save(ax, out / "samples.png"))

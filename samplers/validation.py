@@ -1,4 +1,4 @@
-"""Input validation shared by `samplers` and `ebm`: the one place that owns error messages.
+"""Input validation shared by `samplers` and `ebm` (public): the one place that owns error messages.
 
 Every message has the same four parts, so a user always learns *which* argument was wrong,
 *what* was expected, *what* was found, and *how* to fix it::
@@ -6,7 +6,10 @@ Every message has the same four parts, so a user always learns *which* argument 
     x0: expected a floating-point tensor, found dtype torch.int64. Fix: pass x0.float().
 
 This module imports torch only (the `samplers` package must never import `ebm`); `ebm._validation`
-re-exports everything here and adds checks that know about energies.
+re-exports everything here and adds checks that know about covariance matrices and weights. The
+energy checks live here because samplers need them too: `check_energy_input_like` checks a batch
+against any energy (duck-typed: its ``event_shape`` and, for an ``nn.Module``, the dtype and device
+of its first floating parameter or buffer), and `check_energy_output` checks what an energy returned.
 
 Checking finiteness reads a value back from the device, which on a GPU is a host synchronisation.
 Hot loops (a sampler step) therefore validate their inputs once and then run inside
@@ -29,12 +32,17 @@ __all__ = [
     "check_tensor",
     "check_finite",
     "check_positive",
+    "check_real",
     "check_nonnegative",
     "check_int",
     "check_probability",
     "check_choice",
     "check_generator",
     "check_same_device",
+    "check_energy_input",
+    "check_energy_input_like",
+    "check_energy_output",
+    "energy_reference_tensor",
 ]
 
 _CHECKS_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("ebm_input_checks", default=True)
@@ -97,7 +105,12 @@ def check_tensor(
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(
-            format_error(name, "a torch.Tensor", f"{type(x).__name__}", f"wrap it with torch.as_tensor({name})")
+            format_error(
+                name,
+                "a torch.Tensor",
+                _describe_type(x),
+                f"convert it with torch.as_tensor({name}" + (", dtype=torch.float32)" if floating else ")"),
+            )
         )
     if floating and not x.is_floating_point():
         raise TypeError(
@@ -135,8 +148,20 @@ def check_tensor(
     return x
 
 
+def _describe_type(x) -> str:
+    """Short description of a non-tensor input for messages (a list, a numpy array, ...)."""
+    kind = type(x).__name__
+    shape = getattr(x, "shape", None)
+    return f"{kind} with shape {tuple(shape)}" if shape is not None else kind
+
+
 def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
-    """Raise ValueError if `x` holds NaN or infinity, saying how many and where the first is."""
+    """Raise ValueError if `x` holds NaN or infinity, saying how many and where the first is.
+
+    Tensors on the ``meta`` device hold no values (they exist for shape inference) and pass.
+    """
+    if x.device.type == "meta":
+        return x
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         count = int(bad.sum())
@@ -160,6 +185,14 @@ def _as_number(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(format_error(name, "a number", f"{type(value).__name__}", "pass a Python float"))
     return float(value)
+
+
+def check_real(name: str, value, *, fix: str | None = None) -> float:
+    """Return `value` as float after checking it is a finite number (any sign)."""
+    v = _as_number(name, value)
+    if not math.isfinite(v):
+        raise ValueError(format_error(name, "a finite number", repr(value), fix or f"pass a finite {name}"))
+    return v
 
 
 def check_positive(name: str, value, *, fix: str | None = None) -> float:
@@ -243,3 +276,133 @@ def check_same_device(name: str, x: torch.Tensor, reference: torch.Tensor, refer
             )
         )
     return x
+
+
+# ---------------------------------------------------------------------------------- energies
+def energy_reference_tensor(energy) -> torch.Tensor | None:
+    """The first floating parameter or buffer of `energy` (its dtype and device rule inputs), or None.
+
+    Duck-typed: anything that is not an ``nn.Module`` (a plain callable) has no reference.
+    """
+    if not isinstance(energy, torch.nn.Module):
+        return None
+    for t in energy.parameters():
+        if t.is_floating_point():
+            return t
+    for t in energy.buffers():
+        if t.is_floating_point():
+            return t
+    return None
+
+
+def check_energy_input(name: str, x, event_shape, reference: torch.Tensor | None, *, finite: bool = True) -> torch.Tensor:
+    """Check an energy's input: a floating tensor of shape ``(*batch, *event_shape)`` on the energy's
+    device and with its dtype, with finite entries.
+
+    Args:
+        name: argument name for the message (``x``, ``x0``, ...).
+        x: the input, ``(*batch, *event_shape)``.
+        event_shape: the energy's event shape (None: any shape).
+        reference: a floating parameter or buffer of the energy (its device and dtype rule), or None.
+        finite: also require finite entries (reads a value back from the device).
+
+    Returns:
+        `x`, unchanged.
+
+    Raises:
+        TypeError: not a tensor, not floating point (integer, complex), or a dtype different from
+            the energy's.
+        ValueError: wrong trailing shape, wrong device, or non-finite entries.
+
+    Example:
+        >>> check_energy_input("x", torch.zeros(5, 2), (2,), None).shape
+        torch.Size([5, 2])
+    """
+    if isinstance(x, torch.Tensor) and x.is_complex():
+        raise TypeError(format_error(name, "a real floating-point tensor", f"dtype {x.dtype}", f"pass {name}.real (or {name}.abs()) as float"))
+    check_tensor(name, x, trailing_shape=event_shape, floating=True)
+    if reference is not None:
+        if x.device != reference.device:
+            raise ValueError(
+                format_error(
+                    name,
+                    f"a tensor on {reference.device} (where the energy's parameters live)",
+                    f"a tensor on {x.device}",
+                    f"move the input with {name}.to({str(reference.device)!r}) or the energy with energy.to({str(x.device)!r})",
+                )
+            )
+        if x.dtype != reference.dtype:
+            to_energy = {torch.float64: "energy.double()", torch.float32: "energy.float()", torch.float16: "energy.half()"}.get(
+                x.dtype, f"energy.to({x.dtype})"
+            )
+            raise TypeError(
+                format_error(
+                    name,
+                    f"dtype {reference.dtype} (the energy's parameters)",
+                    f"dtype {x.dtype}",
+                    f"convert the input with {name}.to({reference.dtype}) or the energy with {to_energy}",
+                )
+            )
+    elif x.dtype in (torch.float16, torch.bfloat16):
+        # An energy without parameters computes in the input's dtype; half precision underflows
+        # the exponentials of log densities, so ask for float32 instead of returning garbage.
+        raise TypeError(format_error(name, "float32 or float64", f"dtype {x.dtype}", f"pass {name}.float()"))
+    if finite:
+        check_finite(name, x)
+    return x
+
+
+def check_energy_input_like(name: str, x, energy, *, finite: bool = True) -> torch.Tensor:
+    """Check `x` against an energy: its ``event_shape`` (if it has one) and, for an ``nn.Module``,
+    the dtype and device of its first floating parameter or buffer.
+
+    Samplers call this once on ``x0`` so a mismatch is reported in the user's words (``x0``) with
+    the fix (``x0.to(torch.float32)`` or ``energy.double()``), not by torch deep inside a matmul.
+
+    Args:
+        name: argument name for the message.
+        x: the batch, ``(*batch, *event_shape)``.
+        energy: any energy callable; ``getattr(energy, "event_shape", None)`` is used if present.
+        finite: also require finite entries.
+
+    Returns:
+        `x`, unchanged.
+
+    Raises:
+        TypeError, ValueError: as `check_energy_input`.
+
+    Example:
+        >>> check_energy_input_like("x0", torch.zeros(4, 2), lambda x: (x ** 2).sum(-1)).shape
+        torch.Size([4, 2])
+    """
+    event_shape = getattr(energy, "event_shape", None)
+    return check_energy_input(name, x, event_shape, energy_reference_tensor(energy), finite=finite)
+
+
+def check_energy_output(e, s, x: torch.Tensor) -> None:
+    """Check an energy's output once, at initialisation: shape ``(batch,)``, finite, score shape.
+
+    Args:
+        e: the energies returned for `x`, expected shape ``(batch,)``.
+        s: the score returned for `x` (or None), expected with the shape of `x`.
+        x: the batch the energy was evaluated on, ``(batch, *event)``.
+
+    Raises:
+        ValueError: a wrong energy or score shape, or non-finite energies.
+    """
+    batch = x.shape[0]
+    if not isinstance(e, torch.Tensor) or e.shape != (batch,):
+        found = f"shape {tuple(e.shape)}" if isinstance(e, torch.Tensor) else type(e).__name__
+        raise ValueError(
+            format_error(
+                "energy",
+                f"a callable returning one energy per chain, shape ({batch},)",
+                found,
+                "reduce over the event dimensions, e.g. return E.sum(dim=-1) or E.flatten(1).sum(1)",
+            )
+        )
+    if s is not None and (not isinstance(s, torch.Tensor) or s.shape != x.shape):
+        raise ValueError(format_error("energy.score", f"shape {tuple(x.shape)} like x", f"{getattr(s, 'shape', type(s))}", "return -dE/dx with the shape of x"))
+    if not bool(torch.isfinite(e).all()):
+        bad = (~torch.isfinite(e)).nonzero().flatten()[:10].tolist()
+        raise ValueError(format_error("energy(x0)", "finite energies at the initial states", f"non-finite energy for chains {bad}", "start the chains inside the support of the energy"))
