@@ -9,6 +9,9 @@ The MCMC samplers live in the sibling package `samplers`.
 """
 
 from ebm.energy import Energy, SumEnergy, TemperedEnergy
+from ebm import train as _train  # installs the training loop behind Energy.fit (ebm.registry.training_loop)
+
+del _train
 
 __version__ = "0.1.0"
 __all__ = ["Energy", "SumEnergy", "TemperedEnergy", "__version__"]

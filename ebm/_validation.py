@@ -15,6 +15,7 @@ from samplers.validation import (  # noqa: F401  (re-exported: the one validatio
     check_energy_input_like,
     check_energy_output,
     check_finite,
+    check_has_values,
     check_generator,
     check_int,
     check_nonnegative,

@@ -78,6 +78,18 @@ class Energy(nn.Module):
     Samplers validate their start once and run inside ``samplers.validation.trusted_inputs()``,
     which skips these per-call checks (the finiteness check reads back from the device).
 
+    Training: ``energy.fit(data, **train_kwargs)`` trains with the objective the class NAMES in
+    ``default_objective`` -- a key of the objective registry (``ebm.registry.OBJECTIVES``), built
+    with the keyword arguments from ``default_objective_options()`` -- and the ``fit_defaults``
+    of the class (e.g. epochs, lr) under any ``train_kwargs`` given. ``fit`` is a thin method
+    that imports nothing above the models: it calls the training loop installed in
+    ``ebm.registry.training_loop()`` (``ebm.train.fit``, registered when ``ebm`` is imported),
+    which resolves the name. So models never import ``ebm.train`` or ``ebm.objectives`` and the
+    import graph stays one-way (``tests/test_import_graph.py``). A new trainable energy sets
+    ``default_objective = "my_objective"`` (and, if its loss has settings,
+    ``default_objective_options``); ``objective=`` overrides it per call. Energies that name no
+    objective raise a clear error from ``fit`` unless one is passed.
+
     Args:
         event_shape: shape of one sample, e.g. ``2`` or ``(2,)`` for points in the plane.
 
@@ -170,6 +182,42 @@ class Energy(nn.Module):
     def log_prob(self, x: Tensor) -> Tensor:
         """Normalised log density ``-E(x) - log Z``, shape ``(*batch,)``."""
         return -self(x) - self.log_partition()
+
+    # ------------------------------------------------------------------ training
+    default_objective: str | None = None
+    """Registry name (``ebm.registry.OBJECTIVES``) of the objective `fit` trains with; None: pass one."""
+
+    fit_defaults: dict = {}
+    """Keyword arguments of ``ebm.train.train`` that `fit` uses unless the call overrides them."""
+
+    def default_objective_options(self) -> dict:
+        """Keyword arguments for the ``default_objective``'s constructor (none by default)."""
+        return {}
+
+    def fit(self, data, *, objective=None, **train_kwargs):
+        """Train this energy in place with ``ebm.train.fit`` and return its ``History``.
+
+        Minimises ``mean_batch L(self, batch)`` for the objective ``L`` this class names in
+        ``default_objective`` (or ``objective``), with ``fit_defaults`` under ``train_kwargs``.
+
+        Args:
+            data: training data, ``(n, *event_shape)`` (or anything `ebm.train.train` accepts).
+            objective: an objective callable overriding the default.
+            **train_kwargs: ``epochs`` (total), ``batch_size``, ``lr``, ``generator``, ... of `ebm.train.train`.
+
+        Returns:
+            The ``ebm.train.History``.
+
+        Raises:
+            TypeError: the class names no default objective and none was passed.
+            ValueError: invalid data or training arguments (see `ebm.train.train`).
+
+        Example:
+            >>> history = model.fit(x, epochs=20, lr=1e-2, generator=torch.Generator().manual_seed(0))
+        """
+        from ebm.registry import training_loop
+
+        return training_loop()(self, data, objective=objective, **train_kwargs)
 
     # ------------------------------------------------------------------ composition
     def __add__(self, other: "Energy") -> "SumEnergy":

@@ -26,6 +26,8 @@ __all__ = [
     "register_energy",
     "register_objective",
     "register_landscape",
+    "register_training_loop",
+    "training_loop",
 ]
 
 BadExample = tuple[Callable[[], object], type[Exception], str]
@@ -95,3 +97,23 @@ def register_landscape(name: str, factory: Callable[[], object], bounds, descrip
     _claim(LANDSCAPES, name)
     (x0, x1), (y0, y1) = bounds
     LANDSCAPES[name] = LandscapeEntry(name, factory, ((float(x0), float(x1)), (float(y0), float(y1))), description, dict(extra))
+
+
+_TRAINING_LOOP: list[Callable] = []
+
+
+def register_training_loop(fn: Callable) -> Callable:
+    """Install ``fn(model, data, *, objective=None, **train_kwargs) -> History`` behind `Energy.fit`.
+
+    `ebm.train` registers its ``fit`` when imported (and ``import ebm`` imports it), so models call
+    the training loop without importing it: the import graph stays one-way.
+    """
+    _TRAINING_LOOP[:] = [fn]
+    return fn
+
+
+def training_loop() -> Callable:
+    """The registered training loop (see `register_training_loop`)."""
+    if not _TRAINING_LOOP:
+        raise RuntimeError("training_loop: expected a registered training loop, found none. Fix: import ebm.train (importing ebm does)")
+    return _TRAINING_LOOP[0]

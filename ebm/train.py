@@ -2,7 +2,9 @@
 
 Every training principle in `ebm.objectives` is a callable ``objective(model, batch, generator=)``
 returning a scalar loss to minimise; this loop owns everything around it, so no objective grows
-its own loop.
+its own loop. `fit` is the function behind ``Energy.fit``: it resolves the objective an energy
+class names (``default_objective``) through the objective registry, so models never import this
+module. Checkpoints (atomic, ``weights_only`` loading) live in `ebm.checkpoint` and are re-exported.
 
 Example:
     >>> from ebm.energies import MLPEnergy
@@ -19,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,9 +29,12 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ebm._validation import check_choice, check_generator, check_int, check_nonnegative, check_positive, format_error
+from ebm._validation import check_choice, check_energy_input, check_generator, check_int, check_nonnegative, check_positive, format_error
+from ebm.checkpoint import clean_orphaned_temporaries, load_checkpoint, save_checkpoint
+from ebm.registry import register_training_loop
 
-__all__ = ["train", "History", "TrainState", "TrainingDiverged", "save_checkpoint", "load_checkpoint", "make_optimizer", "linear_lr_decay"]
+__all__ = ["train", "fit", "default_objective", "History", "TrainState", "TrainingDiverged", "save_checkpoint", "load_checkpoint",
+           "make_optimizer", "linear_lr_decay"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -220,8 +224,13 @@ def train(
             its parameters are trained too (e.g. NCE's log-normaliser) and its state is checkpointed.
         data: a tensor ``(n, ...)`` or tuple of tensors with the same ``n`` (shuffled each epoch with
             ``generator``), a batch function ``generator -> batch`` (give ``steps_per_epoch``), or
-            any iterable of batches (e.g. a DataLoader).
-        epochs: number of passes.
+            any re-iterable collection of batches (e.g. a list or a DataLoader). Tensor data is
+            checked once here: at least one row, finite, on the model's device, and -- for an
+            energy -- shaped ``(n, *model.event_shape)`` in the model's dtype (an objective that
+            consumes other shapes says so with ``data_event_shape(model)``, e.g. two-view tasks).
+        epochs: the TOTAL number of epochs of the run, counted from its start: a resumed run (or a
+            ``history`` that already holds some epochs) trains only the missing ones, so re-running
+            the same command after a crash never trains longer than the uninterrupted run.
         batch_size: rows per step (tensor data).
         optimizer: 'adam', 'adamw', 'sgd', 'lbfgs' or a ready `torch.optim.Optimizer`.
         lr, weight_decay, momentum: optimiser settings when built by name.
@@ -229,11 +238,18 @@ def train(
         steps_per_epoch: batches per epoch when ``data`` is a function.
         generator: the random generator for shuffling and for the objective's sampling.
         metrics: ``{name: fn(model) -> float}`` evaluated every ``metric_every`` epochs (and after the last).
-        callbacks: ``fn(TrainState)`` after each epoch; returning True stops training.
-        checkpoint: path written (atomically) every ``checkpoint_every`` epochs and at the end.
-        resume: load ``checkpoint`` first if it exists and continue from its epoch.
+        callbacks: ``fn(TrainState)`` after each epoch (after the metrics, before the checkpoint);
+            any returning True stops training (all of them run first).
+        checkpoint: path written (atomically) every ``checkpoint_every`` epochs, at the end, and
+            when a callback stops the run. It holds the model, the optimiser (learning rates set by
+            callbacks included), the objective if it is a module (e.g. persistent chains), the
+            history and the generator's state.
+        resume: continue from ``checkpoint`` if it exists (and remove temporaries of killed saves).
+            Resuming is bit-identical to the uninterrupted run (same parameters, optimiser state
+            and generator state) when the callbacks keep their state in the optimiser or the
+            model -- as `linear_lr_decay` does -- and the same ``generator`` seed is passed.
         progress: show a progress bar (default: only on a terminal).
-        history: continue an existing History.
+        history: continue an existing History (its ``epochs_done`` count toward ``epochs``).
 
     Each step reads the loss back once (``loss.item()``), which is also the NaN guard: a
     non-finite loss stops training before its update is applied. Two cheaper per-step paths are
@@ -249,7 +265,8 @@ def train(
 
     Raises:
         TrainingDiverged: the loss or a parameter became non-finite (with advice).
-        ValueError / TypeError: invalid arguments.
+        ValueError / TypeError: invalid arguments or data (empty, non-finite, wrong shape, dtype or
+            device, an epoch without batches), or a checkpoint that cannot be resumed.
     """
     from tqdm.auto import tqdm
 
@@ -257,23 +274,27 @@ def train(
     batch_size = check_int("batch_size", batch_size, minimum=1)
     metric_every = check_int("metric_every", metric_every, minimum=1)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, minimum=1)
+    if steps_per_epoch is not None:
+        steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
     if max_grad_norm is not None:
         max_grad_norm = check_positive("max_grad_norm", max_grad_norm)
     check_generator("generator", generator)
     if not callable(objective):
         raise TypeError(format_error("objective", "a callable (model, batch, generator=) -> loss", type(objective).__name__, "pass an ebm.objectives instance"))
+    if resume and checkpoint is None:
+        raise ValueError(format_error("resume", "a checkpoint path to resume from", "resume=True without checkpoint=", "pass checkpoint='run/ckpt.pt'"))
+    callbacks = list(callbacks)
     params = _trainable_parameters(model, objective)
     if not params:
         raise ValueError(format_error("model", "at least one parameter with requires_grad=True", "none", "unfreeze the parameters to train"))
+    _check_data(model, objective, data, params[0])
     opt = make_optimizer(params, optimizer, lr=lr, weight_decay=weight_decay, momentum=momentum)
     history = history or History()
+    if resume:
+        clean_orphaned_temporaries(checkpoint)
+        if Path(checkpoint).exists():
+            _resume(checkpoint, model, objective, opt, history, generator)
     start_epoch = history.epochs_done
-    if resume and checkpoint is not None and Path(checkpoint).exists():
-        extra = load_checkpoint(checkpoint, model=model, objective=objective if isinstance(objective, nn.Module) else None, optimizer=opt)
-        history.load_state_dict(extra["history"])
-        if generator is not None and "generator_state" in extra:
-            generator.set_state(extra["generator_state"])
-        start_epoch = history.epochs_done
     is_lbfgs = isinstance(opt, torch.optim.LBFGS)
     constrain = getattr(model, "constrain_parameters_", None)
     # A closed-form gradient (e.g. CD/PCD on a Bernoulli RBM) replaces autograd where the objective
@@ -284,7 +305,8 @@ def train(
     analytic_step = analytic(model, data) if callable(analytic) and isinstance(data, Tensor) and not is_lbfgs and own_params else None
     t0 = time.perf_counter()
     step = len(history.losses)
-    bar = tqdm(range(start_epoch, start_epoch + epochs), desc="training", unit="epoch", disable=(None if progress is None else not progress))
+    bar = tqdm(range(start_epoch, epochs), initial=start_epoch, total=epochs, desc="training", unit="epoch",
+               disable=(None if progress is None else not progress))
     for epoch in bar:
         model.train()
         total, count = 0.0, 0
@@ -320,10 +342,14 @@ def train(
                         constrain()
                 history.losses.append(value)
                 total, count, step = total + value, count + 1, step + 1
+        if count == 0:
+            raise ValueError(format_error(
+                "data", "at least one batch in every epoch", f"no batches in epoch {epoch + 1}",
+                "pass a non-empty data set; a one-shot iterator (generator expression) is used up after one epoch, pass a list or a DataLoader"))
         _check_parameters(params, epoch)
-        history.epoch_losses.append(total / max(count, 1))
+        history.epoch_losses.append(total / count)
         history.epochs_done = epoch + 1
-        last = epoch == start_epoch + epochs - 1
+        last = epoch == epochs - 1
         if metrics and ((epoch + 1) % metric_every == 0 or last):
             model.eval()
             for name, fn in metrics.items():
@@ -331,16 +357,72 @@ def train(
         postfix = {"loss": f"{history.epoch_losses[-1]:.4g}"}
         postfix.update({k: f"{v[-1][1]:.4g}" for k, v in history.metrics.items() if v})
         bar.set_postfix(postfix)
+        # Callbacks run BEFORE the checkpoint: what they change (e.g. the next epoch's learning
+        # rate) is saved, so a resumed run continues exactly where the uninterrupted one would.
+        state = TrainState(epoch + 1, step, model, objective, opt, history)
+        stop = any([bool(cb(state)) for cb in callbacks])  # a list: every callback runs
         history.wall_time += time.perf_counter() - t0
         t0 = time.perf_counter()
-        if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+        if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or last or stop):
             _save_training_checkpoint(checkpoint, model, objective, opt, history, generator)
-        state = TrainState(epoch + 1, step, model, objective, opt, history)
-        if any(cb(state) for cb in callbacks):
+        if stop:
             break
     bar.close()
     model.eval()
     return history
+
+
+def _check_data(model: nn.Module, objective, data, reference: Tensor) -> None:
+    """Validate tensor data once, where it enters (batch functions and iterables are checked by the energy per call).
+
+    The shape of one example is ``objective.data_event_shape(model)`` where the objective defines
+    it (e.g. two-view objectives train a pair energy on single views), else ``model.event_shape``.
+    """
+    if isinstance(data, (tuple, list)) and len(data) == 0:
+        raise ValueError(format_error("data", "a non-empty tensor, tuple of tensors, batch function or collection of batches", "an empty " + type(data).__name__, "pass the training set"))
+    if isinstance(data, Tensor):
+        tensors = (data,)
+    elif isinstance(data, tuple) and all(isinstance(t, Tensor) for t in data):
+        tensors = data
+    else:
+        return
+    if any(t.dim() == 0 for t in tensors):
+        raise ValueError(format_error("data", "tensors with a first (example) dimension, (n, ...)", "a 0-d tensor", "stack the examples: data.reshape(1, -1)"))
+    n = tensors[0].shape[0]
+    if any(t.shape[0] != n for t in tensors):
+        raise ValueError(format_error("data", "tensors with the same first dimension", str([tuple(t.shape) for t in tensors]), "align the data"))
+    if n == 0:
+        raise ValueError(format_error("data", "at least one example (n >= 1 rows)", f"shape {tuple(tensors[0].shape)} with no rows",
+                                      "pass the training set; check the split or filter that produced it"))
+    shape_of = getattr(objective, "data_event_shape", None)
+    event_shape = shape_of(model) if callable(shape_of) else getattr(model, "event_shape", None)
+    if isinstance(data, Tensor) and isinstance(event_shape, torch.Size):
+        if tuple(data.shape[1:]) != tuple(event_shape):
+            raise ValueError(format_error("data", f"shape (n, {', '.join(map(str, event_shape))}) for a model with event_shape {tuple(event_shape)}",
+                                          f"shape {tuple(data.shape)}", f"reshape it: data.reshape(-1, *{tuple(event_shape)})"))
+        check_energy_input("data", data, event_shape, reference)  # floating, dtype and device of the model, finite
+        return
+    for t in tensors:
+        if t.device != reference.device:
+            raise ValueError(format_error("data", f"tensors on {reference.device} (the model's device)", f"a tensor on {t.device}", f"move it: data.to({str(reference.device)!r})"))
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(format_error("data", "finite values", f"{bad} NaN or infinite entries", "drop or impute those rows before training"))
+
+
+def _resume(path, model, objective, opt, history: History, generator) -> None:
+    """Load a training checkpoint written by `train` into the model, objective, optimiser, history and generator."""
+    extra = load_checkpoint(path)  # check that it is train's own checkpoint before touching the modules
+    if "history" not in extra:
+        raise ValueError(format_error("checkpoint", "a checkpoint written by train() (it holds the training history)", f"{path} without one",
+                                      "resume from train's own checkpoint, or load this one with load_checkpoint and train without resume"))
+    if "generator_state" in extra and generator is None:
+        raise ValueError(format_error("generator", "the run's generator, to continue its random stream", "None (the checkpoint holds a generator state)",
+                                      "pass generator=torch.Generator().manual_seed(...) as in the first run"))
+    load_checkpoint(path, model=model, objective=objective if isinstance(objective, nn.Module) else None, optimizer=opt)
+    if "generator_state" in extra:
+        generator.set_state(extra["generator_state"])
+    history.load_state_dict(extra["history"])
 
 
 def _check_parameters(params, epoch: int) -> None:
@@ -362,54 +444,6 @@ def _save_training_checkpoint(path, model, objective, optimizer, history, genera
     save_checkpoint(path, extra=extra, **modules)
 
 
-def save_checkpoint(path: str | os.PathLike, *, extra: Mapping | None = None, **modules) -> Path:
-    """Save the state dicts of ``modules`` (and plain ``extra`` data) to ``path`` atomically.
-
-    The file is written to a temporary file in the same folder and then renamed over the target,
-    so an interrupted save never corrupts the last good checkpoint.
-
-    Example:
-        >>> save_checkpoint("rbm.pt", model=rbm, optimizer=opt, extra={"epoch": 3})
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"state": {name: m.state_dict() for name, m in modules.items() if m is not None}, "extra": dict(extra or {})}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def load_checkpoint(path: str | os.PathLike, **modules) -> dict:
-    """Load state dicts saved by `save_checkpoint` into ``modules``; return the ``extra`` data.
-
-    Loading uses ``weights_only=True``, so a checkpoint cannot run code.
-
-    Raises:
-        FileNotFoundError: no file at ``path``.
-        KeyError: a module was asked for that the checkpoint does not hold.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(format_error("path", "an existing checkpoint file", str(path), "check the path or train first"))
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    for name, module in modules.items():
-        if module is None:
-            continue
-        if name not in payload["state"]:
-            raise KeyError(format_error(name, f"one of the saved entries {sorted(payload['state'])}", repr(name), "load with the names used when saving"))
-        module.load_state_dict(payload["state"][name])
-    return payload["extra"]
-
-
 def linear_lr_decay(epochs: int, *, final_fraction: float = 0.0) -> Callable[[TrainState], None]:
     """Callback: decay every learning rate linearly to ``final_fraction`` of its start over ``epochs``.
 
@@ -429,3 +463,62 @@ def linear_lr_decay(epochs: int, *, final_fraction: float = 0.0) -> Callable[[Tr
             group["lr"] = group["initial_lr"] * frac
 
     return callback
+
+
+def default_objective(model: nn.Module):
+    """The objective ``model`` names in ``default_objective``, built from the objective registry.
+
+    Args:
+        model: an energy whose class sets ``default_objective = "<registry name>"`` and, if the
+            loss has settings, ``default_objective_options() -> dict``.
+
+    Returns:
+        The objective instance.
+
+    Raises:
+        TypeError: the model names no default objective.
+        ValueError: the name is not in ``ebm.registry.OBJECTIVES``.
+    """
+    import ebm.objectives  # noqa: F401  (registers every objective)
+    from ebm.registry import OBJECTIVES
+
+    name = getattr(model, "default_objective", None)
+    if name is None:
+        raise TypeError(format_error("objective", f"an objective, since {type(model).__name__} names no default_objective", "None",
+                                     "pass objective=... (see ebm.objectives), or set default_objective on the class"))
+    if name not in OBJECTIVES:
+        raise ValueError(format_error(f"{type(model).__name__}.default_objective", f"a registered objective name (one of {sorted(OBJECTIVES)})",
+                                      repr(name), "register the objective with ebm.registry.register_objective or fix the name"))
+    options = getattr(model, "default_objective_options", dict)()
+    return OBJECTIVES[name].obj(**options)
+
+
+@register_training_loop
+def fit(model: nn.Module, data, *, objective: Callable | None = None, **train_kwargs) -> History:
+    """Train ``model`` with the objective its class names (or ``objective``): what ``Energy.fit`` runs.
+
+    Minimises ``mean_batch L(model, batch)`` with `train`; the class's ``fit_defaults`` (e.g.
+    epochs, lr) apply unless ``train_kwargs`` override them. See the `ebm.Energy` docstring for
+    how an energy names its default objective without importing the objectives (the import graph
+    stays one-way: models never import the training loop).
+
+    Args:
+        model: the energy to train in place.
+        data: training data, ``(n, *event_shape)`` or anything `train` accepts.
+        objective: overrides the default objective.
+        **train_kwargs: keyword arguments of `train` (``epochs`` is the total).
+
+    Returns:
+        The `History`.
+
+    Raises:
+        TypeError / ValueError: as `default_objective` and `train`.
+
+    Example:
+        >>> model = DecoderEnergy(2, generator=torch.Generator().manual_seed(0))
+        >>> history = fit(model, make_ellipse(512), epochs=5, progress=False)    # same as model.fit(...)
+    """
+    if objective is None:
+        objective = default_objective(model)
+    options = {**getattr(model, "fit_defaults", {}), **train_kwargs}
+    return train(model, objective, data, **options)

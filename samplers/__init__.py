@@ -9,10 +9,16 @@ from ._base import MAX_ENERGY_ERROR, SamplerDivergedError, SamplerResult, Sample
 from .ais import AIS, AISResult, GeometricPath, gibbs_kernel, mala_kernel
 from .counter_rng import CounterRNG
 from .diagnostics import acceptance_summary, autocorrelation, effective_sample_size, split_rhat
+from .enumeration import sample_by_enumeration
 from .gibbs import BlockGibbs, SingleSiteGibbs
+from .gibbs_with_gradients import GibbsWithGradients
 from .hmc import HMC
 from .langevin import MALA, ULA, AnnealedLangevin
+from .nuts import NUTS
+from .score_sde import PredictorCorrector, ProbabilityFlowODE, geometric_sigmas
+from .svgd import SVGD
 from .tempering import ParallelTempering, geometric_temperatures
+from .underdamped import UnderdampedLangevin
 
 __all__ = [
     "SamplerResult",
@@ -23,6 +29,14 @@ __all__ = [
     "MALA",
     "AnnealedLangevin",
     "HMC",
+    "NUTS",
+    "UnderdampedLangevin",
+    "SVGD",
+    "PredictorCorrector",
+    "ProbabilityFlowODE",
+    "geometric_sigmas",
+    "GibbsWithGradients",
+    "sample_by_enumeration",
     "BlockGibbs",
     "SingleSiteGibbs",
     "ParallelTempering",

@@ -40,7 +40,7 @@ from .counter_rng import CounterRNG
 from ._report import (  # re-exported: the samplers import their result types from here
     MAX_ENERGY_ERROR, SamplerDivergedError, SamplerResult, SamplerWarning, _count_dtype, chain_health, diverged_message, divergent_transitions, finish_run,
 )
-from .validation import check_choice, check_energy_output, check_generator, check_int, check_positive, check_tensor, energy_reference_tensor, format_error, trusted_inputs  # noqa: F401  (check_energy_output re-exported for gibbs/langevin)
+from .validation import check_callable_energy, check_choice, check_energy_output, check_generator, check_int, check_positive, check_tensor, energy_reference_tensor, format_error, trusted_inputs  # noqa: F401  (check_energy_output re-exported for gibbs/langevin)
 
 __all__ = [
     "SamplerResult", "SamplerDivergedError", "SamplerWarning", "ChainState", "energy_and_score_fn", "GradientSampler",
@@ -69,6 +69,7 @@ def check_x0_against_energy(x0: torch.Tensor, energy, name: str = "x0") -> torch
         ValueError: wrong event shape, or x0 on another device than the energy's parameters.
         TypeError: x0's dtype differs from the energy's parameters.
     """
+    check_callable_energy("energy", energy)
     event = getattr(energy, "event_shape", None)
     if event is not None:
         try:
@@ -142,6 +143,9 @@ def energy_and_score_fn(energy, *, traceable: bool = False):
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             e = energy(xg)
+            if isinstance(e, torch.Tensor) and not e.requires_grad:
+                raise ValueError(format_error("energy", "energies computed from x with differentiable torch operations (the score is taken by autograd)",
+                                              "an output with no gradient with respect to x", "build the energy from x with torch operations, or give it a score(x) method"))
             # Back-propagating -1 per chain yields the score directly: no sum node, no negation.
             key = (e.shape, e.dtype, e.device)
             if key not in minus_ones:
@@ -488,3 +492,13 @@ class DualAveraging:
 
     def final(self) -> torch.Tensor:
         return self.log_eps_bar.exp().view(self.shape)
+
+    def restart(self, eps: torch.Tensor) -> None:
+        """Start a new adaptation window from per-chain step sizes ``eps`` (``μ = log 10ε``), as
+        Stan does after each mass-matrix update."""
+        log_eps = eps.reshape(-1).log()
+        self.mu = log_eps + math.log(10.0)
+        self.h.zero_()
+        self.log_eps_bar = log_eps.clone()
+        self.t = 0
+        self._set(log_eps)

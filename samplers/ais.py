@@ -35,7 +35,7 @@ import torch
 from ._base import ChainState, check_energy_output, check_x0_against_energy, energy_and_score_fn
 from ._compile import check_compile_flag, compile_step
 from .counter_rng import CounterRNG
-from .validation import check_generator, check_int, check_positive, check_tensor, format_error, trusted_inputs
+from .validation import check_callable_energy, check_generator, check_int, check_positive, check_tensor, format_error, trusted_inputs
 from .gibbs import SingleSiteGibbs
 from .langevin import MALA
 
@@ -51,7 +51,7 @@ class GeometricPath:
     """Geometric path ``E_β(x) = (1 - β) E_0(x) + β E_1(x)`` between two energies ``(n, *event) -> (n,)``."""
 
     def __init__(self, base, target):
-        self.base, self.target = base, target
+        self.base, self.target = check_callable_energy("base", base), check_callable_energy("target", target)
         self._f0, self._f1 = energy_and_score_fn(base), energy_and_score_fn(target)
 
     def __call__(self, x: torch.Tensor, beta: float) -> torch.Tensor:

@@ -11,13 +11,15 @@ import math
 
 import torch
 
-from .validation import check_tensor, format_error
+from .validation import check_has_values, check_tensor, format_error
 
 __all__ = ["autocorrelation", "effective_sample_size", "split_rhat", "acceptance_summary"]
 
 
 def _check_draws(draws, min_draws: int = 4) -> torch.Tensor:
-    draws = check_tensor("draws", draws, floating=True, finite=True)
+    draws = check_has_values("draws", check_tensor("draws", draws, floating=True, finite=True))
+    if draws.dtype in (torch.float16, torch.bfloat16):
+        draws = draws.float()  # the FFT and the normal quantile have no half-precision kernels on every device
     if draws.dim() < 2:
         fix = ("for one chain of draws, add the chain dimension: draws.unsqueeze(1)" if draws.dim() == 1
                else "pass draws laid out (n_draws, n_chains, *dims), e.g. a sampler's result.trajectory")
@@ -138,7 +140,7 @@ def split_rhat(draws: torch.Tensor, *, rank_normalize: bool = True) -> torch.Ten
 
 def acceptance_summary(acceptance_rate: torch.Tensor) -> dict:
     """Mean, min and max of per-chain acceptance rates ``(batch,)`` as Python floats."""
-    a = check_tensor("acceptance_rate", acceptance_rate, floating=True, nonempty=True)
+    a = check_has_values("acceptance_rate", check_tensor("acceptance_rate", acceptance_rate, floating=True, finite=True, nonempty=True))
     if a.dim() != 1:
         raise ValueError(format_error("acceptance_rate", "one rate per chain, shape (batch,)", f"shape {tuple(a.shape)}",
                                       "pass a sampler's result.acceptance_rate, or acceptance_rate.flatten()"))

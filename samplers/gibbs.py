@@ -18,7 +18,7 @@ import torch
 from ._compile import check_compile_flag, compile_step
 from ._base import SamplerResult, check_energy_output, check_x0_against_energy, finish_run
 from .counter_rng import CounterRNG
-from .validation import check_choice, check_generator, check_int, check_tensor, format_error, trusted_inputs
+from .validation import check_choice, check_generator, check_has_values, check_int, check_tensor, format_error, trusted_inputs
 
 __all__ = ["BlockGibbs", "SingleSiteGibbs"]
 
@@ -129,12 +129,15 @@ class BlockGibbs:
         traj = None
         with torch.no_grad(), trusted_inputs():
             if energy is not None:  # the shared output check, at the start
-                check_energy_output(energy(*blocks), None, blocks[0])
+                check_energy_output(self._translated(lambda: energy(*blocks), blocks, "the energy"), None, blocks[0])
             if self.thin:
                 traj = torch.empty((n_steps // self.thin, *blocks[0].shape), dtype=blocks[0].dtype, device=blocks[0].device)
             sweep = self._sweep_fn(blocks, n_steps, generator)
             for t in range(1, n_steps + 1):
-                blocks = sweep(blocks, t - 1)
+                if t == 1:
+                    blocks = self._first_sweep(sweep, blocks)
+                else:
+                    blocks = sweep(blocks, t - 1)
                 if traj is not None and t % self.thin == 0:
                     traj[t // self.thin - 1].copy_(blocks[0])
             e = energy(*blocks) if energy is not None else None
@@ -146,6 +149,21 @@ class BlockGibbs:
         if e is not None:
             finish_run(result, "BlockGibbs", "check the conditionals and the energy for overflow", runaway=None, n_steps=n_steps, frozen_fix="")
         return result
+
+    def _first_sweep(self, sweep, blocks):
+        return self._translated(lambda: sweep(blocks, 0), blocks, "a conditional")
+
+    @staticmethod
+    def _translated(call, blocks, what: str):
+        """Run ``call()``; a shape mismatch inside torch (without ``event_shapes`` the blocks' shapes
+        are known only to the conditionals and the energy) is reported in the user's words."""
+        try:
+            return call()
+        except RuntimeError as err:
+            shapes = [tuple(b.shape) for b in blocks]
+            first = str(err).splitlines()[0]
+            raise ValueError(format_error("x0", f"blocks whose shapes {what} accepts", f"block shapes {shapes}, and {what} failed: {first}",
+                                          "check each block's shape against its model, or pass event_shapes= to BlockGibbs so the blocks are checked up front")) from err
 
     def _blocks(self, x0) -> tuple:
         """``x0`` as a tuple in update order, checked against ``names`` / ``event_shapes``."""
@@ -165,7 +183,10 @@ class BlockGibbs:
             raise ValueError(format_error("x0", f"{k} blocks (one per conditional)", f"{len(blocks)}", "pass a tuple with one initial tensor per block"))
         label = (lambda i: f"x0[{names[i]!r}]") if names is not None else (lambda i: f"x0[{i}]")
         for i, b in enumerate(blocks):
-            check_tensor(label(i), b, min_ndim=1, finite=True, nonempty=True)
+            check_tensor(label(i), b, min_ndim=1, floating=True, finite=True, nonempty=True)
+            if b.dtype != blocks[0].dtype or b.device != blocks[0].device:
+                raise TypeError(format_error(label(i), f"the dtype and device of the first block ({blocks[0].dtype} on {blocks[0].device})",
+                                             f"{b.dtype} on {b.device}", f"convert it: {label(i)}.to(x0 block 0's dtype and device)"))
         if self.event_shapes is not None:
             shapes = self.event_shapes
             found = tuple(tuple(b.shape[1:]) for b in blocks)
@@ -260,6 +281,8 @@ class SingleSiteGibbs:
                 an energy becomes non-finite.
         """
         x0 = check_tensor("x0", x0, min_ndim=1, floating=True, finite=True, nonempty=True)
+        check_x0_against_energy(x0, energy)
+        check_has_values("x0", x0)
         if not bool(((x0 == 0) | (x0 == 1)).all()):
             raise ValueError(format_error("x0", "binary states with entries in {0, 1}", "other values", "pass (x0 > 0.5).float()"))
         n_steps = check_int("n_steps", n_steps, minimum=1)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 
 from ._base import ChainState, GradientSampler, SamplerDivergedError, SamplerResult, axpy, diverged_message, check_energy_output, check_x0_against_energy, energy_and_score_fn, finish_run, validate_x0
-from .validation import check_generator, check_int, check_positive, format_error, trusted_inputs
+from .validation import check_generator, check_int, check_noise_conditional, check_positive, format_error, trusted_inputs
 
 __all__ = ["ULA", "MALA", "AnnealedLangevin"]
 
@@ -235,6 +235,7 @@ class AnnealedLangevin:
             for level in energy:
                 check_x0_against_energy(x, level)
         else:
+            check_noise_conditional("energy", energy)
             check_x0_against_energy(x, energy)
         result = None
         runaway = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)

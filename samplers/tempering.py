@@ -28,7 +28,9 @@ __all__ = ["ParallelTempering", "geometric_temperatures"]
 
 def geometric_temperatures(t_max: float, n: int) -> list[float]:
     """``n`` temperatures from 1 to ``t_max`` in geometric progression (a common default ladder)."""
-    check_positive("t_max", t_max)
+    t_max = check_positive("t_max", t_max)
+    if not t_max > 1.0:
+        raise ValueError(format_error("t_max", "a hottest temperature above 1 (the ladder runs from 1 up to t_max)", repr(t_max), "pass e.g. t_max=10.0"))
     check_int("n", n, minimum=2)
     return [t_max ** (k / (n - 1)) for k in range(n)]
 

@@ -19,6 +19,7 @@ Hot loops (a sampler step) therefore validate their inputs once and then run ins
 from __future__ import annotations
 
 import contextlib
+import inspect
 import contextvars
 import math
 from collections.abc import Sequence
@@ -39,6 +40,9 @@ __all__ = [
     "check_choice",
     "check_generator",
     "check_same_device",
+    "check_has_values",
+    "check_callable_energy",
+    "check_noise_conditional",
     "check_energy_input",
     "check_energy_input_like",
     "check_energy_output",
@@ -406,3 +410,30 @@ def check_energy_output(e, s, x: torch.Tensor) -> None:
     if not bool(torch.isfinite(e).all()):
         bad = (~torch.isfinite(e)).nonzero().flatten()[:10].tolist()
         raise ValueError(format_error("energy(x0)", "finite energies at the initial states", f"non-finite energy for chains {bad}", "start the chains inside the support of the energy"))
+
+
+def check_has_values(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Refuse a tensor without values (the ``meta`` device) where a number must be read from it."""
+    if x.device.type == "meta":
+        raise ValueError(format_error(name, "a tensor with values (on a real device)", "a tensor on the meta device", f"materialise it, e.g. {name}.to('cpu')"))
+    return x
+
+
+def check_callable_energy(name: str, energy) -> object:
+    """An energy must be callable: ``energy(x) -> (batch,)``."""
+    if not callable(energy):
+        raise TypeError(format_error(name, "a callable energy(x) -> (batch,) (an ebm.Energy or a function)", type(energy).__name__, f"pass a function of x, e.g. {name}=lambda x: 0.5 * (x ** 2).sum(-1)"))
+    return energy
+
+
+def check_noise_conditional(name: str, energy) -> object:
+    """A noise-conditional energy is called as ``energy(x, sigma)``: refuse a one-argument callable up front."""
+    check_callable_energy(name, energy)
+    try:
+        inspect.signature(energy).bind(None, 1.0)
+    except TypeError:
+        raise TypeError(format_error(name, "a noise-conditional energy called as energy(x, sigma) (e.g. ebm.energies.NoiseConditionalEnergy)",
+                                     "a callable that does not take (x, sigma)", f"wrap it: {name}=lambda x, sigma: E(x, sigma), or pass one energy per level")) from None
+    except ValueError:  # no introspectable signature (a builtin): let the call decide
+        pass
+    return energy

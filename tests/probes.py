@@ -369,6 +369,12 @@ def sampler_targets() -> list[Target]:
         "AnnealedLangevin": (lambda: samplers.AnnealedLangevin([1.0, 0.5], 0.01), ncsn, x2),
         "SingleSiteGibbs": (lambda: samplers.SingleSiteGibbs(), bm, xb),
         "ParallelTempering": (lambda: samplers.ParallelTempering(samplers.MALA(0.05), samplers.geometric_temperatures(4.0, 3)), mlp, x2),
+        "NUTS": (lambda: samplers.NUTS(0.1, warmup_steps=0, max_tree_depth=3), mlp, x2),
+        "UnderdampedLangevin": (lambda: samplers.UnderdampedLangevin(0.1), mlp, x2),
+        "SVGD": (lambda: samplers.SVGD(0.1), mlp, x2),
+        "GibbsWithGradients": (lambda: samplers.GibbsWithGradients(), bm, xb),
+        "PredictorCorrector": (lambda: samplers.PredictorCorrector(1.0, 0.1), ncsn, x2),
+        "ProbabilityFlowODE": (lambda: samplers.ProbabilityFlowODE(1.0, 0.1), ncsn, x2),
     }
     targets = []
     for name, (make, energy, x0) in runs.items():
@@ -376,7 +382,7 @@ def sampler_targets() -> list[Target]:
         def run(x0v=None, n_steps=3, generator=None, energy_v=None, make=make, energy=energy, x0=x0):
             return make().run(energy if energy_v is None else energy_v, x0() if x0v is None else x0v, n_steps, generator=generator or g0())
 
-        binary = name == "SingleSiteGibbs"
+        binary = name in ("SingleSiteGibbs", "GibbsWithGradients")
         targets += [
             Target(f"sampler:{name}.run", "x0", "B", lambda v, run=run: run(x0v=v), x0, accepted=frozenset(),
                    bad={"nonbinary": 0.5 * xb()} if binary else {}),
@@ -416,6 +422,18 @@ def sampler_targets() -> list[Target]:
         "mala_kernel.step_size": (lambda v: samplers.mala_kernel(samplers.GeometricPath(plain, plain), v), 0.1, _STEP_BAD),
         "gibbs_kernel.n_sweeps": (lambda v: samplers.gibbs_kernel(samplers.GeometricPath(plain, plain), v), 1, {"zero": 0, "fraction": 1.5}),
         "CounterRNG.key": (lambda v: samplers.CounterRNG(v), torch.tensor(3, dtype=torch.int64), {"float": torch.tensor(3.0), "list": [1, 2]}),
+        "NUTS.step_size": (lambda v: samplers.NUTS(v), 0.1, _STEP_BAD),
+        "NUTS.max_tree_depth": (lambda v: samplers.NUTS(0.1, max_tree_depth=v), 5, {"zero": 0, "too_deep": 30, "fraction": 2.5}),
+        "NUTS.target_acceptance": (lambda v: samplers.NUTS(0.1, target_acceptance=v), 0.8, {"zero": 0.0, "one": 1.0, "nan": float("nan")}),
+        "UnderdampedLangevin.step_size": (lambda v: samplers.UnderdampedLangevin(v), 0.1, _STEP_BAD),
+        "UnderdampedLangevin.friction": (lambda v: samplers.UnderdampedLangevin(0.1, v), 1.0, _STEP_BAD),
+        "SVGD.step_size": (lambda v: samplers.SVGD(v), 0.1, _STEP_BAD),
+        "SVGD.bandwidth": (lambda v: samplers.SVGD(0.1, bandwidth=v), "median", {"unknown": "scott", "zero": 0.0, "negative": -1.0}),
+        "PredictorCorrector.sigma_min": (lambda v: samplers.PredictorCorrector(1.0, v), 0.1, {**_STEP_BAD, "above_max": 2.0}),
+        "PredictorCorrector.snr": (lambda v: samplers.PredictorCorrector(1.0, 0.1, snr=v), 0.16, _STEP_BAD),
+        "ProbabilityFlowODE.divergence": (lambda v: samplers.ProbabilityFlowODE(1.0, 0.1, divergence=v), "exact", {"unknown": "skilling", "none": None}),
+        "geometric_sigmas.n": (lambda v: samplers.geometric_sigmas(1.0, 0.1, v), 3, {"one": 1, "negative": -1, "fraction": 2.5}),
+        "sample_by_enumeration.n_units": (lambda v: samplers.sample_by_enumeration(lambda s: -s.sum(-1), v, 4), 3, {"zero": 0, "too_many": 40, "fraction": 2.5}),
     }
     for name, (fn, valid, bad) in hyper.items():
         targets.append(Target(f"sampler:{name}", "value", "B", fn, lambda valid=valid: valid, mutations=(), bad=bad))
@@ -461,6 +479,18 @@ def helper_targets() -> list[Target]:
         T("evaluate:empirical_entropy", "data", "A", lambda v: evaluate.empirical_entropy(v), xb, accepted=pure | {"shape", "ndim", "int", "float16"}),
         T("evaluate:ais_log_partition", "n_chains", "B", lambda v: evaluate.ais_log_partition(__import__("ebm.energies", fromlist=["BernoulliRBM"]).BernoulliRBM(4, 3), n_chains=v, n_betas=10, generator=g0()),
           lambda: 4, mutations=(), bad={"zero": 0, "negative": -1, "fraction": 2.5}),
+        # the kernel measures flatten each event, so any event layout and real dtype is valid
+        T("evaluate:kernel_stein_discrepancy", "x", "B", lambda v: evaluate.kernel_stein_discrepancy(lambda x: -x, v), lambda: torch.randn(6, 2, generator=g0()),
+          accepted=frozenset({"other_float", "float16", "shape", "ndim"})),
+        T("evaluate:mmd", "x", "B", lambda v: evaluate.mmd(v, torch.randn(6, 2, generator=g0())), lambda: torch.randn(6, 2, generator=g0()), accepted=frozenset({"other_float", "float16"})),
+        T("evaluate:fisher_divergence", "x", "B", lambda v: evaluate.fisher_divergence(Gaussian(torch.zeros(2), torch.eye(2)), v, lambda x: -x),
+          lambda: torch.randn(6, 2, generator=g0())),
+        T("evaluate:classifier_two_sample_test", "x", "B", lambda v: evaluate.classifier_two_sample_test(v, torch.randn(8, 2, generator=g0()), generator=g0()),
+          lambda: torch.randn(8, 2, generator=g0()), accepted=frozenset({"other_float", "float16"})),
+        T("evaluate:expected_calibration_error", "logits", "B", lambda v: evaluate.expected_calibration_error(v, torch.tensor([0, 1, 1, 0, 2, 2])),
+          lambda: torch.randn(6, 3, generator=g0()), accepted=frozenset({"other_float", "float16"})),
+        T("evaluate:ood_auroc", "in_scores", "B", lambda v: evaluate.ood_auroc(v, torch.randn(5, generator=g0())), lambda: torch.randn(6, generator=g0()),
+          accepted=frozenset({"other_float", "float16", "shape"})),
         T("evaluate:singular_values", "z", "D", lambda v: evaluate.singular_values(v), z, accepted=pure | {"shape"}),
         T("evaluate:rank_me", "z", "D", lambda v: evaluate.rank_me(v), z, accepted=pure | {"shape"}),
         T("evaluate:normalized_std", "z", "D", lambda v: evaluate.normalized_std(v), z, accepted=pure | {"shape"}),

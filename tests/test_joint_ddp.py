@@ -28,9 +28,16 @@ def _make(seed=0):
 
 
 def _losses():
-    from ebm.objectives import BarlowTwins, DCL, InfoNCE, VICReg
+    from ebm.objectives import DCL, EMPSSL, MMCR, MSN, BarlowTwins, FroSSL, InfoNCE, KoLeo, LeJEPA, VICReg
 
-    return {"infonce": InfoNCE(0.5), "vicreg": VICReg(), "barlow": BarlowTwins(), "dcl": DCL()}
+    lejepa, msn = LeJEPA(lambda_=0.5, n_directions=8), MSN(4, 6, generator=torch.Generator().manual_seed(0)).double()
+    return {
+        "infonce": InfoNCE(0.5), "vicreg": VICReg(), "barlow": BarlowTwins(), "dcl": DCL(),
+        # multi-view losses, fed the two views; LeJEPA's directions from the same seed on every rank
+        "mmcr": MMCR(), "koleo": KoLeo(), "emp_ssl": EMPSSL(invariance_weight=2.0), "frossl": FroSSL(),
+        "lejepa": lambda a, b: lejepa(a, b, generator=torch.Generator().manual_seed(3)),
+        "msn": msn,  # anchors = view a, targets = view b (detached)
+    }
 
 
 def _worker(rank, world, port, out_dir):

@@ -83,3 +83,81 @@ def test_pca_fit_reports_variances_and_accepts_generator(generator):
     ref = torch.linalg.eigvalsh(torch.cov(x.T)).flip(0)[:2]
     torch.testing.assert_close(model.explained_variance_, ref)
     assert model.free_energy(x, 2.0).shape == (300,) and math.isinf(model.beta)
+
+
+# ---------------------------------------------------------------------------- model.fit: a named default objective
+
+
+def test_every_energy_that_names_an_objective_names_a_registered_one():
+    """The registry walk: a new energy naming a default objective cannot name a missing one."""
+    import ebm.energies  # noqa: F401
+    import ebm.objectives  # noqa: F401
+    from ebm.registry import ENERGIES, OBJECTIVES
+    from ebm.train import default_objective
+
+    named = {entry.name: entry for entry in ENERGIES.values() if entry.cls.default_objective is not None}
+    assert {"autoencoder", "denoising_autoencoder", "contractive_autoencoder", "sparse_autoencoder", "decoder", "latent_ebm_prior"} <= set(named)
+    for entry in named.values():
+        model = entry.example()
+        assert model.default_objective in OBJECTIVES, entry.name
+        assert isinstance(default_objective(model), OBJECTIVES[model.default_objective].obj)
+
+
+def test_the_default_objective_carries_the_model_settings():
+    from ebm.energies import ContractiveAutoencoderEnergy, DenoisingAutoencoderEnergy, SparseAutoencoderEnergy
+    from ebm.objectives import ContractiveLoss, DenoisingLoss, SparseCodeLoss
+    from ebm.train import default_objective
+
+    loss = default_objective(DenoisingAutoencoderEnergy(2, 3, noise_std=0.7))
+    assert type(loss) is DenoisingLoss and loss.noise_std == 0.7
+    loss = default_objective(ContractiveAutoencoderEnergy(2, 3, penalty=0.25))
+    assert type(loss) is ContractiveLoss and loss.penalty == 0.25
+    loss = default_objective(SparseAutoencoderEnergy(2, 3, sparsity=0.05))
+    assert type(loss) is SparseCodeLoss and loss.sparsity == 0.05
+
+
+def test_fit_is_train_with_the_default_objective_and_the_class_defaults():
+    """model.fit(y) == train(model, FreeEnergyLoss(), y, batch_size=128, lr=1e-2) bit for bit (DecoderEnergy's fit_defaults)."""
+    from ebm.energies import DecoderEnergy
+    from ebm.energies.decoder import make_ellipse
+    from ebm.objectives import FreeEnergyLoss
+    from ebm.train import train
+
+    y = make_ellipse(300, generator=torch.Generator().manual_seed(0))
+    a = DecoderEnergy(2, generator=torch.Generator().manual_seed(1))
+    b = DecoderEnergy(2, generator=torch.Generator().manual_seed(1))
+    ha = a.fit(y, epochs=3, generator=torch.Generator().manual_seed(2), progress=False)
+    hb = train(b, FreeEnergyLoss(), y, epochs=3, batch_size=128, lr=1e-2, generator=torch.Generator().manual_seed(2), progress=False)
+    assert ha.losses == hb.losses and len(ha.losses) == 3 * 3  # 300 rows in batches of 128
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_fit_defaults_apply_unless_overridden():
+    from ebm.energies import AutoencoderEnergy
+
+    model = AutoencoderEnergy(2, 2, hidden=4, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(1))
+    assert model.fit(x, progress=False).epochs_done == AutoencoderEnergy.fit_defaults["epochs"] == 100
+    calls = []
+
+    def counting(model, batch, generator=None):
+        calls.append(batch.shape)
+        return model(batch).mean()
+
+    history = AutoencoderEnergy(2, 2, hidden=4).fit(x, objective=counting, epochs=2, batch_size=4, progress=False)
+    assert history.epochs_done == 2 and calls == [(4, 2), (2, 2)] * 2
+
+
+def test_fit_without_a_named_objective_says_what_to_do():
+    from ebm.energies import AutoencoderEnergy, MLPEnergy
+
+    x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError, match="names no default_objective.*Fix: pass objective="):
+        MLPEnergy((2,)).fit(x, epochs=1, progress=False)
+
+    class Misnamed(AutoencoderEnergy):
+        _abstract = True  # not a registered energy: the registry test skips it
+        default_objective = "no_such_objective"
+
+    with pytest.raises(ValueError, match="Misnamed.default_objective: expected a registered objective name"):
+        Misnamed(2, 2).fit(x, epochs=1, progress=False)

@@ -28,7 +28,7 @@ class Story:
 STORIES: dict[str, Story] = {}
 
 # One module per story; add yours here.
-_MODULES = ["landscapes", "principles", "latent", "sparse_coding", "sampling", "joint", "boltzmann"]
+_MODULES = ["landscapes", "principles", "latent", "sparse_coding", "sampling", "samplers_compared", "joint", "boltzmann"]
 
 
 def register_demo(name: str, *, title: str, order: int):

@@ -11,7 +11,8 @@ everything (flat, zero energy); three regularisers keep the low-energy volume sm
 * sparse (Ranzato et al. 2007): penalise ``‖e(x)‖₁``, so few codes are cheap and only few inputs
   can be reconstructed well.
 
-The training losses live in `ebm.objectives.autoencoder`; each class's ``fit`` runs `ebm.train`.
+The training losses live in `ebm.objectives.autoencoder`; each class names its loss in
+``default_objective`` and ``fit`` (from `ebm.Energy`) trains with it through `ebm.train`.
 Because inference is amortised (not a minimisation), the envelope theorem does not apply: the
 free energy keeps the graph through the encoder, and only β = ∞ is defined.
 """
@@ -116,17 +117,8 @@ class AutoencoderEnergy(LatentEnergy):
             return self._free_energy_at(x, beta)  # raises: amortised inference has no finite-β form
         return self.joint_energy(x, self.encode(x))
 
-    def training_objective(self):
-        """The loss `fit` uses (plain reconstruction for the base class)."""
-        from ebm.objectives.autoencoder import ReconstructionLoss
-
-        return ReconstructionLoss()
-
-    def fit(self, x: Tensor, *, epochs: int = 100, batch_size: int = 128, lr: float = 1e-3, generator: torch.Generator | None = None, **train_kwargs):
-        """Train with `training_objective()` through `ebm.train.train`; returns its History."""
-        from ebm.train import train
-
-        return train(self, self.training_objective(), x, epochs=epochs, batch_size=batch_size, lr=lr, generator=generator, **train_kwargs)
+    default_objective = "reconstruction"  # resolved by ebm.train.fit through ebm.registry.OBJECTIVES
+    fit_defaults = {"epochs": 100, "batch_size": 128, "lr": 1e-3}
 
 
 @register_energy("denoising_autoencoder", example=lambda: DenoisingAutoencoderEnergy(2, 3, hidden=8, generator=torch.Generator().manual_seed(0)), bad_params=[*_bad(lambda *a, **k: DenoisingAutoencoderEnergy(*a, **k)), (lambda: DenoisingAutoencoderEnergy(2, 3, noise_std=0.0), ValueError, "noise_std")])
@@ -146,10 +138,10 @@ class DenoisingAutoencoderEnergy(AutoencoderEnergy):
         super().__init__(dim, n_latent, **kwargs)
         self.noise_std = noise_std
 
-    def training_objective(self):
-        from ebm.objectives.autoencoder import DenoisingLoss
+    default_objective = "denoising_autoencoder"
 
-        return DenoisingLoss(self.noise_std)
+    def default_objective_options(self) -> dict:
+        return {"noise_std": self.noise_std}
 
 
 @register_energy("contractive_autoencoder", example=lambda: ContractiveAutoencoderEnergy(2, 3, hidden=8, generator=torch.Generator().manual_seed(0)), bad_params=[*_bad(lambda *a, **k: ContractiveAutoencoderEnergy(*a, **k)), (lambda: ContractiveAutoencoderEnergy(2, 3, penalty=-1.0), ValueError, "penalty")])
@@ -171,10 +163,10 @@ class ContractiveAutoencoderEnergy(AutoencoderEnergy):
         super().__init__(dim, n_latent, **kwargs)
         self.penalty = penalty
 
-    def training_objective(self):
-        from ebm.objectives.autoencoder import ContractiveLoss
+    default_objective = "contractive_autoencoder"
 
-        return ContractiveLoss(self.penalty)
+    def default_objective_options(self) -> dict:
+        return {"penalty": self.penalty}
 
 
 @register_energy("sparse_autoencoder", example=lambda: SparseAutoencoderEnergy(2, 3, hidden=8, generator=torch.Generator().manual_seed(0)), bad_params=[*_bad(lambda *a, **k: SparseAutoencoderEnergy(*a, **k)), (lambda: SparseAutoencoderEnergy(2, 3, sparsity=-1.0), ValueError, "sparsity")])
@@ -196,7 +188,7 @@ class SparseAutoencoderEnergy(AutoencoderEnergy):
         super().__init__(dim, n_latent, **kwargs)
         self.sparsity = sparsity
 
-    def training_objective(self):
-        from ebm.objectives.autoencoder import SparseCodeLoss
+    default_objective = "sparse_autoencoder"
 
-        return SparseCodeLoss(self.sparsity)
+    def default_objective_options(self) -> dict:
+        return {"sparsity": self.sparsity}

@@ -77,6 +77,15 @@ def _check_sample_args(n, n_steps, generator, reference: Tensor) -> tuple[int, i
     return n, n_steps
 
 
+def _sample_enumerated(n_units: int, log_weight, n: int, generator, like: Tensor) -> Tensor:
+    """Exact draws ``(n, n_units)`` of ``p ∝ exp(log_weight)`` on {0,1}^n_units, in ``like``'s dtype and device."""
+    from samplers import sample_by_enumeration
+
+    with torch.no_grad():
+        states = sample_by_enumeration(log_weight, n_units, n, generator=generator, dtype=torch.float64, device=like.device)
+    return states.to(like.dtype)
+
+
 def _enumerate_logsumexp(n: int, log_weight, device) -> Tensor:
     """``log Σ_{s ∈ {0,1}^n} exp(log_weight(s))`` by chunks of states; ``log_weight: (m, n) -> (m,)``."""
     total = 2**n
@@ -282,14 +291,35 @@ class BernoulliRBM(_RBMBase):
         Raises:
             ValueError: both layers have more than 25 units (use AIS).
         """
+        layer, n_units, log_weight = self._smaller_layer_marginal()
+        return _enumerate_logsumexp(n_units, log_weight, self.weight.device).to(self.weight.dtype)
+
+    def _smaller_layer_marginal(self):
+        """``(layer, units, log_weight)``: the un-normalised log marginal of the smaller layer (float64).
+
+        ``log p*(h) = cᵀh + Σ_i softplus(b_i + (Wh)_i)`` or ``log p*(v) = bᵀv + Σ_j softplus(c_j + (vW)_j)``.
+        """
         W, b, c = self.weight.double(), self.visible_bias.double(), self.hidden_bias.double()
         if self.n_hidden <= self.n_visible:
             _check_enumerable(self.n_hidden, "n_hidden")
-            out = _enumerate_logsumexp(self.n_hidden, lambda h: h @ c + F.softplus(h @ W.T + b).sum(-1), W.device)
-        else:
-            _check_enumerable(self.n_visible, "n_visible")
-            out = _enumerate_logsumexp(self.n_visible, lambda v: v @ b + F.softplus(v @ W + c).sum(-1), W.device)
-        return out.to(self.weight.dtype)
+            return "h", self.n_hidden, lambda h: h @ c + F.softplus(h @ W.T + b).sum(-1)
+        _check_enumerable(self.n_visible, "n_visible")
+        return "v", self.n_visible, lambda v: v @ b + F.softplus(v @ W + c).sum(-1)
+
+    def exact_sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` exact, independent visible samples ``(n, n_visible)``, by enumerating the smaller layer.
+
+        The smaller layer is drawn from its exact marginal (`samplers.sample_by_enumeration`, up to
+        25 units), then — if it is the hidden layer — ``v ~ p(v | h)``. The reference that MCMC
+        output (`sample`) is compared with.
+
+        Raises:
+            ValueError: both layers have more than 25 units (use `sample`, which is approximate).
+        """
+        n, _ = _check_sample_args(n, 1, generator, self.weight)
+        layer, n_units, log_weight = self._smaller_layer_marginal()
+        states = _sample_enumerated(n_units, log_weight, n, generator, self.weight)
+        return states if layer == "v" else self.sample_v(states, generator=generator)
 
 
 @register_energy(
@@ -402,18 +432,32 @@ class GaussianBernoulliRBM(_RBMBase):
         Raises:
             ValueError: more than 25 hidden units (use AIS).
         """
+        out = _enumerate_logsumexp(self.n_hidden, self._hidden_marginal(), self.weight.device)
+        out = out + (0.5 * math.log(2 * math.pi) + self.log_sigma.double()).sum()
+        return out.to(self.weight.dtype)
+
+    def _hidden_marginal(self):
+        """``log p*(h) = cᵀh + Σ_i ((b_i + (Wh)_i)² − b_i²) / (2σ_i²)`` (float64; the visibles integrated out)."""
         _check_enumerable(self.n_hidden, "n_hidden")
         W, b, c = self.weight.double(), self.visible_bias.double(), self.hidden_bias.double()
-        log_sigma = self.log_sigma.double()
-        inv_var = torch.exp(-2 * log_sigma)
+        inv_var = torch.exp(-2 * self.log_sigma.double())
 
         def log_weight(h):
             mean = h @ W.T + b  # (m, V)
             return h @ c + (0.5 * (mean**2 - b**2) * inv_var).sum(-1)
 
-        out = _enumerate_logsumexp(self.n_hidden, log_weight, W.device)
-        out = out + (0.5 * math.log(2 * math.pi) + log_sigma).sum()
-        return out.to(self.weight.dtype)
+        return log_weight
+
+    def exact_sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` exact, independent samples ``(n, n_visible)``: ``h`` from its exact marginal by
+        enumeration (up to 25 hidden units), then ``v ~ N(b + Wh, diag σ²)``.
+
+        Raises:
+            ValueError: more than 25 hidden units (use `sample`, which is approximate).
+        """
+        n, _ = _check_sample_args(n, 1, generator, self.weight)
+        h = _sample_enumerated(self.n_hidden, self._hidden_marginal(), n, generator, self.weight)
+        return self.sample_v(h, generator=generator)
 
     def constrain_parameters_(self) -> None:
         """Keep σ ≥ ``min_sigma`` (called by `ebm.train.train` after each step)."""
@@ -540,6 +584,19 @@ class BoltzmannMachine(Energy):
         J, b = self.effective_coupling().double(), self.bias.double()
         out = _enumerate_logsumexp(self.n, lambda x: (0.5 * ((x @ J) * x).sum(-1) + x @ b) / temperature, J.device)
         return out.to(self.coupling.dtype)
+
+    def exact_sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` exact, independent samples ``(n, self.n)`` by enumerating all 2ⁿ states (n ≤ 25).
+
+        The reference that MCMC output (`sample`) is compared with.
+
+        Raises:
+            ValueError: more than 25 units (use `sample`, which is approximate).
+        """
+        n, _ = _check_sample_args(n, 1, generator, self.coupling)
+        _check_enumerable(self.n, "n", _BM_AIS_FIX)
+        J, b = self.effective_coupling().double(), self.bias.double()
+        return _sample_enumerated(self.n, lambda x: 0.5 * ((x @ J) * x).sum(-1) + x @ b, n, generator, self.coupling)
 
     def sample(self, n: int, *, n_steps: int = 1000, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` states by single-site Gibbs sampling, ``(n, self.n)`` in {0, 1}.

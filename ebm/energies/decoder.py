@@ -135,18 +135,10 @@ class DecoderEnergy(LatentEnergy):
     def _free_energy_at(self, x: Tensor, beta: float) -> Tensor:
         return grid_free_energy(self.grid_energies(x), beta, math.log(2 * math.pi / self.n_grid))
 
-    def fit(self, y: Tensor, *, epochs: int = 200, batch_size: int = 128, lr: float = 1e-2, generator: torch.Generator | None = None, **train_kwargs):
-        """Train g by minimising the free energy of the data, ``mean F_β(y)`` (``ebm.train``).
-
-        No contrastive term is needed: the 1-D latent keeps the low-energy set a curve.
-
-        Returns:
-            The `ebm.train.History`.
-        """
-        from ebm.objectives.free_energy import FreeEnergyLoss
-        from ebm.train import train
-
-        return train(self, FreeEnergyLoss(), y, epochs=epochs, batch_size=batch_size, lr=lr, generator=generator, **train_kwargs)
+    # Training: ``fit(y)`` (from `ebm.Energy`) minimises the free energy of the data, ``mean F_β(y)``;
+    # no contrastive term is needed, the 1-D latent keeps the low-energy set a curve.
+    default_objective = "free_energy"  # resolved by ebm.train.fit through ebm.registry.OBJECTIVES
+    fit_defaults = {"epochs": 200, "batch_size": 128, "lr": 1e-2}
 
     def extra_repr(self) -> str:
         return f"dim={self.event_shape[0]}, n_grid={self.n_grid}, beta={self.beta}"

@@ -166,12 +166,10 @@ class LatentEBMPrior(LatentEnergy):
                 x = x + self.sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
         return x
 
-    def fit(self, x: Tensor, *, epochs: int = 50, batch_size: int = 100, lr: float = 1e-3, generator: torch.Generator | None = None, **train_kwargs):
-        """Train by maximum likelihood with short-run latent Langevin (`LatentPriorLoss`) in `ebm.train`."""
-        from ebm.objectives.latent_prior import LatentPriorLoss
-        from ebm.train import train
-
-        return train(self, LatentPriorLoss(), x, epochs=epochs, batch_size=batch_size, lr=lr, generator=generator, **train_kwargs)
+    # Training: ``fit(x)`` (from `ebm.Energy`) runs maximum likelihood with short-run latent
+    # Langevin (`ebm.objectives.LatentPriorLoss`) in `ebm.train`.
+    default_objective = "latent_ebm_prior"  # resolved by ebm.train.fit through ebm.registry.OBJECTIVES
+    fit_defaults = {"epochs": 50, "batch_size": 100, "lr": 1e-3}
 
     def extra_repr(self) -> str:
         return f"data_dim={self.event_shape[0]}, latent_dim={self.latent_dim}, sigma={self.sigma}"

@@ -22,9 +22,15 @@ from ebm.objectives.data2vec import Data2Vec
 from ebm.objectives.dcl import DCL, DCLW
 from ebm.objectives.deepcluster import DeepCluster
 from ebm.objectives.dino import DINO
+from ebm.objectives.emp_ssl import EMPSSL, total_coding_rate
+from ebm.objectives.frossl import FroSSL
 from ebm.objectives.infonce import InfoNCE
+from ebm.objectives.koleo import KoLeo
+from ebm.objectives.lejepa import SIGReg, LeJEPA
+from ebm.objectives.mmcr import MMCR
 from ebm.objectives.moco import MoCo
 from ebm.objectives.momentum import EMATarget, cosine_momentum
+from ebm.objectives.msn import MSN
 from ebm.objectives.pirl import PIRL
 from ebm.objectives.swav import SwAV, sinkhorn_knopp
 from ebm.objectives.tico import TiCo
@@ -57,4 +63,6 @@ __all__: list[str] = [
     "VICReg", "VCReg", "BarlowTwins", "WMSE", "TiCo",
     "SwAV", "DeepCluster", "BYOL", "SimSiam", "DINO", "CPC", "Data2Vec",
     "EMATarget", "cosine_momentum", "sinkhorn_knopp", "whiten",
+    # multi-view losses: loss(z_1, ..., z_k) on k views' embeddings (MSN: loss(anchors, targets))
+    "MMCR", "KoLeo", "SIGReg", "LeJEPA", "MSN", "EMPSSL", "FroSSL", "total_coding_rate",
 ]

@@ -5,9 +5,10 @@ this package into such an objective. The model is a `JointEmbeddingEnergy` (its 
 trained) or a bare encoder module. What is fed to the loss depends on the method:
 
     pair       loss(h(x_a), h(x_b))                           InfoNCE, DCL(W), RPC, VICReg, VCReg, Barlow
-                                                              Twins, W-MSE, TiCo, SwAV, DeepCluster
+                                                              Twins, W-MSE, TiCo, SwAV, DeepCluster, MMCR,
+                                                              KoLeo, SIGReg, LeJEPA, EMP-SSL, FroSSL
     indexed    loss(h(x_a), h(x_b), index)                    PIRL (batch = (x, index))
-    query_key  loss(h(x_a), h_ema(x_b))                       MoCo
+    query_key  loss(h(x_a), h_ema(x_b))                       MoCo, MSN (anchors, EMA targets)
     predict    loss(q(h(x_a)), t(x_b), q(h(x_b)), t(x_a))     BYOL (t = EMA target), SimSiam (t = h)
     distill    loss(h(x_a), h_ema(x_b), h(x_b), h_ema(x_a))   DINO
     regress    ½[loss(q(h(x_a)), h_ema(x_b)) + loss(q(h(x_b)), h_ema(x_a))]   data2vec-style
@@ -32,15 +33,17 @@ from ebm._validation import check_choice, format_error
 from ebm.objectives.byol import BYOL, SimSiam
 from ebm.objectives.data2vec import Data2Vec
 from ebm.objectives.dino import DINO
+from ebm.objectives.lejepa import LeJEPA, SIGReg
 from ebm.objectives.moco import MoCo
 from ebm.objectives.momentum import EMATarget
+from ebm.objectives.msn import MSN
 from ebm.objectives.pirl import PIRL
 from ebm.objectives.wmse import WMSE
 
 __all__ = ["TwoViewObjective"]
 
 _MODES = ("pair", "indexed", "query_key", "predict", "distill", "regress")
-_DEFAULT_MODE = {PIRL: "indexed", MoCo: "query_key", BYOL: "predict", SimSiam: "predict", DINO: "distill", Data2Vec: "regress"}
+_DEFAULT_MODE = {PIRL: "indexed", MoCo: "query_key", MSN: "query_key", BYOL: "predict", SimSiam: "predict", DINO: "distill", Data2Vec: "regress"}
 _NEEDS_TARGET = {"query_key", "distill", "regress"}
 
 
@@ -90,6 +93,10 @@ class TwoViewObjective(nn.Module):
         f = self.encoder_of(model)
         return f if self.head is None else nn.Sequential(f, self.head)
 
+    def data_event_shape(self, model: nn.Module) -> torch.Size | None:
+        """Shape of one training example for `ebm.train`'s data check: one view, ``model.x_event_shape``."""
+        return getattr(model, "x_event_shape", None)
+
     def forward(self, model: nn.Module, batch, generator: torch.Generator | None = None) -> Tensor:
         index = None
         if isinstance(batch, (tuple, list)):
@@ -105,7 +112,7 @@ class TwoViewObjective(nn.Module):
         x_a, x_b = self.augment(x, generator), self.augment(x, generator)
         o_a, o_b = h(x_a), h(x_b)
         if self.mode == "pair":
-            return self.loss(o_a, o_b, generator=generator) if isinstance(self.loss, WMSE) else self.loss(o_a, o_b)
+            return self.loss(o_a, o_b, generator=generator) if isinstance(self.loss, (WMSE, SIGReg, LeJEPA)) else self.loss(o_a, o_b)
         if self.mode == "indexed":
             return self.loss(o_a, o_b, index)
         if self.mode == "query_key":

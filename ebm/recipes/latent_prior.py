@@ -10,16 +10,24 @@ from pathlib import Path
 import torch
 
 from ebm.recipes import register_recipe
+from ebm.recipes.arguments import int_at_least, positive_float
+
+
+def _data_choices() -> list[str]:
+    from ebm.data import TOY_DATASETS
+
+    return ["digits", *TOY_DATASETS]
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="digits", help="'digits' or a toy set name from ebm.data.TOY_DATASETS (default digits)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--latent-dim", type=int, default=None, help="default: 8 for digits, 2 for toy sets")
-    p.add_argument("--sigma", type=float, default=None, help="observation noise (default: 0.2 digits, 0.15 toy)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--prior-steps", type=int, default=40)
-    p.add_argument("--posterior-steps", type=int, default=20)
+    p.add_argument("--data", choices=_data_choices(), default="digits", metavar="DATA",
+                   help="'digits' or a 2-D toy set: " + ", ".join(_data_choices()[1:]))
+    p.add_argument("--epochs", type=int_at_least(1), default=30, help="passes over the training data")
+    p.add_argument("--latent-dim", type=int_at_least(1), default=None, help="latent dimension (default: 8 for digits, 2 for toy sets)")
+    p.add_argument("--sigma", type=positive_float, default=None, help="observation noise σ (default: 0.2 digits, 0.15 toy)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--prior-steps", type=int_at_least(1), default=40, help="short-run Langevin steps on the latent prior")
+    p.add_argument("--posterior-steps", type=int_at_least(1), default=20, help="short-run Langevin steps on the latent posterior")
 
 
 @register_recipe("latent_prior", help="latent-space EBM prior with short-run latent Langevin (Pang et al. 2020)", add_arguments=_add_arguments)

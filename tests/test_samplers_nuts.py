@@ -1,0 +1,92 @@
+"""NUTS: exact moments on Gaussians (with and without adaptation), divergences on Neal's funnel,
+per-chain tree depths, bad input."""
+
+import math
+
+import pytest
+import torch
+
+from samplers import NUTS, SamplerWarning, effective_sample_size
+
+
+def test_nuts_fixed_step_reproduces_a_standard_normal(generator):
+    # No adaptation, so the chain is exactly invariant: moments within 4 standard errors of the
+    # truth, the standard errors taken from the measured effective sample size.
+    x0 = torch.randn(1000, 1, generator=generator, dtype=torch.float64)
+    r = NUTS(0.8, warmup_steps=0, thin=1).run(lambda x: 0.5 * x.square().sum(-1), x0, 100, generator=generator)
+    d = r.trajectory
+    ess = float(effective_sample_size(d))
+    assert abs(float(d.mean())) < 4 / math.sqrt(ess)
+    assert abs(float(d.var()) - 1) < 4 * math.sqrt(2 / ess)
+    assert r.extras["tree_depth"].shape == (100, 1000) and bool((r.extras["tree_depth"] >= 1).all())
+    assert int(r.extras["divergent_transitions"].sum()) == 0
+
+
+def test_nuts_adapts_to_a_correlated_gaussian(generator):
+    cov = torch.tensor([[1.0, 0.9], [0.9, 1.0]], dtype=torch.float64)
+    prec = torch.linalg.inv(cov)
+    x0 = torch.randn(100, 2, generator=generator, dtype=torch.float64)
+    r = NUTS(warmup_steps=150, thin=1).run(lambda x: 0.5 * ((x @ prec) * x).sum(-1), x0, 100, generator=generator)
+    draws = r.trajectory.reshape(-1, 2)
+    # 10,000 draws with ESS of a few thousand: the standard error of each covariance entry is ~0.02.
+    torch.testing.assert_close(torch.cov(draws.T), cov, atol=0.06, rtol=0)
+    assert 0.6 < float(r.acceptance_rate.mean()) < 0.99
+
+
+@pytest.mark.slow  # ~60 s: before the metric is learned, trees reach depth 8-10
+def test_nuts_mass_adaptation_on_an_ill_conditioned_10d_gaussian(generator):
+    var = torch.logspace(-2, 2, 10, dtype=torch.float64)  # condition number 1e4
+    x0 = torch.randn(100, 10, generator=generator, dtype=torch.float64)
+    r = NUTS(warmup_steps=300, thin=1).run(lambda x: 0.5 * (x.square() / var).sum(-1), x0, 150, generator=generator)
+    ratio = r.trajectory.reshape(-1, 10).var(0) / var
+    assert (ratio - 1).abs().max() < 0.15, ratio
+    # The adapted mass is the inverse variance (up to the window's estimation error).
+    assert ((r.extras["mass"] * var).log().abs() < math.log(1.6)).all()
+    # With the metric learned the trees stay shallow; without it they would need ~100 steps (depth 7).
+    assert float(r.extras["tree_depth"].float().mean()) < 4.5
+
+
+def test_nuts_reports_divergences_on_neals_funnel(generator):
+    # Neal (2003): v ~ N(0, 3²), x_i | v ~ N(0, e^v). The neck (v << 0) needs tiny steps, so a
+    # fixed ε = 0.5 diverges there: the transitions are counted per chain, the states stay finite.
+    def funnel(z):
+        v, x = z[:, 0], z[:, 1:]
+        return v.square() / 18 + 0.5 * (x.square().sum(-1) * torch.exp(-v) + x.shape[1] * v)
+
+    x0 = torch.randn(100, 10, generator=generator, dtype=torch.float64)
+    with pytest.warns(SamplerWarning, match="frozen"):  # chains caught in the neck are named
+        r = NUTS(0.5, warmup_steps=0).run(funnel, x0, 50, generator=generator)
+    divergent = r.extras["divergent_transitions"]
+    assert int(divergent.sum()) > 25 and int((divergent > 0).sum()) > 10
+    assert bool(torch.isfinite(r.x).all()) and not bool(r.diverged.any())
+
+
+def test_nuts_max_tree_depth_bounds_the_work(generator):
+    x0 = torch.randn(50, 2, generator=generator)
+    r = NUTS(0.01, warmup_steps=0, max_tree_depth=3).run(lambda x: 0.5 * x.square().sum(-1), x0, 20, generator=generator)
+    assert int(r.extras["tree_depth"].max()) == 3 and float(r.extras["n_leapfrog"].max()) <= 20 * 7
+
+
+def test_nuts_windows_follow_stans_schedule():
+    assert NUTS._mass_windows(1000) == [100, 150, 250, 450, 950]
+    assert NUTS._mass_windows(500) == [100, 150, 250, 450]
+    assert NUTS._mass_windows(100) == []
+
+
+@pytest.mark.parametrize(
+    "call, exc, fragment",
+    [
+        (lambda: NUTS(-1.0), ValueError, "step_size"),
+        (lambda: NUTS(None, warmup_steps=0), ValueError, "step_size"),
+        (lambda: NUTS(0.1, max_tree_depth=0), ValueError, "max_tree_depth"),
+        (lambda: NUTS(0.1, target_acceptance=1.5), ValueError, "target_acceptance"),
+        (lambda: NUTS(0.1, mass=torch.zeros(2)), ValueError, "mass"),
+        (lambda: NUTS(0.1, mass=torch.ones(3)).run(lambda x: x.square().sum(-1), torch.zeros(4, 2), 5), ValueError, "mass"),
+        (lambda: NUTS(0.1).run(lambda x: x.square().sum(), torch.zeros(4, 2), 5), ValueError, "one energy per chain"),
+        (lambda: NUTS(0.1).run(lambda x: x.square().sum(-1), torch.zeros(4, 2), 0), ValueError, "n_steps"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, exc, fragment):
+    with pytest.raises(exc, match=fragment) as info:
+        call()
+    assert "Fix:" in str(info.value)
