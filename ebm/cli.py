@@ -1,5 +1,7 @@
 """The `ebm` command: draw landscapes, run the teaching demo, train models.
 
+Commands:
+
     ebm landscape --list
     ebm landscape NAME --out FILE.png
     ebm demo [STORY ...] [--out DIR] [--quick] [--list]

@@ -4,7 +4,7 @@
 # - The venv sees the system site-packages, so an already-installed torch (any >= 2.2) is reused.
 # - Otherwise torch==2.13.0 is installed explicitly first (on this kind of machine pip finds a
 #   local CPU wheel of it), so the `torch>=2.2` requirement is already met when the project installs.
-# Usage: scripts/install.sh [extra]   e.g. scripts/install.sh dev
+# Usage: scripts/install.sh [extra]   e.g. scripts/install.sh dev, scripts/install.sh docs (make docs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

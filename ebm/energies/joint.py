@@ -111,8 +111,9 @@ class JointEmbeddingEnergy(Energy):
         ``pairwise(x, y)``: ``x (n, *event_shape)``, ``y (m, *y_event_shape)`` → ``(n, m)``.
 
     Raises:
-        TypeError: ``f``/``g`` not modules. ValueError: unknown distance; no ``event_shape`` and
-        none can be read from ``f``; an ``event_shape`` that disagrees with ``f``'s first layer.
+        TypeError: ``f``/``g`` not modules.
+        ValueError: unknown distance; no ``event_shape`` and none can be read from ``f``; an
+            ``event_shape`` that disagrees with ``f``'s first layer.
 
     Example:
         >>> enc = torch.nn.Linear(64, 8)

@@ -3,7 +3,7 @@
 A *scene* is a flat dictionary of settings (flat, so that it fits in a URL a teacher can hand out):
 the mode, the target (a landscape in sampling mode, a toy data set or drawn points in training mode),
 the model with its sizes, the training principle with its hyper-parameters, the sampler with its
-step size, chain count and temperature, and the view. `CATALOGUE` lists every choice and every range;
+step size, chain count and temperature, and the view. `catalogue()` lists every choice and every range;
 the page builds its controls from it, and `validate_scene` checks a client's dictionary against it
 (unknown keys, wrong types, values out of range and combinations that do not fit are refused with the
 house message: argument, expected, found, fix). Nothing a client sends reaches the library unchecked.
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 
 from ebm._validation import format_error
 
-__all__ = ["CATALOGUE", "DEFAULTS", "TRAIN_BOUNDS", "SceneError", "validate_scene", "catalogue"]
+__all__ = ["DEFAULTS", "TRAIN_BOUNDS", "SceneError", "validate_scene", "catalogue"]
 
 TRAIN_BOUNDS = ((-4.5, 4.5), (-4.5, 4.5))  # the toy data sets live in [-4, 4]²
 MAX_DRAWN_POINTS = 4000

@@ -69,12 +69,12 @@ class LISTA(_UnrolledISTA):
 
     Attributes:
         tied: encoder ``W_e (f, k)`` and inhibition ``S (k, k)``; untied: ``encoders``
-        (``n_layers`` tensors ``(f, k)``) and ``inhibitions`` (``n_layers − 1`` tensors ``(k, k)``;
-        layer 0 has none). thresholds: ``(n_layers,)`` or ``(1,)``. dictionary (buffer ``(k, f)``), alpha.
+            (``n_layers`` tensors ``(f, k)``) and ``inhibitions`` (``n_layers − 1`` tensors ``(k, k)``;
+            layer 0 has none). thresholds: ``(n_layers,)`` or ``(1,)``. dictionary (buffer ``(k, f)``), alpha.
 
     Raises:
         ValueError: a bad dictionary, ``alpha < 0`` or ``n_layers < 1``; ``tied=False`` with
-        ``shared_threshold=True`` (an untied network has one threshold per layer).
+            ``shared_threshold=True`` (an untied network has one threshold per layer).
 
     Example:
         >>> D = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)

@@ -124,7 +124,7 @@ def check_problem(x, dictionary, alpha, *, init=None) -> tuple[SparseProblem, Te
 
     Raises:
         TypeError / ValueError: wrong types, shapes, dtypes, devices, non-finite values, a zero atom
-        or ``alpha < 0`` — every message names the argument and the fix.
+            or ``alpha < 0`` — every message names the argument and the fix.
     """
     check_dictionary(dictionary)
     check_signals(x, dictionary)

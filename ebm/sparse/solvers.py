@@ -174,9 +174,9 @@ def fista(
 
     Raises:
         ValueError / TypeError: shape mismatch, ``alpha < 0``, a zero atom, non-finite input,
-        unknown ``criterion``, a ``compile`` or ``polish`` other than True, False or "auto".
+            unknown ``criterion``, a ``compile`` or ``polish`` other than True, False or "auto".
         RuntimeError: ``compile=True`` without torch.compile, or when torch.compile fails (the
-        message names ``compile`` and the fix, ``compile=False``).
+            message names ``compile`` and the fix, ``compile=False``).
 
     The plain call ``fista(x, D, alpha)`` is the fast certified configuration: float32
     iterations, the float64 duality-gap certificate and C polish (for float64 ``x``), and
