@@ -7,7 +7,7 @@ concept composition (AND / OR / NOT) sampled with MALA, all on 2-D toys.
    log-likelihood by grid quadrature of each energy's log Z.
 3. Concept energies composed: AND (sum), OR (log-sum-exp), NOT (base - α concept); MALA samples.
 
-Run:  python3 examples/14_flows_and_composition.py [--quick] [--plot out.png]
+Run:  `python3 examples/14_flows_and_composition.py [--quick] [--plot out.png]`
 """
 
 import argparse
