@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ._compile import check_compile_flag, compile_step
+from ._compile import AutoCompile, CompileError, compile_step
 from ._base import SamplerDivergedError, SamplerResult, check_energy_output, diverged_message
 from .counter_rng import CounterRNG
 from ._validation import check_choice, check_generator, check_int, check_tensor, format_error, trusted_inputs
@@ -41,14 +41,19 @@ class BlockGibbs:
     Args:
         conditionals: sequence of K callables ``(blocks: tuple, generator) -> Tensor``.
         thin: keep every ``thin``-th state of the *first* block in ``result.trajectory``.
-        compile: fuse each sweep with ``torch.compile`` (fullgraph, static shapes). The
-            conditionals then receive a `samplers.counter_rng.CounterRNG` in place of the
+        compile: ``"auto"`` (default), True or False. True fuses each sweep with ``torch.compile``
+            (fullgraph, static shapes). The conditionals then receive a `samplers.counter_rng.CounterRNG` in place of the
             ``torch.Generator`` (keyed from ``generator``, so runs stay reproducible) and must draw
             through ``samplers.counter_rng.uniform / normal / bernoulli``, which accept either; the
             draws are then computed inside the fused kernels instead of by a separate
             single-threaded Mersenne Twister pass. Different random numbers from ``compile=False``,
             the same distribution. The first ``run`` pays the compilation (seconds to tens of
-            seconds on a CPU); later runs with the same block shapes reuse it.
+            seconds on a CPU); later runs with the same block shapes reuse it. "auto" fuses once
+            this sampler's work, ``Σ block sizes × sweeps`` summed over runs of the same shapes,
+            reaches ``samplers._compile.AUTO_THRESHOLDS["gibbs"]`` (2·10⁸: e.g. 1,000 RBM chains
+            at 784 + 500 units × 160 sweeps); if the sweep cannot be compiled (no compiler, or
+            conditionals that draw with ``torch`` functions instead of ``samplers.counter_rng``)
+            it warns once and runs eagerly with ``generator``.
 
     Example:
         >>> f = lambda b, g: torch.bernoulli(torch.full_like(b[0], 0.3), generator=g)
@@ -56,12 +61,14 @@ class BlockGibbs:
         torch.Size([10, 4])
     """
 
-    def __init__(self, conditionals: Sequence[Callable], *, thin: int | None = None, compile: bool = False):
+    def __init__(self, conditionals: Sequence[Callable], *, thin: int | None = None, compile: bool | str = "auto"):
         if not isinstance(conditionals, Sequence) or len(conditionals) == 0 or not all(callable(c) for c in conditionals):
             raise TypeError(format_error("conditionals", "a non-empty sequence of callables (blocks, generator) -> block", repr(conditionals), "pass e.g. [sample_h_given_v, sample_v_given_h]"))
         self.conditionals = list(conditionals)
         self.thin = None if thin is None else check_int("thin", thin, minimum=1)
-        self.compile = check_compile_flag(compile)
+        self._auto = AutoCompile(compile, "gibbs", "BlockGibbs")
+        self.compile = self._auto.option
+        self._fused = self.compile is True
         self._compiled = None
 
     def _sweep(self, blocks: tuple, generator) -> tuple:
@@ -72,8 +79,9 @@ class BlockGibbs:
 
     def _sweep_fn(self, blocks: tuple, n_steps: int, generator):
         """``sweep(blocks, t) -> blocks``: eager with ``generator``, or compiled with counter keys."""
-        if not self.compile:
-            return lambda b, t: self._sweep(b, generator)
+        eager = lambda b, t: self._sweep(b, generator)  # noqa: E731
+        if not self._fused:
+            return eager
         if self._compiled is None:
             sweep = self._sweep
 
@@ -82,8 +90,25 @@ class BlockGibbs:
 
             self._compiled = compile_step(counter_sweep)
         compiled = self._compiled
-        keys = CounterRNG.new_keys(n_steps, generator, blocks[0].device)  # (n_steps,) one stream per sweep
-        return lambda b, t: compiled(b, keys[t])
+        keys = CounterRNG.new_keys(n_steps, generator, blocks[0].device)  # (n_steps, 2) one stream per sweep
+        if self.compile is True:
+            return lambda b, t: compiled(b, keys[t])
+        fallback = []
+
+        def auto_sweep(b, t):
+            # "auto": a sweep that cannot be compiled runs eagerly with the torch generator from
+            # here on (nothing ran before the failure); user conditionals need not know CounterRNG.
+            if fallback:
+                return eager(b, t)
+            try:
+                return compiled(b, keys[t])
+            except CompileError as err:
+                self._auto.disable(err)
+                self._compiled, self._fused = None, False
+                fallback.append(True)
+                return eager(b, t)
+
+        return auto_sweep
 
     def run(self, energy, x0, n_steps: int, *, generator: torch.Generator | None = None) -> SamplerResult:
         """Run ``n_steps`` full sweeps over the blocks.
@@ -106,6 +131,7 @@ class BlockGibbs:
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, blocks[0].device)
         traj = None
+        self._fused = self._auto.fused((tuple(b.shape for b in blocks), blocks[0].dtype, blocks[0].device), sum(b.numel() for b in blocks) * n_steps, blocks[0].device)
         with torch.no_grad(), trusted_inputs():
             if self.thin:
                 traj = torch.empty((n_steps // self.thin, *blocks[0].shape), dtype=blocks[0].dtype, device=blocks[0].device)

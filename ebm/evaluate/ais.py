@@ -101,7 +101,7 @@ def ais_log_partition(
     betas: Tensor | None = None,
     reverse_from: Tensor | None = None,
     generator: torch.Generator | None = None,
-    compile: bool = False,
+    compile: bool | str = "auto",
 ) -> AISResult:
     """Estimate ``log Z`` of a Bernoulli or Gaussian-Bernoulli RBM by AIS from a base-rate model.
 
@@ -124,7 +124,11 @@ def ais_log_partition(
         compile: fuse each temperature (two matrix products, the softplus terms and both layers'
             draws, with uniforms from `samplers.counter_rng` computed inside the fused loops) with
             ``torch.compile``; see `samplers.AIS`. Same estimator, different random numbers; the
-            first call pays the compilation (seconds on a CPU).
+            first call pays the compilation (seconds on a CPU). The default "auto" compiles when
+            ``n_chains × n_visible × temperatures`` reaches ``samplers._compile.AUTO_THRESHOLDS["ais"]``
+            (the 784 × 500 RBM with 100 chains and the default 14,500 temperatures does; a
+            20-unit toy with 2,000 does not), and runs eagerly, warning once, where compiling is
+            unavailable or fails.
 
     Returns:
         `AISResult` with ``log_z``, ``std_error``, the ±3σ bracket, the log weights and the ESS.
