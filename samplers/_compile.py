@@ -50,11 +50,16 @@ from ._validation import format_error
 
 __all__ = ["check_compile_flag", "compile_step", "CompileError", "AutoCompile", "AUTO_THRESHOLDS", "compile_unavailable"]
 
-# Break-even work (chains × event size × steps; AIS and Gibbs: × temperatures / sweeps) above which
-# compile="auto" compiles. Each is ≈ (one-off compile time) / (eager - compiled time per unit of
-# work), measured on this project's 2-core Xeon with one thread (see BENCHMARKS.md, "Samplers"):
-# e.g. ULA on a 2-D Gaussian compiles in ≈ 6-15 s cold (≈ 2-4 s with inductor's on-disk cache warm)
-# and saves ≈ 5-20 ns per chain-step and coordinate, so it pays for itself after ≈ 10⁸-10⁹ units of work.
+# Break-even work above which compile="auto" compiles: ≈ (one-off compile time) / (eager minus
+# compiled time per unit of work), units being chain × coordinate × step (Gibbs: unit × sweep, AIS:
+# chain × visible unit × temperature). From the quiet-machine runs in BENCHMARKS.md (2-core Xeon,
+# one thread, AVX-512): compiling a sampler took 4-10 s cold and 0.2-5 s with inductor's on-disk
+# cache warm; at 100,000 2-D chains fusing saved 5 ns per unit for analytic ULA (47.6 → 90.1 M
+# chain-steps/s), 8 ns callable ULA, 26 ns callable MALA; an RBM sweep at 784 × 500 × 1,000
+# chains ≈ 8 ns per unit (≈ 10 ms of ≈ 31 ms); AIS at 784 × 500 × 100 chains ≈ 18 ns per unit
+# (≈ 3.2 → 1.8 ms per temperature). Break-evens: 1·10⁸-6·10⁸ cold, 10⁷-4·10⁸ warm; one value,
+# 2·10⁸, sits inside both ranges: e.g. 100,000 2-D chains × 1,000 steps, ten runs of 100 steps,
+# 1,000 RBM chains × 160 sweeps, or RBM AIS with 100 chains and ≥ 2,600 temperatures.
 AUTO_THRESHOLDS = {"gradient": 2e8, "gibbs": 2e8, "ais": 2e8}
 
 

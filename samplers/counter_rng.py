@@ -18,8 +18,8 @@ JAX's default generator). A block maps a 128-bit counter ``x = (c₀, c₁, c₂
 with the rotation constants ``R`` of Threefish-256 cycling with period 8, and after every fourth
 round the key injection ``xᵢ ← xᵢ + k₍ₛ₊ᵢ₎ mod 5`` (i = 0..3), ``x₃ ← x₃ + s`` for injection
 ``s``; all modulo 2³². Salmon et al. report that Threefry-4×32 passes the whole of TestU01's
-BigCrush (L'Ecuyer & Simard 2007) from 12 rounds on; 20 is Random123's default, with a safety
-margin. `tests/test_counter_rng.py` checks the Random123 known-answer vectors and runs a
+BigCrush (L'Ecuyer & Simard 2007) with fewer rounds than 20, Random123's default, which keeps a
+safety margin. `tests/test_counter_rng.py` checks the Random123 known-answer vectors and runs a
 NIST SP 800-22-style battery (frequency, block frequency, runs, serial correlation, byte χ²) on
 the raw words. Here ``c₀`` is the block index within the stream, ``c₁ = c₂ = c₃ = 0``, and the key
 is ``(k₀, k₁, 0, 0)`` with ``(k₀, k₁)`` drawn from the caller's generator.
