@@ -53,14 +53,17 @@ __all__ = ["check_compile_flag", "compile_step", "CompileError", "AutoCompile", 
 # Break-even work above which compile="auto" compiles: ≈ (one-off compile time) / (eager minus
 # compiled time per unit of work), units being chain × coordinate × step (Gibbs: unit × sweep, AIS:
 # chain × visible unit × temperature). From the quiet-machine runs in BENCHMARKS.md (2-core Xeon,
-# one thread, AVX-512): compiling a sampler took 4-10 s cold and 0.2-5 s with inductor's on-disk
-# cache warm; at 100,000 2-D chains fusing saved 5 ns per unit for analytic ULA (47.6 → 90.1 M
-# chain-steps/s), 8 ns callable ULA, 26 ns callable MALA; an RBM sweep at 784 × 500 × 1,000
-# chains ≈ 8 ns per unit (≈ 10 ms of ≈ 31 ms); AIS at 784 × 500 × 100 chains ≈ 18 ns per unit
-# (≈ 3.2 → 1.8 ms per temperature). Break-evens: 1·10⁸-6·10⁸ cold, 10⁷-4·10⁸ warm; one value,
-# 2·10⁸, sits inside both ranges: e.g. 100,000 2-D chains × 1,000 steps, ten runs of 100 steps,
-# 1,000 RBM chains × 160 sweeps, or RBM AIS with 100 chains and ≥ 2,600 temperatures.
-AUTO_THRESHOLDS = {"gradient": 2e8, "gibbs": 2e8, "ais": 2e8}
+# one thread, AVX-512): compiling took 4-10 s cold and 0.2-5 s with inductor's on-disk cache warm
+# (a later process, or another sampler of the same graph); fusing saved per unit 5 ns for analytic
+# ULA at 100,000 2-D chains (47.6 → 90.1 M chain-steps/s), 8 ns for callable ULA, 26 ns for callable
+# MALA, 4.5 ns for an RBM sweep at 784 × 500 × 1,000 chains (20.3 → 14.6 ms) and 8.5 ns for RBM
+# AIS at 784 × 500 × 100 chains (2.81 → 2.14 ms per temperature). Each threshold lies between the
+# warm-cache and the cold-cache break-even of its family (gradient: 10⁷-4·10⁸ warm, 1.5·10⁸-2·10⁹
+# cold; Gibbs 2-4·10⁸ / 1.5·10⁹; AIS 1-2·10⁸ / 7.6·10⁸), nearer the warm one because the cache
+# makes every compilation after the first on a machine a warm one. Examples at the threshold: 100,000
+# 2-D chains × 1,000 steps (or ten runs of 100 on one sampler); 1,000 RBM chains × 390 sweeps; RBM
+# AIS with 100 chains and 6,400 temperatures (the default 14,500 compiles, a 2,000-temperature toy does not).
+AUTO_THRESHOLDS = {"gradient": 2e8, "gibbs": 5e8, "ais": 5e8}
 
 
 class CompileError(RuntimeError):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ._compile import AutoCompile, CompileError, compile_step
+from ._compile import AutoCompile, compile_step
 from ._base import SamplerDivergedError, SamplerResult, check_energy_output, diverged_message
 from .counter_rng import CounterRNG
 from ._validation import check_choice, check_generator, check_int, check_tensor, format_error, trusted_inputs
@@ -50,8 +50,8 @@ class BlockGibbs:
             the same distribution. The first ``run`` pays the compilation (seconds to tens of
             seconds on a CPU); later runs with the same block shapes reuse it. "auto" fuses once
             this sampler's work, ``Σ block sizes × sweeps`` summed over runs of the same shapes,
-            reaches ``samplers._compile.AUTO_THRESHOLDS["gibbs"]`` (2·10⁸: e.g. 1,000 RBM chains
-            at 784 + 500 units × 160 sweeps); if the sweep cannot be compiled (no compiler, or
+            reaches ``samplers._compile.AUTO_THRESHOLDS["gibbs"]`` (5·10⁸: e.g. 1,000 RBM chains
+            at 784 + 500 units × 390 sweeps); if the sweep cannot be compiled (no compiler, or
             conditionals that draw with ``torch`` functions instead of ``samplers.counter_rng``)
             it warns once and runs eagerly with ``generator``.
 
@@ -93,20 +93,26 @@ class BlockGibbs:
         keys = CounterRNG.new_keys(n_steps, generator, blocks[0].device)  # (n_steps, 2) one stream per sweep
         if self.compile is True:
             return lambda b, t: compiled(b, keys[t])
-        fallback = []
+        fallback, succeeded = [], []
 
         def auto_sweep(b, t):
             # "auto": a sweep that cannot be compiled runs eagerly with the torch generator from
             # here on (nothing ran before the failure); user conditionals need not know CounterRNG.
+            # Any failure of the first fused sweep counts (dynamo may re-raise a conditional's
+            # TypeError on a CounterRNG as is); a real bug then surfaces from the eager sweep.
             if fallback:
                 return eager(b, t)
             try:
-                return compiled(b, keys[t])
-            except CompileError as err:
+                out = compiled(b, keys[t])
+            except Exception as err:
+                if succeeded:
+                    raise
                 self._auto.disable(err)
                 self._compiled, self._fused = None, False
                 fallback.append(True)
                 return eager(b, t)
+            succeeded.append(True)
+            return out
 
         return auto_sweep
 
