@@ -26,6 +26,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's ebm / samplers
 from isa_env import add_isa_argument, configure_inductor, isa_line, reexec_for_isa  # noqa: E402
 
 reexec_for_isa()
