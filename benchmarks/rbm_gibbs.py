@@ -97,10 +97,10 @@ def main() -> None:
             plain.run(None, (h0, v0), sweeps, generator=g)
         plain_runs.append(plain._fused)
 
-    # The plain sampler's warm-up: run it as a loop would until "auto" fuses it (at most 60 runs);
+    # The plain sampler's warm-up: run it as a loop would until "auto" fuses it (at most 100 runs);
     # the run that compiles is timed apart.
     plain_compile = None
-    for i in range(60):
+    for i in range(100):
         t0 = time.perf_counter()
         ours_plain()
         if plain._fused:
@@ -144,7 +144,7 @@ def main() -> None:
     print(f"\nRBM Gibbs sweep v->h->v, {n_vis}x{n_hid}, {chains} chains, float32, torch {torch.__version__}, {args.threads} thread(s)\n")
     print(f"**Preliminary, machine shared with other jobs** (load average before {load_before}, after {' '.join(f'{x:.1f}' for x in os.getloadavg())}). {isa_line()}\n")
     print(f"(compiling the fused sweep took {compile_s:.1f} s, once; not in the rates. Plain call: "
-          + (f"auto fused it in its run {plain_compile[0]} ({plain_compile[1]:.1f} s, compilation included); timed fused)" if plain_compile else "still eager after 60 runs; timed eager)") + "\n")
+          + (f"auto fused it in its run {plain_compile[0]} ({plain_compile[1]:.1f} s, compilation included); timed fused)" if plain_compile else "still eager after 100 runs; timed eager)") + "\n")
     print("| ISA | implementation | ms / sweep | GEMM ceiling / time | time / compiled sweep | scikit-learn time / this | rbms time / this |")
     print("|---|---|---:|---:|---:|---:|---:|")
     ours_t = times["ebm-playground rbm_block_gibbs(compile=True)"]

@@ -50,8 +50,8 @@ class BlockGibbs:
             the same distribution. The first ``run`` pays the compilation (seconds to tens of
             seconds on a CPU); later runs with the same block shapes reuse it. "auto" fuses once
             this sampler's work, ``Σ block sizes × sweeps`` summed over runs of the same shapes,
-            reaches ``samplers._compile.AUTO_THRESHOLDS["gibbs"]`` (5·10⁸: e.g. 1,000 RBM chains
-            at 784 + 500 units × 390 sweeps); if the sweep cannot be compiled (no compiler, or
+            reaches ``samplers._compile.AUTO_THRESHOLDS["gibbs"]`` (10⁹: e.g. 1,000 RBM chains
+            at 784 + 500 units × 780 sweeps); if the sweep cannot be compiled (no compiler, or
             conditionals that draw with ``torch`` functions instead of ``samplers.counter_rng``)
             it warns once and runs eagerly with ``generator``.
 

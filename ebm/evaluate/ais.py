@@ -126,8 +126,8 @@ def ais_log_partition(
             ``torch.compile``; see `samplers.AIS`. Same estimator, different random numbers; the
             first call pays the compilation (seconds on a CPU). The default "auto" compiles when
             ``n_chains × n_visible × temperatures`` reaches ``samplers._compile.AUTO_THRESHOLDS["ais"]``
-            (the 784 × 500 RBM with 100 chains and the default 14,500 temperatures does; a
-            20-unit toy with 2,000 does not), and runs eagerly, warning once, where compiling is
+            (10⁹: the 784 × 500 RBM with 100 chains and the default 14,500 temperatures,
+            1.1·10⁹, does; a 20-unit toy with 2,000 does not), and runs eagerly, warning once, where compiling is
             unavailable or fails.
 
     Returns:
