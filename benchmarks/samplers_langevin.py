@@ -228,7 +228,7 @@ def main():
                 best[key] = min(best.get(key, math.inf), v["seconds"])
                 variances[key] = v["var"]
         bw = max(bw, bandwidth_gbs())
-    noise_rate = noise_only(sizes[1][0])
+    noise_rate = float("nan") if args.no_compile else noise_only(sizes[1][0])
     model_rate, lanes, mhz = noise_model_bound()
     print(f"**Preliminary, machine shared with other jobs** (load average before {load_before}, after "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}). {isa_line()}")
