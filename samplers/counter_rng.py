@@ -56,7 +56,7 @@ import torch
 
 from ._validation import format_error
 
-__all__ = ["CounterRNG", "uniform", "normal", "bernoulli", "threefry4x32", "philox4x32"]
+__all__ = ["CounterRNG", "uniform", "normal", "bernoulli", "threefry4x32", "philox4x32", "splitmix64", "default_algorithm"]
 
 # Threefry-4×32 rotation constants (Salmon et al. 2011, from Threefish-256), one pair per round mod 8.
 THREEFRY_ROTATIONS = ((10, 26), (11, 21), (13, 27), (23, 5), (6, 20), (17, 11), (25, 10), (18, 20))
@@ -168,28 +168,81 @@ def philox4x32(counter: tuple, key: tuple, rounds: int = 10) -> tuple[torch.Tens
     return c0, c1, c2, c3
 
 
+def _signed64(u: int) -> int:
+    """The int64 with the bit pattern of the unsigned 64-bit ``u``."""
+    return u - (1 << 64) if u >= 1 << 63 else u
+
+
+SPLITMIX_GAMMA = _signed64(0x9E3779B97F4A7C15)
+_SPLITMIX_MUL1 = _signed64(0xBF58476D1CE4E5B9)
+_SPLITMIX_MUL2 = _signed64(0x94D049BB133111EB)
+
+
+def _shr64(z: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of an int64 tensor's bit pattern by ``s`` bits."""
+    return (z >> s) & ((1 << (64 - s)) - 1)
+
+
+def splitmix64(z: torch.Tensor) -> torch.Tensor:
+    """SplitMix64's output function (Steele, Lea & Flood 2014) on int64 bit patterns of 64-bit words."""
+    z = (z ^ _shr64(z, 30)) * _SPLITMIX_MUL1
+    z = (z ^ _shr64(z, 27)) * _SPLITMIX_MUL2
+    return z ^ _shr64(z, 31)
+
+
+def _cpu_has_vector_int64_multiply() -> bool:
+    try:
+        return torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+# Read once at import (not inside a traced function): torch's CPU capability, which follows
+# ATEN_CPU_CAPABILITY. AVX-512 has a vector 64-bit multiply (vpmullq), so SplitMix64 is cheapest
+# there; elsewhere (AVX2, NEON, GPUs) the 32-bit-lane Threefry is.
+_CPU_INT64_MUL = _cpu_has_vector_int64_multiply()
+ALGORITHMS = ("threefry", "splitmix64")
+
+
+def default_algorithm(device: torch.device) -> str:
+    """``"splitmix64"`` on a CPU whose torch kernels use AVX-512, else ``"threefry"``."""
+    return "splitmix64" if torch.device(device).type == "cpu" and _CPU_INT64_MUL else "threefry"
+
+
 def _significand_bits(dtype: torch.dtype) -> int:
     return 1 - round(math.log2(torch.finfo(dtype).eps))  # every value m 2⁻ᵇ is exact: never rounds to 1
 
 
 class CounterRNG:
-    """A stream of Threefry-4×32-20 draws under one 64-bit key; traceable by ``torch.compile``.
+    """A stream of counter-based draws under one key; traceable by ``torch.compile``.
 
-    Successive draws from one object use disjoint block ranges (``offset`` advances by each draw's
+    Two published counter-based generators, picked per device for speed (same distribution; the
+    numbers differ): **Threefry-4×32-20** (32-bit lanes; AVX2, NEON, GPUs) and, on a CPU whose
+    torch kernels use AVX-512 (which has a vector 64-bit multiply), **SplitMix64** (Steele, Lea &
+    Flood 2014, OOPSLA; the generator of Java's ``SplittableRandom``, which passes BigCrush; word
+    ``i`` under key ``k`` is ``mix(k + (i + 1) γ)``, γ = 0x9E3779B97F4A7C15, so the stream is
+    SplitMix64's sequence from state ``k``). ``algorithm=`` overrides the choice.
+
+    Successive draws from one object use disjoint counter ranges (``offset`` advances by each draw's
     block count), so they are independent; a new key (``from_generator``) starts a new stream.
-    Inside a compiled function, build it from a key tensor passed in as an argument.
+    Inside a compiled function, build it from a key row passed in as an argument.
 
-    Every draw is laid out in *word planes*: a draw of ``n`` float32 values computes ``m = ⌈n/4⌉``
-    blocks and entry ``q m + j`` uses word ``q`` of block ``j`` (float64: ``m = ⌈n/2⌉`` blocks,
-    two words per value). A compiled caller therefore evaluates each block once, in one loop
-    iteration that writes all four of its consumers.
+    Every draw is laid out in *planes*: a block (a Threefry block of four 32-bit words, or one
+    SplitMix64 word) yields ``k`` uniforms (Threefry: 4 float32 / 2 float64; SplitMix64: 2 / 1), a
+    draw of ``n`` values computes ``m = ⌈n/k⌉`` blocks and entry ``q m + j`` uses uniform ``q`` of
+    block ``j``. A compiled caller therefore evaluates each block once, in one loop iteration
+    that writes all ``k`` of its consumers.
 
     Args:
-        key: a 0-d int64 tensor (the 64-bit key; low half k₀, high half k₁), or a row ``(k₀, k₁)``
-            of `new_keys` (int32 or int64, shape ``(2,)``), on the device the draws should live on.
+        key: a 0-d int64 tensor (the key) or a row ``(key, γ)`` of `new_keys` (int64, shape
+            ``(2,)``), on the device the draws should live on. Threefry uses the key's low and high
+            32 bits as ``(k₀, k₁)``; SplitMix64 uses ``key`` and ``γ`` (compiled callers pass rows:
+            with γ arriving as data, inductor cannot constant-fold ``counter · γ`` into index
+            arithmetic, which overflows its 64-bit index type).
+        algorithm: ``"threefry"``, ``"splitmix64"`` or None (`default_algorithm` of the key's device).
 
     Raises:
-        TypeError: ``key`` is not such a tensor.
+        TypeError: ``key`` is not such a tensor. ValueError: unknown ``algorithm``.
 
     Example:
         >>> rng = CounterRNG.from_generator(torch.Generator().manual_seed(0))
@@ -198,58 +251,84 @@ class CounterRNG:
         True
     """
 
-    def __init__(self, key: torch.Tensor):
+    def __init__(self, key: torch.Tensor, algorithm: str | None = None):
         # Shape and dtype only (static under torch.compile): no value is read, so no host sync.
-        ok = isinstance(key, torch.Tensor) and ((key.shape == () and key.dtype == torch.int64) or (key.shape == (2,) and key.dtype in (torch.int32, torch.int64)))
-        if not ok:
+        if not isinstance(key, torch.Tensor) or key.dtype != torch.int64 or key.shape not in ((), (2,)):
             found = f"{key.dtype} tensor of shape {tuple(key.shape)}" if isinstance(key, torch.Tensor) else type(key).__name__
-            raise TypeError(format_error("key", "an int64 tensor of shape () (a 64-bit key) or an int32/int64 row (k0, k1) of shape (2,) from CounterRNG.new_keys", found,
+            raise TypeError(format_error("key", "an int64 tensor of shape () (a key) or (2,) (a row of CounterRNG.new_keys)", found,
                                          "use CounterRNG.from_generator(generator), or CounterRNG(torch.tensor(seed)) for a fixed seed"))
+        if algorithm is None:
+            algorithm = default_algorithm(key.device)
+        if algorithm not in ALGORITHMS:
+            raise ValueError(format_error("algorithm", f"one of {ALGORITHMS} or None", repr(algorithm), "leave it None for the fastest on this device"))
+        self.algorithm = algorithm
         if key.dim() == 1:
-            self.k0, self.k1 = key[0].to(torch.int32), key[1].to(torch.int32)  # int64 → int32 keeps the low 32 bits
+            self.key, self.gamma = key[0], key[1]
         else:
-            self.k0, self.k1 = key.to(torch.int32), (key >> 32).to(torch.int32)
+            self.key, self.gamma = key, SPLITMIX_GAMMA
         self.device = key.device
         self.offset = 0  # blocks used so far
 
     @staticmethod
     def new_keys(n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        """``(n, 2)`` int32 rows ``(k₀, k₁)`` drawn from ``generator``: one per future stream."""
-        keys = torch.randint(0, 1 << 32, (n, 2), generator=generator, dtype=torch.int64, device=device)  # (n, 2)
-        return keys.to(torch.int32)  # wraps to the int32 bit patterns
+        """``(n, 2)`` int64 rows ``(key, γ)``, keys drawn from ``generator``: one per future stream."""
+        keys = torch.randint(0, 1 << 62, (n, 1), generator=generator, dtype=torch.int64, device=device)  # (n, 1)
+        return torch.cat((keys, torch.full_like(keys, SPLITMIX_GAMMA)), dim=1)  # (n, 2)
 
     @classmethod
-    def from_generator(cls, generator: torch.Generator | None = None, device=None) -> CounterRNG:
+    def from_generator(cls, generator: torch.Generator | None = None, device=None, algorithm: str | None = None) -> CounterRNG:
         """A stream whose key is drawn from ``generator`` (on ``device``, default the generator's)."""
         if device is None and generator is not None:
             device = generator.device
-        return cls(cls.new_keys(1, generator, device)[0])
+        return cls(cls.new_keys(1, generator, device)[0], algorithm)
 
     def blocks(self, m: int) -> tuple[torch.Tensor, ...]:
-        """The next ``m`` Threefry blocks of this stream: four ``(m,)`` int32 word planes."""
+        """The next ``m`` blocks: four ``(m,)`` int32 word planes (Threefry) or one ``(m,)`` int64 plane (SplitMix64)."""
         start = self.offset
+        if self.algorithm == "splitmix64":
+            self.offset += m
+            counters = torch.arange(start + 1, start + m + 1, dtype=torch.int64, device=self.device)  # (m,)
+            return (splitmix64(self.key + counters * self.gamma),)
         if start + m > _MAX_BLOCKS:
             raise ValueError(format_error("draw size", f"at most {_MAX_BLOCKS} blocks per CounterRNG stream", f"{start + m}",
                                           "split the draw over several streams (CounterRNG.new_keys)"))
         self.offset += m
         c0 = torch.arange(start, start + m, dtype=torch.int32, device=self.device)  # (m,)
         zero = torch.zeros((), dtype=torch.int32, device=self.device)
-        return threefry4x32((c0, zero, zero, zero), (self.k0, self.k1, zero, zero))
+        k0, k1 = self.key.to(torch.int32), (self.key >> 32).to(torch.int32)  # int64 → int32 keeps the low 32 bits
+        return threefry4x32((c0, zero, zero, zero), (k0, k1, zero, zero))
 
     def bits(self, n: int) -> torch.Tensor:
-        """``(n,)`` int32 words: the stream in its natural order (block 0 words 0-3, block 1, ...)."""
+        """``(n,)`` words in stream order: int32 for Threefry (block 0 words 0-3, block 1, ...), int64 for SplitMix64."""
+        if self.algorithm == "splitmix64":
+            return self.blocks(n)[0]
         m = (n + 3) // 4
         return torch.stack(self.blocks(m), dim=1).reshape(-1)[:n]  # (4m,) → (n,)
 
+    def planes_per_block(self, dtype: torch.dtype) -> int:
+        """Uniforms of ``dtype`` per block: Threefry 4 (≤ 24-bit dtypes) or 2; SplitMix64 2 or 1."""
+        small = _significand_bits(dtype) <= 24
+        if self.algorithm == "splitmix64":
+            return 2 if small else 1
+        return 4 if small else 2
+
     def uniform_planes(self, m: int, *, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, ...]:
-        """Independent ``(m,)`` uniform planes on [0, 1) from ``m`` blocks: four (≤ 24-bit dtypes) or two (float64)."""
+        """`planes_per_block` independent ``(m,)`` uniform planes on [0, 1) from ``m`` blocks."""
         bits = _significand_bits(dtype)
+        if bits > 53:
+            raise TypeError(format_error("dtype", "a floating dtype of at most 53 significand bits", str(dtype), "use float64 or float32"))
         words = self.blocks(m)
+        if self.algorithm == "splitmix64":
+            (z,) = words
+            if bits <= 24:  # high and low bits of each word
+                scale = 2.0**-bits
+                high = _shr64(z, 64 - bits).to(torch.float32) * scale
+                low = (z & ((1 << bits) - 1)).to(torch.float32) * scale
+                return high.to(dtype), low.to(dtype)
+            return ((_shr64(z, 11).to(torch.float64) * 2.0**-53).to(dtype),)
         if bits <= 24:
             scale = 2.0**-bits
             return tuple((_shr(w, 32 - bits).to(torch.float32) * scale).to(dtype) for w in words)
-        if bits > 53:
-            raise TypeError(format_error("dtype", "a floating dtype of at most 53 significand bits", str(dtype), "use float64 or float32"))
         # 53 bits from two words: 27 high bits of one, 26 of the other (the res53 construction).
         planes = []
         for a, b in ((words[0], words[1]), (words[2], words[3])):
@@ -258,7 +337,7 @@ class CounterRNG:
         return tuple(planes)
 
     def _planes_for(self, n: int, dtype: torch.dtype) -> tuple[int, tuple[torch.Tensor, ...]]:
-        k = 4 if _significand_bits(dtype) <= 24 else 2
+        k = self.planes_per_block(dtype)
         m = (n + k - 1) // k
         return m, self.uniform_planes(m, dtype=dtype)
 
@@ -272,13 +351,19 @@ class CounterRNG:
     def normal(self, shape, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Standard normals of ``shape`` by Box-Muller: ``√(-2 log(1-u₁)) (cos 2πu₂, sin 2πu₂)``.
 
-        Each block's uniforms pair up (four per float32 block, two per float64 block), so one
-        block gives four (two) normals; reduced-precision dtypes are transformed in float32.
+        The uniforms of a block pair up (Threefry: four per float32 block, two per float64 block;
+        SplitMix64: two per float32 word; float64 takes two runs of words), so each pair gives
+        two normals; reduced-precision dtypes are transformed in float32.
         """
         shape = tuple(shape)
         n = math.prod(shape)
         work = dtype if dtype == torch.float64 else torch.float32
-        _, planes = self._planes_for(n, dtype)
+        k = self.planes_per_block(dtype)
+        if k == 1:
+            m = (n + 1) // 2
+            planes = self.uniform_planes(m, dtype=dtype) + self.uniform_planes(m, dtype=dtype)
+        else:
+            _, planes = self._planes_for(n, dtype)
         out = []
         for u1, u2 in zip(planes[0::2], planes[1::2]):
             u1, u2 = u1.to(work), u2.to(work)
@@ -290,9 +375,9 @@ class CounterRNG:
     def bernoulli(self, p: torch.Tensor) -> torch.Tensor:
         """{0, 1} draws with probabilities ``p`` (same shape and dtype): ``u < p``.
 
-        The flattened ``p`` is cut into as many contiguous parts as a block has uniforms (four for
-        float32, two for float64) and part ``q`` is compared against plane ``q``, so a compiled
-        caller evaluates each block once for four entries. When the leading dimension divides
+        The flattened ``p`` is cut into as many contiguous parts as a block has uniforms
+        (`planes_per_block`) and part ``q`` is compared against plane ``q``, so a compiled
+        caller evaluates each block once for all its entries. When the leading dimension divides
         evenly the same cut is written over whole rows, so a compiled caller keeps the row
         structure: a bias broadcast over the rows stays a vector load instead of a per-element
         gather at index modulo the row length. Either way the draws equal those of ``p.reshape(-1)``.

@@ -13,9 +13,42 @@ import torch
 from scipy import stats
 
 from samplers import BlockGibbs
-from samplers.counter_rng import CounterRNG, bernoulli, normal, philox4x32, threefry4x32, uniform
+from samplers.counter_rng import ALGORITHMS, CounterRNG, bernoulli, default_algorithm, normal, philox4x32, splitmix64, threefry4x32, uniform
 
 MASK32 = (1 << 32) - 1
+MASK64 = (1 << 64) - 1
+
+
+def reference_splitmix64(state: int, n: int) -> list[int]:
+    """SplitMix64 written from its definition with Python integers (Steele et al. 2014)."""
+    out = []
+    for _ in range(n):
+        state = (state + 0x9E3779B97F4A7C15) & MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        out.append(z ^ (z >> 31))
+    return out
+
+
+@pytest.mark.parametrize("key", [0, 1, 123456789, (1 << 62) - 1])
+def test_splitmix_stream_is_splitmix64_from_the_key(key):
+    words = CounterRNG(torch.tensor(key), "splitmix64").bits(5)
+    assert [int(w) & MASK64 for w in words] == reference_splitmix64(key, 5)
+
+
+def test_splitmix_first_output_for_state_zero_is_the_published_value():
+    assert int(splitmix64(torch.tensor(0x9E3779B97F4A7C15 - (1 << 64)))) & MASK64 == 0xE220A8397B1DCDAF
+
+
+def test_the_default_algorithm_follows_the_cpu_capability():
+    """SplitMix64 where torch's kernels use AVX-512 (vector 64-bit multiply), Threefry elsewhere."""
+    expected = "splitmix64" if torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512") else "threefry"
+    assert default_algorithm(torch.device("cpu")) == expected
+    assert CounterRNG(torch.tensor(1)).algorithm == expected
+    assert default_algorithm(torch.device("meta")) == "threefry"
+    with pytest.raises(ValueError, match="algorithm: expected one of"):
+        CounterRNG(torch.tensor(1), "mt19937")
 
 
 def words(hexes: str) -> list[torch.Tensor]:
@@ -60,7 +93,7 @@ def test_philox_known_answers(rounds, counter, key, expected):
 def test_the_stream_is_threefry_of_the_block_index_under_the_key():
     """Block j of key (k0, k1) is Threefry-4x32-20 of the counter (j, 0, 0, 0) under (k0, k1, 0, 0)."""
     key = (0x243F6A88 << 32) | 0x85A308D3  # a 64-bit key: low half k0, high half k1
-    stream = unsigned(CounterRNG(torch.tensor(key)).bits(12))
+    stream = unsigned(CounterRNG(torch.tensor(key), "threefry").bits(12))
     z = torch.zeros((), dtype=torch.int32)
     k0, k1 = words("85a308d3 243f6a88")
     for j in range(3):
@@ -87,8 +120,16 @@ def test_vector_and_scalar_evaluation_agree():
 N_WORDS = 1 << 20
 
 
+def words32(rng: CounterRNG, n: int) -> torch.Tensor:
+    """``n`` 32-bit words of a stream (a SplitMix64 word gives its low, then its high half)."""
+    w = rng.bits(n if rng.algorithm == "threefry" else (n + 1) // 2)
+    if w.dtype == torch.int64:
+        w = torch.stack((w & MASK32, (w >> 32) & MASK32), 1).reshape(-1)[:n]  # (n,)
+    return w
+
+
 def battery_pvalues(w: torch.Tensor) -> dict[str, float]:
-    """p-values of frequency, block frequency, runs, lag-1 serial correlation and byte χ² on ``w`` (int32 words)."""
+    """p-values of frequency, block frequency, runs, lag-1 serial correlation and byte χ² on ``w`` (32-bit words)."""
     u = w.to(torch.int64) & MASK32  # (n,) unsigned words
     shifts = torch.arange(32)
     bits = ((u.unsqueeze(1) >> shifts) & 1).reshape(-1).to(torch.int8)  # (32 n,) bits, word-major
@@ -119,22 +160,24 @@ def battery_pvalues(w: torch.Tensor) -> dict[str, float]:
     return out
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("key", [0, 1, 0x9E3779B97F4A7C15 - (1 << 64)])
-def test_raw_words_pass_the_battery(key):
-    for name, p in battery_pvalues(CounterRNG(torch.tensor(key)).bits(N_WORDS)).items():
+def test_raw_words_pass_the_battery(key, algorithm):
+    for name, p in battery_pvalues(words32(CounterRNG(torch.tensor(key), algorithm), N_WORDS)).items():
         assert p > 1e-6, (name, p)
 
 
-def test_raw_words_of_consecutive_keys_pass_the_battery():
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_raw_words_of_consecutive_keys_pass_the_battery(algorithm):
     """Streams of keys 0, 1, 2, ... interleaved word by word: neighbouring keys are unrelated."""
-    streams = [CounterRNG(torch.tensor(k)).bits(N_WORDS // 64) for k in range(64)]
+    streams = [words32(CounterRNG(torch.tensor(k), algorithm), N_WORDS // 64) for k in range(64)]
     for name, p in battery_pvalues(torch.stack(streams, 1).reshape(-1)).items():
         assert p > 1e-6, (name, p)
 
 
 def test_the_battery_can_fail():
     """Each statistic rejects a flawed stream: a biased bit, correlated words, a counter."""
-    w = CounterRNG(torch.tensor(3)).bits(N_WORDS)
+    w = CounterRNG(torch.tensor(3), "threefry").bits(N_WORDS)
     assert battery_pvalues(w | 1)["frequency"] < 1e-6  # one bit stuck at 1
     assert battery_pvalues(w | 1)["byte chi-square"] < 1e-6
     assert battery_pvalues(w & torch.tensor(0x7FFFFFFF, dtype=torch.int32))["block frequency"] < 1e-6  # top bit stuck
@@ -147,17 +190,17 @@ def test_the_battery_can_fail():
 
 def test_key_rows_and_scalar_keys_give_the_same_stream():
     rows = CounterRNG.new_keys(3, torch.Generator().manual_seed(0))
-    assert rows.shape == (3, 2) and rows.dtype == torch.int32
+    assert rows.shape == (3, 2) and rows.dtype == torch.int64
     a = CounterRNG(rows[1]).uniform((100,))
-    k0, k1 = (int(v) & MASK32 for v in rows[1])
-    b = CounterRNG(torch.tensor((k1 << 32 | k0) - (1 << 64) * (k1 >= 1 << 31))).uniform((100,))
+    b = CounterRNG(rows[1, 0]).uniform((100,))
     assert torch.equal(a, b)
 
 
-def test_successive_draws_continue_the_stream():
-    one = CounterRNG(torch.tensor(5))
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_successive_draws_continue_the_stream(algorithm):
+    one = CounterRNG(torch.tensor(5), algorithm)
     first, second = one.bits(4), one.bits(3)
-    assert torch.equal(torch.cat((first, second)), CounterRNG(torch.tensor(5)).bits(7))
+    assert torch.equal(torch.cat((first, second)), CounterRNG(torch.tensor(5), algorithm).bits(7))
 
 
 def test_keys_are_reproducible_from_the_generator():
@@ -168,8 +211,9 @@ def test_keys_are_reproducible_from_the_generator():
 
 
 @pytest.mark.parametrize("dtype,bits", [(torch.float32, 24), (torch.float64, 53), (torch.float16, 11), (torch.bfloat16, 8)])
-def test_uniform_range_and_resolution(dtype, bits):
-    u = CounterRNG(torch.tensor(11)).uniform((4001,), dtype=dtype)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_uniform_range_and_resolution(dtype, bits, algorithm):
+    u = CounterRNG(torch.tensor(11), algorithm).uniform((4001,), dtype=dtype)
     assert u.dtype == dtype and u.shape == (4001,)
     assert bool((u >= 0).all()) and bool((u < 1).all())
     scaled = u.double() * 2.0**bits
@@ -180,8 +224,9 @@ def ks_uniform_pvalue(u):
     return stats.kstest(u.double().numpy(), "uniform").pvalue
 
 
-def test_uniform_is_uniform_and_pairs_are_independent():
-    u = CounterRNG(torch.tensor(2024)).uniform((200_000,))
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_uniform_is_uniform_and_pairs_are_independent(algorithm):
+    u = CounterRNG(torch.tensor(2024), algorithm).uniform((200_000,))
     assert ks_uniform_pvalue(u) > 1e-4
     # Consecutive draws and the two uniforms cut from one word, on a 16 x 16 grid.
     half = u.numel() // 2
@@ -191,16 +236,18 @@ def test_uniform_is_uniform_and_pairs_are_independent():
         assert stats.chisquare(counts.numpy()).pvalue > 1e-4
 
 
-def test_streams_under_different_keys_are_uncorrelated():
-    a = CounterRNG(torch.tensor(1)).uniform((100_000,), dtype=torch.float64)
-    b = CounterRNG(torch.tensor(2)).uniform((100_000,), dtype=torch.float64)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_streams_under_different_keys_are_uncorrelated(algorithm):
+    a = CounterRNG(torch.tensor(1), algorithm).uniform((100_000,), dtype=torch.float64)
+    b = CounterRNG(torch.tensor(2), algorithm).uniform((100_000,), dtype=torch.float64)
     r = float(torch.corrcoef(torch.stack((a, b)))[0, 1])
     assert abs(r) < 5 / math.sqrt(a.numel())
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_normal_matches_the_standard_normal(dtype):
-    z = CounterRNG(torch.tensor(77)).normal((100_001,), dtype=dtype)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_normal_matches_the_standard_normal(dtype, algorithm):
+    z = CounterRNG(torch.tensor(77), algorithm).normal((100_001,), dtype=dtype)
     assert z.shape == (100_001,) and z.dtype == dtype and bool(torch.isfinite(z).all())
     assert stats.kstest(z.double().numpy(), "norm").pvalue > 1e-4
     n = z.numel()
@@ -209,9 +256,10 @@ def test_normal_matches_the_standard_normal(dtype):
 
 
 @pytest.mark.parametrize("shape", [(7,), (301, 5), (2, 3, 4)])
-def test_bernoulli_frequencies_match_p(shape):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_bernoulli_frequencies_match_p(shape, algorithm):
     p = torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    rng = CounterRNG(torch.tensor(9))
+    rng = CounterRNG(torch.tensor(9), algorithm)
     n = 4000
     draws = torch.stack([rng.bernoulli(p) for _ in range(n)])  # (n, *shape)
     assert draws.dtype == p.dtype and set(draws.unique().tolist()) <= {0.0, 1.0}
@@ -219,12 +267,13 @@ def test_bernoulli_frequencies_match_p(shape):
     assert bool(((draws.mean(0) - p).abs() < 5 * se).all())
 
 
-@pytest.mark.parametrize("shape,dtype", [((8, 7), torch.float32), ((4, 3, 2), torch.float32), ((6, 5), torch.float64), ((6, 7), torch.float32)])
-def test_bernoulli_cuts_rows_as_the_flat_parts(shape, dtype):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("shape,dtype", [((8, 7), torch.float32), ((4, 3, 2), torch.float32), ((6, 5), torch.float64), ((6, 7), torch.float32), ((5, 3), torch.float32)])
+def test_bernoulli_cuts_rows_as_the_flat_parts(shape, dtype, algorithm):
     """A leading dimension divisible by the planes per block cuts whole rows; the draws equal those of the flattened p."""
     p = torch.rand(shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
-    rows = CounterRNG(torch.tensor(5)).bernoulli(p)
-    flat = CounterRNG(torch.tensor(5)).bernoulli(p.reshape(-1)).reshape(shape)
+    rows = CounterRNG(torch.tensor(5), algorithm).bernoulli(p)
+    flat = CounterRNG(torch.tensor(5), algorithm).bernoulli(p.reshape(-1)).reshape(shape)
     assert torch.equal(rows, flat)
 
 
