@@ -7,41 +7,53 @@ the two matrix products. A *counter-based* generator computes block ``j`` as a p
 ``(key, j)``, so inductor fuses it with the sigmoid and the comparison (or with Box-Muller and the
 Langevin update) into one vectorised loop.
 
-The function is Threefry-4×32-20 (Salmon, Moraes, Dror & Shaw 2011, "Parallel random numbers: as
-easy as 1, 2, 3", SC'11, doi:10.1145/2063384.2063405, the Random123 library; Threefry-2×32-20 is
-JAX's default generator). A block maps a 128-bit counter ``x = (c₀, c₁, c₂, c₃)`` and a 128-bit key
-``(k₀, k₁, k₂, k₃)`` to four 32-bit words: with the extended key ``k₄ = 0x1BD11BDA ⊕ k₀ ⊕ k₁ ⊕ k₂ ⊕ k₃``,
-``x ← x + (k₀, k₁, k₂, k₃)``, then 20 rounds of two MIX operations on word pairs
+Two published counter-based generators, chosen per device (`default_algorithm`; same
+distribution, different numbers):
 
-    a ← a + b;  b ← rotl(b, R) ⊕ a        (pairs (0, 1), (2, 3) on even rounds, (0, 3), (2, 1) on odd ones)
+* **Threefry-4×32-20** (Salmon, Moraes, Dror & Shaw 2011, "Parallel random numbers: as easy as 1,
+  2, 3", SC'11, doi:10.1145/2063384.2063405, the Random123 library; Threefry-2×32-20 is JAX's
+  default generator) on AVX2, NEON and GPUs. A block maps a 128-bit counter
+  ``x = (c₀, c₁, c₂, c₃)`` and a 128-bit key ``(k₀, k₁, k₂, k₃)`` to four 32-bit words: with the
+  extended key ``k₄ = 0x1BD11BDA ⊕ k₀ ⊕ k₁ ⊕ k₂ ⊕ k₃``, ``x ← x + (k₀, k₁, k₂, k₃)``, then 20
+  rounds of two MIX operations on word pairs
 
-with the rotation constants ``R`` of Threefish-256 cycling with period 8, and after every fourth
-round the key injection ``xᵢ ← xᵢ + k₍ₛ₊ᵢ₎ mod 5`` (i = 0..3), ``x₃ ← x₃ + s`` for injection
-``s``; all modulo 2³². Salmon et al. report that Threefry-4×32 passes the whole of TestU01's
-BigCrush (L'Ecuyer & Simard 2007) with fewer rounds than 20, Random123's default, which keeps a
-safety margin. `tests/test_counter_rng.py` checks the Random123 known-answer vectors and runs a
-NIST SP 800-22-style battery (frequency, block frequency, runs, serial correlation, byte χ²) on
-the raw words. Here ``c₀`` is the block index within the stream, ``c₁ = c₂ = c₃ = 0``, and the key
-is ``(k₀, k₁, 0, 0)`` with ``(k₀, k₁)`` drawn from the caller's generator.
+      a ← a + b;  b ← rotl(b, R) ⊕ a      (pairs (0, 1), (2, 3) on even rounds, (0, 3), (2, 1) on odd ones)
 
-Why Threefry and 32-bit lanes: the previous generator, SplitMix64, needs 64 × 64-bit multiplies,
-which have no vector instruction before AVX-512 (no ``vpmullq`` on AVX2): inductor's generated
-code calls ``Vectorized<int64_t>::operator*``, which ATen's AVX2 build emulates lane by lane.
-Threefry needs only 32-bit additions, shifts and xors: one vector instruction each on AVX2 (8
-lanes), AVX-512 (16), NEON and GPUs. Measured on this project's 2-core Xeon (one thread, other jobs
-sharing the cores; 200,000 float32 uniforms, compiled, best of 9 interleaved rounds): under
-``ATEN_CPU_CAPABILITY=avx2`` SplitMix64 741 µs, Philox-4×32-10 1,210 µs, Threefry-4×32-20 455 µs;
-under AVX-512 116, 1,073 and 352 µs. Philox-4×32-10 (`philox4x32`, kept and tested against its
-known answers) loses because torch has no 32 × 32 → 64-bit multiply: its high half must be built
-from four 16-bit products. On AVX-512 SplitMix64 was cheaper still, but there the Box-Muller
-transform, not the generator, dominates a normal draw (≈ 800 µs of it at this size).
+  with the rotation constants ``R`` of Threefish-256 cycling with period 8, and after every
+  fourth round the key injection ``xᵢ ← xᵢ + k₍ₛ₊ᵢ₎ mod 5`` (i = 0..3), ``x₃ ← x₃ + s`` for
+  injection ``s``; all modulo 2³². Here ``c₀`` is the block index within the stream,
+  ``c₁ = c₂ = c₃ = 0``, and the key is ``(k₀, k₁, 0, 0)``, the low and high halves of the
+  stream's 64-bit key.
+* **SplitMix64** (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number generators",
+  OOPSLA; Java's ``SplittableRandom``) on a CPU whose torch kernels use AVX-512: word ``i`` under
+  key ``k`` is ``mix(k + (i + 1) γ)``, γ = 0x9E3779B97F4A7C15, with the variant-13 finaliser
+  ``z ← (z ⊕ (z ≫ 30)) · 0xBF58476D1CE4E5B9;  z ← (z ⊕ (z ≫ 27)) · 0x94D049BB133111EB;  z ⊕ (z ≫ 31)``
+  modulo 2⁶⁴, i.e. SplitMix64's output sequence from state ``k``.
 
-torch has no unsigned 32-bit arithmetic on every backend, so the words live in int32 tensors (bit
-patterns of uint32): additions wrap modulo 2³² either way and logical right shifts are arithmetic
-shifts with the sign-extended bits masked off.
+Both pass the whole of TestU01's BigCrush (L'Ecuyer & Simard 2007): Threefry-4×32 per Salmon et
+al. with fewer rounds than 20, Random123's default, which keeps a safety margin; SplitMix64 per
+Steele et al. `tests/test_counter_rng.py` checks the Random123 known-answer vectors and
+SplitMix64's definition, and runs a NIST SP 800-22-style battery (frequency, block frequency,
+runs, serial correlation, byte and pair χ²) on the raw words of both.
 
-Conversions: a float32 uniform takes the top 24 bits of one word (four per block), a float64
-uniform 53 bits from two words (27 + 26, two per block), so ``u = m 2⁻ᵇ ∈ [0, 1)`` at the
+Why two: SplitMix64 needs 64 × 64-bit multiplies, which have no vector instruction before AVX-512
+(no ``vpmullq`` on AVX2): inductor's generated code calls ``Vectorized<int64_t>::operator*``, which
+ATen's AVX2 build emulates lane by lane. Threefry needs only 32-bit additions, shifts and xors,
+one vector instruction each on AVX2 (8 lanes), AVX-512 (16), NEON and GPUs. Measured on this
+project's 2-core Xeon (one thread, other jobs sharing the cores; 200,000 float32 uniforms,
+compiled, best of 9 interleaved rounds): under ``ATEN_CPU_CAPABILITY=avx2`` SplitMix64 741 µs,
+Philox-4×32-10 1,210 µs, Threefry-4×32-20 455 µs; under AVX-512 116, 1,073 and 352 µs. So each
+ISA gets its faster one. Philox-4×32-10 (`philox4x32`, kept and tested against its known
+answers) loses on both because torch has no 32 × 32 → 64-bit multiply: its high half must be
+built from four 16-bit products.
+
+torch has no unsigned arithmetic on every backend, so the words live in int32 / int64 tensors (bit
+patterns): additions and multiplications wrap modulo 2³² / 2⁶⁴ either way and logical right
+shifts are arithmetic shifts with the sign-extended bits masked off.
+
+Conversions: a float32 uniform takes 24 bits (Threefry: the top 24 of one 32-bit word, four per
+block; SplitMix64: the high and the low 24 of a 64-bit word), a float64 uniform 53 (Threefry: 27 +
+26 from two words; SplitMix64: the top 53 of a word), so ``u = m 2⁻ᵇ ∈ [0, 1)`` at the
 resolution of ``torch.rand``; normals use Box-Muller on ``1 - u₁ ∈ (0, 1]`` (float32 normals are
 therefore bounded by √(-2 log 2⁻²⁴) ≈ 5.8, a tail of probability 7e-9). Keys are drawn from the
 caller's ``torch.Generator``, so results are reproducible from its seed; they are *not* the
