@@ -63,7 +63,7 @@ __all__ = ["check_compile_flag", "compile_step", "CompileError", "AutoCompile", 
 # makes every compilation after the first on a machine a warm one. Examples at the threshold: 100,000
 # 2-D chains × 1,000 steps (or ten runs of 100 on one sampler); 1,000 RBM chains × 390 sweeps; RBM
 # AIS with 100 chains and 6,400 temperatures (the default 14,500 compiles, a 2,000-temperature toy does not).
-# Those compile times were SplitMix64's; the Threefry step's C++ is larger and compiled 5-8× longer
+# Those compile times were SplitMix64's; the Threefry step (used under AVX2) is larger C++ and compiled 5-8× longer
 # in a shared-machine A/B (BENCHMARKS.md, session 5), which raises the cold break-even by as much
 # (a warm cache loads the built code, so the warm one barely moves): the thresholds below are set
 # at 2.5× (gradient) and 2× (Gibbs, AIS) the values above until quiet measurements re-derive them.
