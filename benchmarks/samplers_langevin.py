@@ -22,7 +22,8 @@ Hardware bounds for the compiled rows at 100,000 chains, measured in the same ru
   * memory: a stream-like triad ``a = b + s·c`` on 64 MiB float32 arrays gives the bandwidth; if
     only the chain state moved (ULA: read and write the 2-D float32 state, 16 B per chain-step;
     MALA: also the cached energy and score, 40 B) the rate could not exceed bandwidth / bytes;
-  * the noise: each chain-step needs 2 normals. Model: Threefry-4×32-20 is ≈ 269 32-bit vector
+  * the noise: each chain-step needs 2 normals. Model (under AVX2; SplitMix64 under AVX-512 is
+    counted ≈ 57 per normal, see OPS_PER_NORMAL): Threefry-4×32-20 is ≈ 269 32-bit vector
     operations per block of 4 words (20 rounds × (2 add + 2 rotate [shl, shr, and, or] + 2 xor) +
     5 key injections × 5 adds + 4), a float32 uniform 4 more (shift, mask, convert, scale), and a
     Box-Muller pair ≈ 80 (log1p, sqrt, sin, cos as SLEEF polynomials ≈ 25 each, and 4 multiplies),
@@ -60,7 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 from ebm.energies.analytic import Gaussian  # noqa: E402
 from samplers import MALA, ULA  # noqa: E402
-from samplers.counter_rng import CounterRNG  # noqa: E402
+from samplers.counter_rng import CounterRNG, default_algorithm  # noqa: E402
 
 COV = [[1.0, 0.8], [0.8, 1.0]]
 MEAN = [0.0, 0.0]
@@ -141,7 +142,10 @@ def noise_only(chains, repeats=5):
     return 2 * chains / best
 
 
-OPS_PER_NORMAL = 269 / 4 + 4 + 80 / 2  # see the module docstring
+# Vector operations per normal (see the module docstring). SplitMix64 (the generator under AVX-512):
+# ≈ 13 operations per 64-bit word (add, multiply by γ, 3 shifts, 3 masks, 3 xors, 2 multiplies) in
+# half-width lanes, counted twice, plus 8 for its two float32 uniforms, per Box-Muller pair.
+OPS_PER_NORMAL = {"threefry": 269 / 4 + 4 + 80 / 2, "splitmix64": (2 * 13 + 8 + 80) / 2}
 
 
 def noise_model_bound():
@@ -153,7 +157,7 @@ def noise_model_bound():
             mhz = max(float(ln.split(":")[1]) for ln in f if ln.startswith("cpu MHz"))
     except (OSError, ValueError):
         pass
-    return lanes * 2 * mhz * 1e6 / OPS_PER_NORMAL, lanes, mhz
+    return lanes * 2 * mhz * 1e6 / OPS_PER_NORMAL[default_algorithm(torch.device("cpu"))], lanes, mhz
 
 
 def main():
@@ -258,7 +262,7 @@ def main():
                 print(f"- {kind.upper()} {name} at {chains:,} chains: first 1-step run {t:.1f} s")
     chains, steps = sizes[1]
     print(f"\nhardware bounds at {chains:,} chains: memory bandwidth (triad, 64 MiB float32, 1 thread) {bw:.1f} GB/s; "
-          f"noise: model {model_rate / 1e6:.0f} M normals/s ({OPS_PER_NORMAL:.0f} ops/normal, {lanes} lanes x 2/cycle x {mhz:.0f} MHz), "
+          f"noise ({default_algorithm(torch.device('cpu'))}): model {model_rate / 1e6:.0f} M normals/s ({OPS_PER_NORMAL[default_algorithm(torch.device('cpu'))]:.0f} ops/normal, {lanes} lanes x 2/cycle x {mhz:.0f} MHz), "
           f"measured noise-only kernel {noise_rate / 1e6:.0f} M normals/s\n")
     print("| ISA | sampler | implementation | chain-steps/s | memory bound (B/chain-step) | % of memory bound | noise bound (model / measured) | % of noise bound (model / measured) |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
