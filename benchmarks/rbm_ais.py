@@ -6,7 +6,11 @@ rates from data; two matrix products per temperature) and the `rbms` library's
 time of the two matrix products alone per temperature (the floor). The RBM has random weights
 N(0, 0.05²) and visible biases set to the log-odds of random "data" with varied pixel means.
 
-Run: python3 benchmarks/rbm_ais.py [--quick] [--betas N] [--threads N] [--repeats R] [--device cuda]
+Rows: the plain call ``ais_log_partition(rbm, ...)`` (no options: ``compile="auto"``, which fuses
+this problem: 100 × 784 × temperatures ≥ the break-even), ``compile=True`` and ``compile=False``.
+
+Run: python3 benchmarks/rbm_ais.py [--isa native|avx2] [--quick] [--betas N] [--threads N] [--repeats R] [--device cuda]
+(``--isa avx2``: every library with AVX2 code, see benchmarks/isa_env.py; the output is markdown.)
 
 The machine's speed drifts by tens of percent over minutes (a shared VM), so the libraries are run
 in ``--repeats`` interleaved rounds (floor, compiled, eager, rbms in each); the table keeps each
@@ -18,9 +22,17 @@ device) and every timed call is bracketed by ``torch.cuda.synchronize()``.
 
 from __future__ import annotations
 
-import argparse
 import os
-import time
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's ebm / samplers
+from isa_env import add_isa_argument, configure_inductor, isa_line, reexec_for_isa  # noqa: E402
+
+reexec_for_isa()
+
+import argparse  # noqa: E402
+import time  # noqa: E402
 
 
 def main() -> None:
@@ -31,12 +43,14 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the best of each is reported")
     parser.add_argument("--no-eager", action="store_true", help="skip the eager (uncompiled) AIS")
+    add_isa_argument(parser)
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     import torch
 
+    configure_inductor()
     torch.set_num_threads(args.threads)
     from ebm.energies import BernoulliRBM
     from ebm.evaluate import ais_log_partition
@@ -82,16 +96,18 @@ def main() -> None:
         BBRBM = None
         print("rbms is not installed (pip install rbms); skipping it")
 
-    ours_name, eager_name, peer_name = "ebm-playground ais_log_partition(compile=True)", "ebm-playground ais_log_partition", "rbms compute_partition_function_ais"
+    ours_name, eager_name, peer_name = "ebm-playground ais_log_partition(compile=True)", "ebm-playground ais_log_partition(compile=False)", "rbms compute_partition_function_ais"
+    plain_name = "ebm-playground ais_log_partition (plain call)"
     best: dict[str, tuple[float, float, float]] = {}  # name -> (seconds, log Z, std. error)
     round_ratios = []
     for _ in range(args.repeats):
         times = {"floor": floor()}
-        for name, compiled in ((ours_name, True), (eager_name, False)):
+        for name, compiled in ((ours_name, True), (plain_name, None), (eager_name, False)):
             if name == eager_name and args.no_eager:
                 continue
+            kw = {} if compiled is None else {"compile": compiled}
             t0 = clock()
-            est = ais_log_partition(rbm, n_chains=n_chains, n_betas=n_betas, data=data, generator=g, compile=compiled)
+            est = ais_log_partition(rbm, n_chains=n_chains, n_betas=n_betas, data=data, generator=g, **kw)
             times[name] = clock() - t0
             best[name] = min(best.get(name, (float("inf"),)), (times[name], float(est.log_z), float(est.std_error)))
         if BBRBM is not None:
@@ -104,18 +120,25 @@ def main() -> None:
             round_ratios.append(times[peer_name] / times[ours_name])
         best["floor"] = min(best.get("floor", (float("inf"),)), (times["floor"], float("nan"), float("nan")))
         print("round:", ", ".join(f"{k} {t / (n_betas - 1) * 1e3:.2f} ms/temp" for k, t in times.items()), flush=True)
+    from samplers._compile import AUTO_THRESHOLDS
+
+    work = n_chains * n_vis * (n_betas - 1)
     print(f"\nAIS log Z, RBM {n_vis}x{n_hid}, {n_chains} chains, {n_betas} temperatures, float32, torch {torch.__version__}, {args.threads} thread(s), "
           f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}\n")
-    print(f"best of {args.repeats} interleaved rounds; load average before: {load_before}")
+    print(f"**Preliminary, machine shared with other jobs.** {isa_line()}\n")
+    print(f"best of {args.repeats} interleaved rounds; load average before: {load_before}; plain call: work {work:.2g} "
+          f"{'>=' if work >= AUTO_THRESHOLDS['ais'] else '<'} the auto break-even {AUTO_THRESHOLDS['ais']:.0e}, so it runs {'fused' if work >= AUTO_THRESHOLDS['ais'] else 'eagerly'}")
     print(f"(compiling the fused temperature step took {compile_s:.1f} s, once; not in the times)\n")
-    print("| implementation | wall time (s) | ms / temperature | log Z estimate | std. error | time vs compiled ebm-playground |")
-    print("|---|---:|---:|---:|---:|---:|")
+    isa = os.environ.get("EBM_BENCH_ISA", "native")
+    print("| ISA | implementation | wall time (s) | ms / temperature | log Z estimate | std. error | time vs compiled ebm-playground | rbms time / this |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     ours = best[ours_name][0]
     gemm = best.pop("floor")[0]
-    print(f"| two matmuls per temperature alone (floor) | {gemm:.1f} | {gemm / (n_betas - 1) * 1e3:.2f} | | | {gemm / ours:.2f}x |")
+    peer_t = best.get(peer_name, (float("nan"),))[0]
+    print(f"| {isa} | two matmuls per temperature alone (floor) | {gemm:.1f} | {gemm / (n_betas - 1) * 1e3:.2f} | | | {gemm / ours:.2f}x | |")
     for name, (t, lz, se) in best.items():
         se_s = "" if se != se else f"{se:.3f}"
-        print(f"| {name} | {t:.1f} | {t / (n_betas - 1) * 1e3:.2f} | {lz:.2f} | {se_s} | {t / ours:.2f}x |")
+        print(f"| {isa} | {name} | {t:.1f} | {t / (n_betas - 1) * 1e3:.2f} | {lz:.2f} | {se_s} | {t / ours:.2f}x | {peer_t / t:.2f}x |")
     if round_ratios:
         print("\nrbms / compiled ebm-playground in each round: " + ", ".join(f"{r:.2f}x" for r in round_ratios))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

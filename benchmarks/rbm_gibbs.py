@@ -8,14 +8,28 @@ Compares, in one run (interleaved, best of several repeats):
   * scikit-learn `BernoulliRBM.gibbs` (NumPy, float32 weights);
   * the `rbms` library (`BBRBM.sample_state`, its jit-scripted Gibbs step).
 
-Run: python3 benchmarks/rbm_gibbs.py [--quick] [--threads N] [--repeats R]
+The plain call (``rbm_block_gibbs(rbm)``, no options: ``compile="auto"``) is one sampler object
+reused over the warm-up and the repeats, as a training loop reuses it; "auto" fuses it once its
+accumulated work (block sizes × sweeps) passes the break-even, and the table says whether it was
+fused when timed.
+
+Run: python3 benchmarks/rbm_gibbs.py [--isa native|avx2] [--quick] [--threads N] [--repeats R]
+(``--isa avx2``: every library with AVX2 code, see benchmarks/isa_env.py; the output is markdown.)
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import time
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's ebm / samplers
+from isa_env import add_isa_argument, configure_inductor, isa_line, reexec_for_isa  # noqa: E402
+
+reexec_for_isa()
+
+import argparse  # noqa: E402
+import time  # noqa: E402
 
 
 def best_time(fn, repeats: int, inner: int) -> float:
@@ -34,12 +48,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer chains and repeats")
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads for every library")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats (the best is kept)")
+    add_isa_argument(parser)
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     import numpy as np
     import torch
 
+    configure_inductor()
+    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
     torch.set_num_threads(args.threads)
     from ebm.energies import BernoulliRBM
     from ebm.objectives import rbm_block_gibbs
@@ -53,7 +70,8 @@ def main() -> None:
     h0 = torch.zeros(chains, n_hid)
     W = rbm.weight.detach()
     hh = torch.bernoulli(torch.full((chains, n_hid), 0.5), generator=g)
-    sampler = rbm_block_gibbs(rbm)
+    sampler = rbm_block_gibbs(rbm, compile=False)
+    plain = rbm_block_gibbs(rbm)
     compiled = rbm_block_gibbs(rbm, compile=True)
     t0 = time.perf_counter()
     with torch.no_grad():
@@ -72,6 +90,23 @@ def main() -> None:
         with torch.no_grad():
             compiled.run(None, (h0, v0), sweeps, generator=g)
 
+    plain_runs = []
+
+    def ours_plain():
+        with torch.no_grad():
+            plain.run(None, (h0, v0), sweeps, generator=g)
+        plain_runs.append(plain._fused)
+
+    # The plain sampler's warm-up: run it as a loop would until "auto" fuses it (at most 100 runs);
+    # the run that compiles is timed apart.
+    plain_compile = None
+    for i in range(100):
+        t0 = time.perf_counter()
+        ours_plain()
+        if plain._fused:
+            plain_compile = (i + 1, time.perf_counter() - t0)
+            break
+
     from sklearn.neural_network import BernoulliRBM as SkRBM
 
     sk = SkRBM(n_components=n_hid, n_iter=1, random_state=0).fit(np.zeros((2, n_vis), dtype=np.float32))
@@ -85,7 +120,8 @@ def main() -> None:
         for _ in range(sweeps):
             v = sk.gibbs(v)
 
-    runners = {"GEMM only (2 matmuls)": (gemm, 1), "ebm-playground BlockGibbs compiled": (ours_compiled, sweeps), "ebm-playground BlockGibbs": (ours, sweeps), "scikit-learn BernoulliRBM.gibbs": (sklearn_sweeps, sweeps)}
+    runners = {"GEMM only (2 matmuls)": (gemm, 1), "ebm-playground rbm_block_gibbs(compile=True)": (ours_compiled, sweeps), "ebm-playground rbm_block_gibbs (plain call)": (ours_plain, sweeps),
+               "ebm-playground rbm_block_gibbs(compile=False)": (ours, sweeps), "scikit-learn BernoulliRBM.gibbs": (sklearn_sweeps, sweeps)}
     try:
         from rbms.bernoulli_bernoulli.classes import BBRBM
 
@@ -104,13 +140,18 @@ def main() -> None:
         for name, (fn, per) in runners.items():
             times[name] = min(times[name], best_time(fn, 1, 3 if per == 1 else 1) / per)
     ceiling = times["GEMM only (2 matmuls)"]
+    isa = os.environ.get("EBM_BENCH_ISA", "native")
     print(f"\nRBM Gibbs sweep v->h->v, {n_vis}x{n_hid}, {chains} chains, float32, torch {torch.__version__}, {args.threads} thread(s)\n")
-    print(f"(compiling the fused sweep took {compile_s:.1f} s, once; not in the rates)\n")
-    print("| implementation | ms / sweep | GEMM ceiling / time | speed-up of the compiled sweep |")
-    print("|---|---:|---:|---:|")
-    ours_t = times["ebm-playground BlockGibbs compiled"]
+    print(f"**Preliminary, machine shared with other jobs** (load average before {load_before}, after {' '.join(f'{x:.1f}' for x in os.getloadavg())}). {isa_line()}\n")
+    print(f"(compiling the fused sweep took {compile_s:.1f} s, once; not in the rates. Plain call: "
+          + (f"auto fused it in its run {plain_compile[0]} ({plain_compile[1]:.1f} s, compilation included); timed fused)" if plain_compile else "still eager after 100 runs; timed eager)") + "\n")
+    print("| ISA | implementation | ms / sweep | GEMM ceiling / time | time / compiled sweep | scikit-learn time / this | rbms time / this |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    ours_t = times["ebm-playground rbm_block_gibbs(compile=True)"]
+    sk_t = times["scikit-learn BernoulliRBM.gibbs"]
+    rb_t = times.get("rbms BBRBM.sample_state", float("nan"))
     for name, t in times.items():
-        print(f"| {name} | {t * 1e3:.2f} | {ceiling / t:.0%} | {t / ours_t:.2f}x |")
+        print(f"| {isa} | {name} | {t * 1e3:.2f} | {ceiling / t:.0%} | {t / ours_t:.2f}x | {sk_t / t:.2f}x | {rb_t / t:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ Why the loop looks the way it does:
   per-call overhead at small batch sizes and on a GPU keeps the launch queue full.
 * **One energy evaluation per proposal.** The state caches the energy and score of the current
   position; a rejected proposal costs nothing more and an accepted one swaps the cache.
-* **Optional kernel fusion** (``compile=True``): the kernel's one-step update (energy, score,
+* **Kernel fusion** (``compile=True``, or the default ``compile="auto"`` once the work repays the
+  compilation: see `samplers._compile.AutoCompile`): the kernel's one-step update (energy, score,
   proposal, accept test) is wrapped as a pure function of ``(x, energy, score, eps, key)`` and
   compiled once with ``torch.compile(fullgraph=True, dynamic=False)``. The step draws its noise and
   its Metropolis uniform itself, from a counter-based generator keyed from the caller's generator
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._compile import check_compile_flag, compile_step
+from ._compile import AutoCompile, compile_step
 from .counter_rng import CounterRNG
 from ._report import (  # re-exported: the samplers import their result types from here
     MAX_ENERGY_ERROR, SamplerDivergedError, SamplerResult, SamplerWarning, _count_dtype, chain_health, diverged_message, divergent_transitions, finish_run,
@@ -194,7 +195,10 @@ class GradientSampler:
             accept where ``threshold < partial``.
 
     ``compile=True`` (all gradient samplers) runs the same ``_step`` through ``torch.compile``; see
-    ``_step_fn``. A kernel only needs to be traceable (no ``.item()``, no data-dependent branches).
+    ``_step_fn``; ``compile="auto"`` (the default) does so once the sampler's accumulated work on
+    an energy and shape, ``chains × event size × (warm-up + steps)``, reaches
+    ``samplers._compile.AUTO_THRESHOLDS["gradient"]``, and otherwise runs eagerly. A kernel only
+    needs to be traceable (no ``.item()``, no data-dependent branches).
     """
 
     metropolis = True
@@ -202,8 +206,10 @@ class GradientSampler:
     target_acceptance = 0.574
     divergence_fix = "lower step_size (or enable adapt_step_size with warmup_steps > 0)"
 
-    def __init__(self, step_size: float, *, warmup_steps: int = 0, adapt_step_size: bool = False, adaptation: str = "shared", target_acceptance: float | None = None, thin: int | None = None, record_energies: bool = False, compile: bool = False):
-        self.compile = check_compile_flag(compile)
+    def __init__(self, step_size: float, *, warmup_steps: int = 0, adapt_step_size: bool = False, adaptation: str = "shared", target_acceptance: float | None = None, thin: int | None = None, record_energies: bool = False, compile: bool | str = "auto"):
+        self._auto = AutoCompile(compile, "gradient", type(self).__name__)
+        self.compile = self._auto.option
+        self._fused = self.compile is True  # this run's decision (set by run)
         self._compiled = None  # (energy, fn, compiled step) of the last run, reused by later runs
         self.step_size = check_positive("step_size", step_size, fix="pass a small positive step size, e.g. 1e-2")
         self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
@@ -223,7 +229,7 @@ class GradientSampler:
 
     # -- the loop -------------------------------------------------------------------------
     def _energy_fn(self, energy):
-        return energy_and_score_fn(energy, traceable=self.compile)
+        return energy_and_score_fn(energy, traceable=self._fused)
 
     def _init_state(self, fn, x: torch.Tensor) -> ChainState:
         e, s = fn(x)
@@ -243,7 +249,7 @@ class GradientSampler:
         ``n_accept`` / ``n_divergent`` in place. Compiled once per (sampler, energy), reused by later runs.
         """
         metropolis = self.metropolis
-        if not self.compile:
+        if not self._fused:
             def eager_step(st, eps, sqrt2eps, d, j, m, n_accept, n_divergent, want_log_alpha):
                 if not metropolis:
                     self._step(fn, st, eps, sqrt2eps, d.noise[j], None, None)
@@ -280,7 +286,7 @@ class GradientSampler:
                 n_divergent.add_(divergent_transitions(log_alpha))
                 return st.x, st.energy, st.score, log_alpha
 
-            self._compiled = (energy, fn, compile_step(pure_steps))
+            self._compiled = (energy, fn, compile_step(pure_steps, on_failure=self._auto.disable if self.compile == "auto" else None))
         compiled = self._compiled[2]
 
         def step(st, eps, sqrt2eps, keys, j, m, n_accept, n_divergent, want_log_alpha):
@@ -297,7 +303,7 @@ class GradientSampler:
         loop pre-computes ``threshold = log u - ½|ξ|²`` for the chunk and the kernel only computes
         ``partial`` into a chunk buffer.
         """
-        if self.compile:
+        if self._fused:
             return CounterRNG.new_keys(c, generator, x.device)
         noise = torch.randn((c, *x.shape), generator=generator, dtype=x.dtype, device=x.device)  # (c, batch, *event)
         if not self.metropolis:
@@ -319,13 +325,13 @@ class GradientSampler:
         batch = x.shape[0]
         chunk = max(1, min(n_steps, _NOISE_BUDGET // max(1, x.numel())))
         sqrt2eps = eps.mul(2).sqrt_() if isinstance(eps, torch.Tensor) else math.sqrt(2 * eps)
-        if self.compile and self.metropolis and n_accept is None:  # warm-up: the step still tallies
+        if self._fused and self.metropolis and n_accept is None:  # warm-up: the step still tallies
             n_accept = torch.zeros(batch, dtype=_count_dtype(x.dtype), device=x.device)
             n_divergent = torch.zeros(batch, dtype=torch.long, device=x.device)
         # A compiled step that needs nothing between steps unrolls several per call: at small batch
         # the Python call and guard check cost about as much as the fused step itself.
         per_call = 1
-        if self.compile and adapt is None and traj is None and energies is None:
+        if self._fused and adapt is None and traj is None and energies is None:
             per_call = max(1, min(_MAX_UNROLL, _UNROLL_BUDGET // max(1, x.numel())))
         t = 0
         while t < n_steps:
@@ -346,7 +352,7 @@ class GradientSampler:
                     traj[step // thin - 1].copy_(state.x)
                 if energies is not None:
                     energies[step - 1].copy_(state.energy)
-            if self.metropolis and not self.compile and n_accept is not None:
+            if self.metropolis and not self._fused and n_accept is not None:
                 n_accept.add_((draws.threshold < draws.partial).sum(0))
                 if n_divergent is not None:
                     n_divergent.add_(divergent_transitions(draws.partial + draws.half_sq).sum(0))  # log α = partial + ½|ξ|²
@@ -399,7 +405,8 @@ class GradientSampler:
         check_generator("generator", generator, x0.device)
         batch = x0.shape[0]
         dev, dt = x0.device, x0.dtype
-        with torch.no_grad(), trusted_inputs(), _tracing_autograd(self.compile):
+        self._fused = self._auto.fused((id(energy), tuple(x0.shape), dt, dev), x0.numel() * (self.warmup_steps + n_steps), dev)
+        with torch.no_grad(), trusted_inputs(), _tracing_autograd(self._fused):
             fn = self._energy_fn(energy) if (self.needs_energy or self.record_energies) else self._score_fn(energy)
             state = self._init_state(fn, x0)
             if state.energy is None:  # score-only ULA: the start energy once, for the checks

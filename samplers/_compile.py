@@ -1,6 +1,24 @@
-"""The one wrapper around ``torch.compile`` shared by every sampler's ``compile=True`` option.
+"""The one wrapper around ``torch.compile`` shared by every sampler's ``compile=`` option.
 
-It owns three decisions so that the samplers do not repeat them:
+It owns these decisions so that the samplers do not repeat them:
+
+* **``compile="auto"`` (the default) compiles when the work repays the one-off cost** (`AutoCompile`).
+  The rule: a sampler object keeps, per (energy, state shape, dtype, device), the running total of
+  the work it has done, ``chains × event size × steps`` (AIS: ``× temperatures``); the step is
+  compiled once that total reaches the break-even ``work`` of the sampler family
+  (`AUTO_THRESHOLDS`), and every later run of the same shape is fused. A single long run compiles
+  at once; repeated short runs of the same shape (a training loop's persistent chains, a
+  benchmark's repeats) compile once their total is worth it; tiny teaching runs never do. The
+  thresholds are the measured compile time divided by the measured saving per unit of work on this
+  project's 2-core Xeon (see `AUTO_THRESHOLDS`). Where compiling is impossible (no ``torch.compile``,
+  no C++ compiler on a CPU, no Triton on a GPU) or fails, "auto" runs the same algorithm eagerly and
+  warns once; ``compile=True`` raises instead.
+* **Compiled code is cached across processes.** Inductor's FX-graph cache and AOT-autograd cache
+  (``torch._inductor.config.fx_graph_cache``, ``torch._functorch.config.enable_autograd_cache``)
+  are on by default in the torch versions this project supports and are left on (an environment
+  that forces them off, ``TORCHINDUCTOR_FX_GRAPH_CACHE=0``, is respected); the cache lives in
+  ``TORCHINDUCTOR_CACHE_DIR`` (default ``/tmp/torchinductor_$USER``). A second process then skips
+  inductor's code generation and the C++ build and pays only dynamo's trace (measured below).
 
 * **Each compiled step gets its own dynamo cache.** A fresh code object per (sampler, energy) keeps
   many samplers in one process from sharing, and exhausting, one recompile limit.
@@ -20,22 +38,139 @@ It owns three decisions so that the samplers do not repeat them:
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
 import types
+import warnings
 
 import torch
 
 from .validation import format_error
 
-__all__ = ["check_compile_flag", "compile_step"]
+__all__ = ["check_compile_flag", "compile_step", "CompileError", "AutoCompile", "AUTO_THRESHOLDS", "compile_unavailable"]
+
+# Break-even work above which compile="auto" compiles: ≈ (one-off compile time) / (eager minus
+# compiled time per unit of work), units being chain × coordinate × step (Gibbs: unit × sweep, AIS:
+# chain × visible unit × temperature). From the quiet-machine runs in BENCHMARKS.md (2-core Xeon,
+# one thread, AVX-512): compiling took 4-10 s cold and 0.2-5 s with inductor's on-disk cache warm
+# (a later process, or another sampler of the same graph); fusing saved per unit 5 ns for analytic
+# ULA at 100,000 2-D chains (47.6 → 90.1 M chain-steps/s), 8 ns for callable ULA, 26 ns for callable
+# MALA, 4.5 ns for an RBM sweep at 784 × 500 × 1,000 chains (20.3 → 14.6 ms) and 8.5 ns for RBM
+# AIS at 784 × 500 × 100 chains (2.81 → 2.14 ms per temperature). Each threshold lies between the
+# warm-cache and the cold-cache break-even of its family (gradient: 10⁷-4·10⁸ warm, 1.5·10⁸-2·10⁹
+# cold; Gibbs 2-4·10⁸ / 1.5·10⁹; AIS 1-2·10⁸ / 7.6·10⁸), nearer the warm one because the cache
+# makes every compilation after the first on a machine a warm one. Examples at the threshold: 100,000
+# 2-D chains × 1,000 steps (or ten runs of 100 on one sampler); 1,000 RBM chains × 390 sweeps; RBM
+# AIS with 100 chains and 6,400 temperatures (the default 14,500 compiles, a 2,000-temperature toy does not).
+# Those compile times were SplitMix64's; the Threefry step (used under AVX2) is larger C++ and compiled 5-8× longer
+# in a shared-machine A/B (BENCHMARKS.md, session 5), which raises the cold break-even by as much
+# (a warm cache loads the built code, so the warm one barely moves): the thresholds below are set
+# at 2.5× (gradient) and 2× (Gibbs, AIS) the values above until quiet measurements re-derive them.
+AUTO_THRESHOLDS = {"gradient": 5e8, "gibbs": 1e9, "ais": 1e9}
 
 
-def check_compile_flag(compile) -> bool:
-    """Validate a sampler's ``compile`` argument (a bool; torch.compile must exist when True)."""
-    if not isinstance(compile, bool):
-        raise TypeError(format_error("compile", "a bool", f"{type(compile).__name__} {compile!r}", "pass compile=True to fuse the step with torch.compile, or compile=False"))
-    if compile and not callable(getattr(torch, "compile", None)):
+class CompileError(RuntimeError):
+    """torch.compile itself failed (no backend, an untraceable step); raised by `compile_step`."""
+
+
+def check_compile_flag(compile) -> bool | str:
+    """Validate a sampler's ``compile`` argument: True, False or "auto" (torch.compile must exist when True)."""
+    if not (isinstance(compile, bool) or compile == "auto"):
+        raise TypeError(format_error("compile", 'a bool or "auto"', f"{type(compile).__name__} {compile!r}",
+                                     'leave the default compile="auto" (fuse when the work repays the compilation), or pass compile=True / compile=False'))
+    if compile is True and not callable(getattr(torch, "compile", None)):
         raise RuntimeError(format_error("compile", "a torch build with torch.compile", f"torch {torch.__version__} without it", "upgrade torch (>= 2.0) or pass compile=False"))
     return compile
+
+
+@functools.lru_cache(maxsize=None)
+def _cpp_compiler_found() -> bool:
+    try:
+        cxx = torch._inductor.config.cpp.cxx[-1]
+    except AttributeError:
+        cxx = None
+    names = [cxx] if cxx else []
+    names += [os.environ.get("CXX") or "g++", "clang++", "c++"]
+    return any(shutil.which(n) for n in names if n)
+
+
+@functools.lru_cache(maxsize=None)
+def _triton_found() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def compile_unavailable(device: torch.device) -> str | None:
+    """Why ``torch.compile`` cannot fuse a step on ``device`` here (None if it can), without compiling."""
+    if not callable(getattr(torch, "compile", None)):
+        return f"torch {torch.__version__} has no torch.compile"
+    if device.type == "cpu" and not _cpp_compiler_found():
+        return "no C++ compiler found (inductor needs g++ or clang++ on a CPU)"
+    if device.type == "cuda" and not _triton_found():
+        return "Triton is not installed (inductor needs it on a GPU)"
+    return None
+
+
+_warned: set = set()
+
+
+def warn_eager_fallback(owner: str, reason: str) -> None:
+    """Warn once per (sampler class, reason) that compile="auto" is running eagerly."""
+    if (owner, reason) in _warned:
+        return
+    _warned.add((owner, reason))
+    warnings.warn(
+        f'{owner}(compile="auto"): running the step eagerly (same algorithm, unfused) because {reason}. '
+        "Pass compile=False to silence this, or compile=True to make it an error.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+class AutoCompile:
+    """The ``compile=`` decision of one sampler object: fixed (True/False) or "auto" by accumulated work.
+
+    ``fused(key, work, device)`` is called once per run with ``key`` = (energy identity, shapes,
+    dtype, device) and ``work`` = that run's units of work; it returns whether the run uses the
+    compiled step. "auto" adds ``work`` to the key's running total and answers True once the total
+    reaches ``threshold`` (and forever after for that key), unless compiling is unavailable here
+    or failed before (`disable`), in which case it answers False and warns once.
+    """
+
+    def __init__(self, option, family: str, owner: str):
+        self.option = check_compile_flag(option)
+        self.threshold = AUTO_THRESHOLDS[family]
+        self.owner = owner
+        self.totals: dict = {}
+        self.failed: str | None = None
+
+    def fused(self, key, work: float, device: torch.device) -> bool:
+        if self.option != "auto":
+            return bool(self.option)
+        total = self.totals.get(key, 0.0) + float(work)
+        self.totals[key] = total
+        if total < self.threshold:
+            return False
+        reason = self.failed or compile_unavailable(device)
+        if reason is not None:
+            warn_eager_fallback(self.owner, reason)
+            return False
+        return True
+
+    def disable(self, err: BaseException) -> None:
+        """Record that compiling failed in "auto" mode: later runs go eager; warns once."""
+        self.failed = compile_failure(err)
+        warn_eager_fallback(self.owner, self.failed)
+
+
+def compile_failure(err: BaseException) -> str:
+    """A one-line reason naming the exception raised by torch.compile."""
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    return f"torch.compile failed ({type(err).__name__}: {first})"
 
 
 def _custom_graph_pass_base():
@@ -82,23 +217,35 @@ else:
     UnfuseFullBiasAddmm = None
 
 
-def compile_step(fn, *, options: dict | None = None):
-    """Compile ``fn`` (fullgraph, static shapes) into a callable that reports compile failures clearly."""
+def compile_step(fn, *, options: dict | None = None, on_failure=None):
+    """Compile ``fn`` (fullgraph, static shapes) into a callable that reports compile failures clearly.
+
+    A failure of torch.compile itself raises `CompileError` naming ``compile`` and the fix; with
+    ``on_failure`` (compile="auto") it calls ``on_failure(error)`` instead and runs ``fn`` eagerly,
+    then and on every later call (the step is a pure function: nothing ran before the failure).
+    """
     fresh = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
     options = dict(options or {})
     if UnfuseFullBiasAddmm is not None:
         options.setdefault("post_grad_custom_post_pass", UnfuseFullBiasAddmm())
     kwargs = {"options": options} if options else {}
     compiled = torch.compile(fresh, fullgraph=True, dynamic=False, **kwargs)
+    eager = []
 
     def run(*args):
+        if eager:
+            return fn(*args)
         try:
             return compiled(*args)
         except Exception as err:  # only torch.compile's own failures are translated
             if not type(err).__module__.startswith(("torch._dynamo", "torch._inductor")):
                 raise
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-            raise RuntimeError(
+            if on_failure is not None:
+                on_failure(err)
+                eager.append(True)
+                return fn(*args)
+            raise CompileError(
                 format_error(
                     "compile",
                     "a step that torch.compile can fuse (a working backend: a C++ compiler on CPU, Triton on GPU; an energy dynamo can trace)",

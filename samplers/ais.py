@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from ._base import ChainState, check_energy_output, check_x0_against_energy, energy_and_score_fn
-from ._compile import check_compile_flag, compile_step
+from ._compile import AutoCompile, compile_failure, compile_step, warn_eager_fallback
 from .counter_rng import CounterRNG
 from .validation import check_callable_energy, check_generator, check_int, check_positive, check_tensor, format_error, trusted_inputs
 from .gibbs import SingleSiteGibbs
@@ -185,12 +185,17 @@ class AIS:
             Gibbs sweeps for binary x). The kernel is applied at every intermediate β.
         step_size: MALA step size for the default kernel.
         kernel_steps: steps (or sweeps) per temperature for the built-in kernels.
-        compile: fuse each temperature (the weight increment and the kernel) with
-            ``torch.compile``. Needs a callable ``kernel`` that draws through
+        compile: ``"auto"`` (default), True or False. True fuses each temperature (the weight
+            increment and the kernel) with ``torch.compile``. Needs a callable ``kernel`` that draws through
             ``samplers.counter_rng`` (it then receives a `CounterRNG` keyed from ``generator``) and a
             ``path``/``kernel`` that accept β as a 0-d tensor (so one compiled step serves every
             temperature); or a path with its own ``transition`` (see ``_transition_fn``). The first
-            run pays the compilation; later runs reuse it.
+            run pays the compilation; later runs reuse it. "auto" fuses only paths with their own
+            ``transition`` (e.g. the RBM path of ``ebm.evaluate.ais_log_partition``; a user kernel
+            is fused only with True, since only its author knows it draws through
+            ``samplers.counter_rng``), once the work ``chains × event size × temperatures``
+            summed over runs reaches ``samplers._compile.AUTO_THRESHOLDS["ais"]``; a failed
+            compilation then warns once and runs the same transition eagerly.
 
     Example:
         >>> base = lambda x: 0.5 * (x ** 2).sum(-1)                 # log Z_0 = log 2π in 2-D
@@ -202,7 +207,7 @@ class AIS:
         True
     """
 
-    def __init__(self, betas: Sequence[float] | int, *, kernel: Callable | str | None = None, step_size: float = 0.1, kernel_steps: int = 1, compile: bool = False):
+    def __init__(self, betas: Sequence[float] | int, *, kernel: Callable | str | None = None, step_size: float = 0.1, kernel_steps: int = 1, compile: bool | str = "auto"):
         if isinstance(betas, int) and not isinstance(betas, bool):
             check_int("betas", betas, minimum=2)
             betas = [k / (betas - 1) for k in range(betas)]
@@ -215,7 +220,9 @@ class AIS:
         self.kernel = kernel
         self.step_size = check_positive("step_size", step_size)
         self.kernel_steps = check_int("kernel_steps", kernel_steps, minimum=1)
-        self.compile = check_compile_flag(compile)
+        self._auto = AutoCompile(compile, "ais", "AIS")
+        self.compile = self._auto.option
+        self._fused = self.compile is True  # this run's decision (set by _anneal)
         self._compiled = None  # (path, compiled transition) of the last run with a path+kernel
 
     def _kernel(self, path):
@@ -236,7 +243,7 @@ class AIS:
         if hasattr(path, "transition"):
             return path.transition
         kernel = self._kernel(path)
-        if self.compile and not callable(self.kernel):
+        if self._fused and not callable(self.kernel):
             raise ValueError(format_error("kernel", "a callable kernel(x, beta, generator) drawing through samplers.counter_rng when compile=True", repr(self.kernel),
                                           "pass compile=False for the built-in 'mala'/'gibbs' kernels, or write the kernel with samplers.counter_rng.uniform/normal/bernoulli"))
 
@@ -257,14 +264,16 @@ class AIS:
             # Compiled once per path *class* and shared by every AIS run: the path travels as an
             # argument, so a new path object (a new model, or the same model after training)
             # reuses the graph instead of paying the compilation again.
-            cls = (type(path), torch.compile)  # torch.compile in the key: tests stub it
+            auto = self.compile == "auto"
+            cls = (type(path), torch.compile, auto)  # torch.compile in the key: tests stub it
             if cls not in _COMPILED_TRANSITIONS:
                 def path_block(path, x, lw, betas, keys):
                     for i in range(keys.shape[0]):
                         x, lw = type(path).transition(path, x, lw, betas[i], betas[i + 1], CounterRNG(keys[i]), True)
                     return x, lw
 
-                _COMPILED_TRANSITIONS[cls] = compile_step(path_block)
+                on_failure = (lambda err: warn_eager_fallback("AIS", compile_failure(err))) if auto else None
+                _COMPILED_TRANSITIONS[cls] = compile_step(path_block, on_failure=on_failure)
             shared = _COMPILED_TRANSITIONS[cls]
             return lambda x, lw, betas, keys: shared(path, x, lw, betas, keys)
         if self._compiled is None or self._compiled[0] is not path:
@@ -273,16 +282,18 @@ class AIS:
                     x, lw = step(x, lw, betas[i], betas[i + 1], CounterRNG(keys[i]), True)
                 return x, lw
 
-            self._compiled = (path, compile_step(counter_block))
+            self._compiled = (path, compile_step(counter_block, on_failure=self._auto.disable if self.compile == "auto" else None))
         return self._compiled[1]
 
     def _anneal(self, path, x, betas, generator, progress=None):
         check_energy_output(path(x, betas[0]), None, x)  # the shared check: (n,) finite energies
         lw = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        step = self._transition_fn(path)
         last = len(betas) - 1
         every = max(1, -(-last // 100))  # progress(done, total) at most ~100 times per run, never per step
-        if not self.compile:
+        if self.compile == "auto":  # fuse only a path that brings its own counter-aware transition
+            self._fused = hasattr(path, "transition") and self._auto.fused((type(path), tuple(x.shape), x.dtype, x.device), x.numel() * last, x.device)
+        step = self._transition_fn(path)
+        if not self._fused:
             for k in range(1, last + 1):
                 x, lw = step(x, lw, betas[k - 1], betas[k], generator, k < last)
                 if progress is not None and (k % every == 0 or k == last):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from ._compile import check_compile_flag, compile_step
+from ._compile import AutoCompile, compile_step
 from ._base import SamplerResult, check_energy_output, check_x0_against_energy, finish_run
 from .counter_rng import CounterRNG
 from .validation import check_choice, check_generator, check_has_values, check_int, check_tensor, format_error, trusted_inputs
@@ -49,14 +49,19 @@ class BlockGibbs:
         event_shapes: optional K event shapes (each block is ``(batch, *event_shapes[k])``),
             checked against ``x0`` at the start.
         thin: keep every ``thin``-th state of the *first* block in ``result.trajectory``.
-        compile: fuse each sweep with ``torch.compile`` (fullgraph, static shapes). The
-            conditionals then receive a `samplers.counter_rng.CounterRNG` in place of the
+        compile: ``"auto"`` (default), True or False. True fuses each sweep with ``torch.compile``
+            (fullgraph, static shapes). The conditionals then receive a `samplers.counter_rng.CounterRNG` in place of the
             ``torch.Generator`` (keyed from ``generator``, so runs stay reproducible) and must draw
             through ``samplers.counter_rng.uniform / normal / bernoulli``, which accept either; the
             draws are then computed inside the fused kernels instead of by a separate
             single-threaded Mersenne Twister pass. Different random numbers from ``compile=False``,
             the same distribution. The first ``run`` pays the compilation (seconds to tens of
-            seconds on a CPU); later runs with the same block shapes reuse it.
+            seconds on a CPU); later runs with the same block shapes reuse it. "auto" fuses once
+            this sampler's work, ``Σ block sizes × sweeps`` summed over runs of the same shapes,
+            reaches ``samplers._compile.AUTO_THRESHOLDS["gibbs"]`` (10⁹: e.g. 1,000 RBM chains
+            at 784 + 500 units × 780 sweeps); if the sweep cannot be compiled (no compiler, or
+            conditionals that draw with ``torch`` functions instead of ``samplers.counter_rng``)
+            it warns once and runs eagerly with ``generator``.
 
     Example:
         >>> f = lambda b, g: torch.bernoulli(torch.full_like(b[0], 0.3), generator=g)
@@ -64,7 +69,7 @@ class BlockGibbs:
         torch.Size([10, 4])
     """
 
-    def __init__(self, conditionals: Sequence[Callable], *, names: Sequence[str] | None = None, event_shapes: Sequence[Sequence[int]] | None = None, thin: int | None = None, compile: bool = False):
+    def __init__(self, conditionals: Sequence[Callable], *, names: Sequence[str] | None = None, event_shapes: Sequence[Sequence[int]] | None = None, thin: int | None = None, compile: bool | str = "auto"):
         if not isinstance(conditionals, Sequence) or len(conditionals) == 0 or not all(callable(c) for c in conditionals):
             raise TypeError(format_error("conditionals", "a non-empty sequence of callables (blocks, generator) -> block", repr(conditionals), "pass e.g. [sample_h_given_v, sample_v_given_h]"))
         self.conditionals = list(conditionals)
@@ -79,7 +84,9 @@ class BlockGibbs:
                 raise ValueError(format_error("event_shapes", f"{k} event shapes (one per conditional)", repr(event_shapes), "pass one shape per block, e.g. ((n_hidden,), (n_visible,))"))
         self.names, self.event_shapes = names, event_shapes
         self.thin = None if thin is None else check_int("thin", thin, minimum=1)
-        self.compile = check_compile_flag(compile)
+        self._auto = AutoCompile(compile, "gibbs", "BlockGibbs")
+        self.compile = self._auto.option
+        self._fused = self.compile is True
         self._compiled = None
 
     def _sweep(self, blocks: tuple, generator) -> tuple:
@@ -90,8 +97,9 @@ class BlockGibbs:
 
     def _sweep_fn(self, blocks: tuple, n_steps: int, generator):
         """``sweep(blocks, t) -> blocks``: eager with ``generator``, or compiled with counter keys."""
-        if not self.compile:
-            return lambda b, t: self._sweep(b, generator)
+        eager = lambda b, t: self._sweep(b, generator)  # noqa: E731
+        if not self._fused:
+            return eager
         if self._compiled is None:
             sweep = self._sweep
 
@@ -100,8 +108,31 @@ class BlockGibbs:
 
             self._compiled = compile_step(counter_sweep)
         compiled = self._compiled
-        keys = CounterRNG.new_keys(n_steps, generator, blocks[0].device)  # (n_steps,) one stream per sweep
-        return lambda b, t: compiled(b, keys[t])
+        keys = CounterRNG.new_keys(n_steps, generator, blocks[0].device)  # (n_steps, 2) one stream per sweep
+        if self.compile is True:
+            return lambda b, t: compiled(b, keys[t])
+        fallback, succeeded = [], []
+
+        def auto_sweep(b, t):
+            # "auto": a sweep that cannot be compiled runs eagerly with the torch generator from
+            # here on (nothing ran before the failure); user conditionals need not know CounterRNG.
+            # Any failure of the first fused sweep counts (dynamo may re-raise a conditional's
+            # TypeError on a CounterRNG as is); a real bug then surfaces from the eager sweep.
+            if fallback:
+                return eager(b, t)
+            try:
+                out = compiled(b, keys[t])
+            except Exception as err:
+                if succeeded:
+                    raise
+                self._auto.disable(err)
+                self._compiled, self._fused = None, False
+                fallback.append(True)
+                return eager(b, t)
+            succeeded.append(True)
+            return out
+
+        return auto_sweep
 
     def run(self, energy, x0, n_steps: int, *, generator: torch.Generator | None = None) -> SamplerResult:
         """Run ``n_steps`` full sweeps over the blocks.
@@ -127,6 +158,7 @@ class BlockGibbs:
         n_steps = check_int("n_steps", n_steps, minimum=1)
         check_generator("generator", generator, blocks[0].device)
         traj = None
+        self._fused = self._auto.fused((tuple(b.shape for b in blocks), blocks[0].dtype, blocks[0].device), sum(b.numel() for b in blocks) * n_steps, blocks[0].device)
         with torch.no_grad(), trusted_inputs():
             if energy is not None:  # the shared output check, at the start
                 check_energy_output(self._translated(lambda: energy(*blocks), blocks, "the energy"), None, blocks[0])

@@ -49,12 +49,17 @@ class ULA(GradientSampler):
         warmup_steps: burn-in steps run before statistics are recorded.
         thin: keep every ``thin``-th state in ``result.trajectory`` (None: keep none).
         record_energies: store ``(n_steps, batch)`` energies (costs one energy evaluation a step).
-        compile: fuse each step with ``torch.compile`` (fullgraph, static shapes); the step draws
-            its noise (and MALA's uniform) from `samplers.counter_rng` keys taken from
-            ``generator``: the same kernel and accept rule as ``compile=False``, different random
-            numbers. The first ``run`` per energy and batch shape pays the compilation (up to tens
-            of seconds on a CPU), later runs reuse it. Raises RuntimeError (with the fix) if the
-            step cannot be compiled, never falls back.
+        compile: ``"auto"`` (default), True or False. True fuses each step with ``torch.compile``
+            (fullgraph, static shapes); the step draws its noise (and MALA's uniform) from
+            `samplers.counter_rng` keys taken from ``generator``: the same kernel and accept rule
+            as ``compile=False``, different random numbers. The first fused ``run`` per energy
+            and batch shape pays the compilation (seconds to tens of seconds on a CPU; less with
+            inductor's on-disk cache warm), later runs reuse it. True raises RuntimeError (with
+            the fix) if the step cannot be compiled. "auto" fuses once this sampler's work on the
+            energy and shape, ``chains × event size × steps`` summed over runs, reaches the
+            break-even ``samplers._compile.AUTO_THRESHOLDS["gradient"]`` (5·10⁸: e.g. one run of
+            100,000 2-D chains × 2,500 steps, or 25 of 100 steps), so tiny teaching runs stay
+            eager; it runs eagerly, warning once, where compiling is unavailable or fails.
 
     Example:
         >>> r = ULA(0.05).run(lambda x: 0.5 * (x ** 2).sum(-1), torch.zeros(100, 2), 200)
@@ -66,7 +71,7 @@ class ULA(GradientSampler):
     needs_energy = False
     divergence_fix = "lower step_size, or pass grad_clip= / clamp= for short-run chains"
 
-    def __init__(self, step_size: float, *, grad_clip: float | None = None, clamp: tuple[float, float] | None = None, warmup_steps: int = 0, thin: int | None = None, record_energies: bool = False, compile: bool = False):
+    def __init__(self, step_size: float, *, grad_clip: float | None = None, clamp: tuple[float, float] | None = None, warmup_steps: int = 0, thin: int | None = None, record_energies: bool = False, compile: bool | str = "auto"):
         super().__init__(step_size, warmup_steps=warmup_steps, thin=thin, record_energies=record_energies, compile=compile)
         self.grad_clip = None if grad_clip is None else check_positive("grad_clip", grad_clip)
         if clamp is not None and (len(clamp) != 2 or not clamp[0] < clamp[1]):
@@ -77,7 +82,7 @@ class ULA(GradientSampler):
         # ULA never needs the energy inside the loop; use an analytic score alone when there is one.
         if hasattr(energy, "score"):
             return lambda x: (None, energy.score(x))
-        return energy_and_score_fn(energy, traceable=self.compile)
+        return energy_and_score_fn(energy, traceable=self._fused)
 
     def _init_state(self, fn, x):
         e, s = fn(x)
@@ -179,6 +184,8 @@ class AnnealedLangevin:
         step_size: ε > 0 at the last (smallest) level.
         grad_clip, clamp: as in ULA.
         denoise: apply the final Tweedie denoising step.
+        compile: passed to each level's ULA (default "auto": a level is fused when its work,
+            ``chains × event size × n_steps``, reaches the break-even; see ULA).
 
     Example:
         >>> sig = [1.0, 0.5, 0.1]
@@ -189,13 +196,13 @@ class AnnealedLangevin:
 
     _fix = "lower step_size (it is scaled up by (sigma_i / sigma_L)^2 at the higher levels), or pass grad_clip= / clamp="
 
-    def __init__(self, sigmas: Sequence[float], step_size: float, *, grad_clip: float | None = None, clamp=None, denoise: bool = False):
+    def __init__(self, sigmas: Sequence[float], step_size: float, *, grad_clip: float | None = None, clamp=None, denoise: bool = False, compile: bool | str = "auto"):
         sig = [check_positive(f"sigmas[{i}]", s) for i, s in enumerate(sigmas)]
         if not sig or any(a < b for a, b in zip(sig, sig[1:])):
             raise ValueError(format_error("sigmas", "a non-empty non-increasing sequence of noise levels", repr(list(sigmas)), "sort them from largest to smallest"))
         self.sigmas = sig
         self.step_size = check_positive("step_size", step_size)
-        self._ula_kw = dict(grad_clip=grad_clip, clamp=clamp)
+        self._ula_kw = dict(grad_clip=grad_clip, clamp=clamp, compile=compile)
         ULA(self.step_size, **self._ula_kw)  # validates grad_clip / clamp once
         self.denoise = bool(denoise)
 

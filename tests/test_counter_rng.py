@@ -13,32 +13,179 @@ import torch
 from scipy import stats
 
 from samplers import BlockGibbs
-from samplers.counter_rng import CounterRNG, bernoulli, normal, splitmix64, uniform
+from samplers.counter_rng import ALGORITHMS, CounterRNG, bernoulli, default_algorithm, normal, philox4x32, splitmix64, threefry4x32, uniform
 
-MASK = (1 << 64) - 1
+MASK32 = (1 << 32) - 1
+MASK64 = (1 << 64) - 1
 
 
 def reference_splitmix64(state: int, n: int) -> list[int]:
     """SplitMix64 written from its definition with Python integers (Steele et al. 2014)."""
     out = []
     for _ in range(n):
-        state = (state + 0x9E3779B97F4A7C15) & MASK
+        state = (state + 0x9E3779B97F4A7C15) & MASK64
         z = state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
         out.append(z ^ (z >> 31))
     return out
 
 
 @pytest.mark.parametrize("key", [0, 1, 123456789, (1 << 62) - 1])
-def test_bits_are_splitmix64_from_the_key(key):
-    words = CounterRNG(torch.tensor(key)).bits(5)
-    assert [int(w) & MASK for w in words] == reference_splitmix64(key, 5)
+def test_splitmix_stream_is_splitmix64_from_the_key(key):
+    words = CounterRNG(torch.tensor(key), "splitmix64").bits(5)
+    assert [int(w) & MASK64 for w in words] == reference_splitmix64(key, 5)
 
 
-def test_first_output_for_state_zero_is_the_published_value():
-    # The widely quoted first SplitMix64 output from state 0.
-    assert int(splitmix64(torch.tensor(0x9E3779B97F4A7C15 - (1 << 64)))) & MASK == 0xE220A8397B1DCDAF
+def test_splitmix_first_output_for_state_zero_is_the_published_value():
+    assert int(splitmix64(torch.tensor(0x9E3779B97F4A7C15 - (1 << 64)))) & MASK64 == 0xE220A8397B1DCDAF
+
+
+def test_the_default_algorithm_follows_the_cpu_capability():
+    """SplitMix64 where torch's kernels use AVX-512 (vector 64-bit multiply), Threefry elsewhere."""
+    expected = "splitmix64" if torch.backends.cpu.get_cpu_capability().upper().startswith("AVX512") else "threefry"
+    assert default_algorithm(torch.device("cpu")) == expected
+    assert CounterRNG(torch.tensor(1)).algorithm == expected
+    assert default_algorithm(torch.device("meta")) == "threefry"
+    with pytest.raises(ValueError, match="algorithm: expected one of"):
+        CounterRNG(torch.tensor(1), "mt19937")
+
+
+def words(hexes: str) -> list[torch.Tensor]:
+    """0-d int32 tensors with the bit patterns of the hexadecimal 32-bit words in ``hexes``."""
+    return [torch.tensor(int(h, 16), dtype=torch.int64).to(torch.int32) for h in hexes.split()]
+
+
+def unsigned(ws) -> list[int]:
+    return [int(w) & MASK32 for w in ws]
+
+
+# Known answers from Random123's kat_vectors (D. E. Shaw Research; Salmon et al. 2011), as
+# reproduced in DEShawResearch/fs123 core123/ut/ut_philox.cpp and core123/ut/ut_threefry.cpp:
+# rounds, counter (4 words), key (4 or 2 words), expected output (4 words).
+THREEFRY_KAT = [
+    (13, "00000000 00000000 00000000 00000000", "00000000 00000000 00000000 00000000", "531c7e4f 39491ee5 2c855a92 3d6abf9a"),
+    (13, "ffffffff ffffffff ffffffff ffffffff", "ffffffff ffffffff ffffffff ffffffff", "c4189358 1c9cc83a d5881c67 6a0a89e0"),
+    (13, "243f6a88 85a308d3 13198a2e 03707344", "a4093822 299f31d0 082efa98 ec4e6c89", "4aa71d8f 734738c2 431fc6a8 ae6debf1"),
+    (20, "00000000 00000000 00000000 00000000", "00000000 00000000 00000000 00000000", "9c6ca96a e17eae66 fc10ecd4 5256a7d8"),
+    (20, "ffffffff ffffffff ffffffff ffffffff", "ffffffff ffffffff ffffffff ffffffff", "2a881696 57012287 f6c7446e a16a6732"),
+    (20, "243f6a88 85a308d3 13198a2e 03707344", "a4093822 299f31d0 082efa98 ec4e6c89", "59cd1dbb b8879579 86b5d00c ac8b6d84"),
+]
+PHILOX_KAT = [
+    (7, "00000000 00000000 00000000 00000000", "00000000 00000000", "5f6fb709 0d893f64 4f121f81 4f730a48"),
+    (7, "243f6a88 85a308d3 13198a2e 03707344", "a4093822 299f31d0", "4dfccaba 190a87f0 c47362ba b6b5242a"),
+    (10, "00000000 00000000 00000000 00000000", "00000000 00000000", "6627e8d5 e169c58d bc57ac4c 9b00dbd8"),
+    (10, "ffffffff ffffffff ffffffff ffffffff", "ffffffff ffffffff", "408f276d 41c83b0e a20bc7c6 6d5451fd"),
+    (10, "243f6a88 85a308d3 13198a2e 03707344", "a4093822 299f31d0", "d16cfe09 94fdcceb 5001e420 24126ea1"),
+]
+
+
+@pytest.mark.parametrize("rounds,counter,key,expected", THREEFRY_KAT)
+def test_threefry_known_answers(rounds, counter, key, expected):
+    assert unsigned(threefry4x32(words(counter), words(key), rounds)) == [int(h, 16) for h in expected.split()]
+
+
+@pytest.mark.parametrize("rounds,counter,key,expected", PHILOX_KAT)
+def test_philox_known_answers(rounds, counter, key, expected):
+    assert unsigned(philox4x32(words(counter), words(key), rounds)) == [int(h, 16) for h in expected.split()]
+
+
+def test_the_stream_is_threefry_of_the_block_index_under_the_key():
+    """Block j of key (k0, k1) is Threefry-4x32-20 of the counter (j, 0, 0, 0) under (k0, k1, 0, 0)."""
+    key = (0x243F6A88 << 32) | 0x85A308D3  # a 64-bit key: low half k0, high half k1
+    stream = unsigned(CounterRNG(torch.tensor(key), "threefry").bits(12))
+    z = torch.zeros((), dtype=torch.int32)
+    k0, k1 = words("85a308d3 243f6a88")
+    for j in range(3):
+        block = threefry4x32((torch.tensor(j, dtype=torch.int32), z, z, z), (k0, k1, z, z))
+        assert stream[4 * j : 4 * j + 4] == unsigned(block)
+
+
+def test_vector_and_scalar_evaluation_agree():
+    """A batch of counters gives, lane by lane, the words of each counter alone (no cross-lane mixing)."""
+    k = words("a4093822 299f31d0 082efa98 ec4e6c89")
+    c = torch.arange(-5, 1000, 97, dtype=torch.int32)
+    z = torch.zeros_like(c)
+    batch = threefry4x32((c, z, z, z), k)
+    for i in (0, 3, c.numel() - 1):
+        one = threefry4x32((c[i], z[i], z[i], z[i]), k)
+        assert [int(b[i]) for b in batch] == [int(o) for o in one]
+
+
+# -- a raw-bit battery on the 32-bit words (NIST SP 800-22 style; each test at one fixed key) ----
+# 2^20 words = 2^25 bits at a fixed key: each statistic is asymptotically N(0, 1) or χ², and the
+# threshold p > 1e-6 fails a correct generator with probability 1e-6 per test, never at a fixed key
+# that passed once. `test_the_battery_can_fail` shows that every statistic rejects flawed words.
+
+N_WORDS = 1 << 20
+
+
+def words32(rng: CounterRNG, n: int) -> torch.Tensor:
+    """``n`` 32-bit words of a stream (a SplitMix64 word gives its low, then its high half)."""
+    w = rng.bits(n if rng.algorithm == "threefry" else (n + 1) // 2)
+    if w.dtype == torch.int64:
+        w = torch.stack((w & MASK32, (w >> 32) & MASK32), 1).reshape(-1)[:n]  # (n,)
+    return w
+
+
+def battery_pvalues(w: torch.Tensor) -> dict[str, float]:
+    """p-values of frequency, block frequency, runs, lag-1 serial correlation and byte χ² on ``w`` (32-bit words)."""
+    u = w.to(torch.int64) & MASK32  # (n,) unsigned words
+    shifts = torch.arange(32)
+    bits = ((u.unsqueeze(1) >> shifts) & 1).reshape(-1).to(torch.int8)  # (32 n,) bits, word-major
+    n = bits.numel()
+    ones = int(bits.sum())
+    out = {}
+    # SP 800-22 §2.1 monobit frequency: S = Σ(2b - 1), p = erfc(|S| / √(2n)).
+    out["frequency"] = math.erfc(abs(2 * ones - n) / math.sqrt(2 * n))
+    # §2.2 frequency within blocks of M = 1024 bits: χ² = 4M Σ(π_i - ½)² with n/M degrees of freedom.
+    m_block = 1024
+    pi = bits[: n // m_block * m_block].view(-1, m_block).sum(1, dtype=torch.float64) / m_block
+    out["block frequency"] = float(stats.chi2.sf(float(4 * m_block * ((pi - 0.5) ** 2).sum()), pi.numel()))
+    # §2.3 runs: V = number of runs; p = erfc(|V - 2nπ(1-π)| / (2√(2n) π(1-π))).
+    prop = ones / n
+    v = 1 + int((bits[1:] != bits[:-1]).sum())
+    out["runs"] = math.erfc(abs(v - 2 * n * prop * (1 - prop)) / (2 * math.sqrt(2 * n) * prop * (1 - prop)))
+    # Lag-1 serial correlation of the words as uniforms: √n r ~ N(0, 1).
+    x = u.to(torch.float64) / 2.0**32 - 0.5
+    r = float((x[1:] * x[:-1]).mean() / (x * x).mean())
+    out["serial correlation"] = math.erfc(abs(r) * math.sqrt(u.numel()) / math.sqrt(2))
+    # Byte χ²: the 4 bytes of every word, 256 cells, 255 degrees of freedom.
+    b = ((u.unsqueeze(1) >> torch.tensor([0, 8, 16, 24])) & 255).reshape(-1)
+    out["byte chi-square"] = float(stats.chisquare(torch.bincount(b, minlength=256).double().numpy()).pvalue)
+    # Pairs of consecutive words' top 4 bits: 256 cells (serial test of SP 800-22 §2.11, m = 8 bits).
+    top = (u >> 28)
+    pairs = top[:-1:2] * 16 + top[1::2]
+    out["pair chi-square"] = float(stats.chisquare(torch.bincount(pairs, minlength=256).double().numpy()).pvalue)
+    return out
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("key", [0, 1, 0x9E3779B97F4A7C15 - (1 << 64)])
+def test_raw_words_pass_the_battery(key, algorithm):
+    for name, p in battery_pvalues(words32(CounterRNG(torch.tensor(key), algorithm), N_WORDS)).items():
+        assert p > 1e-6, (name, p)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_raw_words_of_consecutive_keys_pass_the_battery(algorithm):
+    """Streams of keys 0, 1, 2, ... interleaved word by word: neighbouring keys are unrelated."""
+    streams = [words32(CounterRNG(torch.tensor(k), algorithm), N_WORDS // 64) for k in range(64)]
+    for name, p in battery_pvalues(torch.stack(streams, 1).reshape(-1)).items():
+        assert p > 1e-6, (name, p)
+
+
+def test_the_battery_can_fail():
+    """Each statistic rejects a flawed stream: a biased bit, correlated words, a counter."""
+    w = CounterRNG(torch.tensor(3), "threefry").bits(N_WORDS)
+    assert battery_pvalues(w | 1)["frequency"] < 1e-6  # one bit stuck at 1
+    assert battery_pvalues(w | 1)["byte chi-square"] < 1e-6
+    assert battery_pvalues(w & torch.tensor(0x7FFFFFFF, dtype=torch.int32))["block frequency"] < 1e-6  # top bit stuck
+    sticky = torch.where(torch.arange(N_WORDS) % 2 == 1, torch.roll(w, 1), w)  # every other word repeats
+    assert battery_pvalues(sticky)["serial correlation"] < 1e-6
+    assert battery_pvalues(sticky)["pair chi-square"] < 1e-6
+    runs = torch.where(w < 0, -1, 0).to(torch.int32)  # each word all ones or all zeros: runs of ≥ 32 bits
+    assert battery_pvalues(runs)["runs"] < 1e-6
 
 
 def test_key_rows_and_scalar_keys_give_the_same_stream():
@@ -49,10 +196,11 @@ def test_key_rows_and_scalar_keys_give_the_same_stream():
     assert torch.equal(a, b)
 
 
-def test_successive_draws_continue_the_stream():
-    one = CounterRNG(torch.tensor(5))
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_successive_draws_continue_the_stream(algorithm):
+    one = CounterRNG(torch.tensor(5), algorithm)
     first, second = one.bits(4), one.bits(3)
-    assert torch.equal(torch.cat((first, second)), CounterRNG(torch.tensor(5)).bits(7))
+    assert torch.equal(torch.cat((first, second)), CounterRNG(torch.tensor(5), algorithm).bits(7))
 
 
 def test_keys_are_reproducible_from_the_generator():
@@ -63,8 +211,9 @@ def test_keys_are_reproducible_from_the_generator():
 
 
 @pytest.mark.parametrize("dtype,bits", [(torch.float32, 24), (torch.float64, 53), (torch.float16, 11), (torch.bfloat16, 8)])
-def test_uniform_range_and_resolution(dtype, bits):
-    u = CounterRNG(torch.tensor(11)).uniform((4001,), dtype=dtype)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_uniform_range_and_resolution(dtype, bits, algorithm):
+    u = CounterRNG(torch.tensor(11), algorithm).uniform((4001,), dtype=dtype)
     assert u.dtype == dtype and u.shape == (4001,)
     assert bool((u >= 0).all()) and bool((u < 1).all())
     scaled = u.double() * 2.0**bits
@@ -75,8 +224,9 @@ def ks_uniform_pvalue(u):
     return stats.kstest(u.double().numpy(), "uniform").pvalue
 
 
-def test_uniform_is_uniform_and_pairs_are_independent():
-    u = CounterRNG(torch.tensor(2024)).uniform((200_000,))
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_uniform_is_uniform_and_pairs_are_independent(algorithm):
+    u = CounterRNG(torch.tensor(2024), algorithm).uniform((200_000,))
     assert ks_uniform_pvalue(u) > 1e-4
     # Consecutive draws and the two uniforms cut from one word, on a 16 x 16 grid.
     half = u.numel() // 2
@@ -86,16 +236,18 @@ def test_uniform_is_uniform_and_pairs_are_independent():
         assert stats.chisquare(counts.numpy()).pvalue > 1e-4
 
 
-def test_streams_under_different_keys_are_uncorrelated():
-    a = CounterRNG(torch.tensor(1)).uniform((100_000,), dtype=torch.float64)
-    b = CounterRNG(torch.tensor(2)).uniform((100_000,), dtype=torch.float64)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_streams_under_different_keys_are_uncorrelated(algorithm):
+    a = CounterRNG(torch.tensor(1), algorithm).uniform((100_000,), dtype=torch.float64)
+    b = CounterRNG(torch.tensor(2), algorithm).uniform((100_000,), dtype=torch.float64)
     r = float(torch.corrcoef(torch.stack((a, b)))[0, 1])
     assert abs(r) < 5 / math.sqrt(a.numel())
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_normal_matches_the_standard_normal(dtype):
-    z = CounterRNG(torch.tensor(77)).normal((100_001,), dtype=dtype)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_normal_matches_the_standard_normal(dtype, algorithm):
+    z = CounterRNG(torch.tensor(77), algorithm).normal((100_001,), dtype=dtype)
     assert z.shape == (100_001,) and z.dtype == dtype and bool(torch.isfinite(z).all())
     assert stats.kstest(z.double().numpy(), "norm").pvalue > 1e-4
     n = z.numel()
@@ -104,9 +256,10 @@ def test_normal_matches_the_standard_normal(dtype):
 
 
 @pytest.mark.parametrize("shape", [(7,), (301, 5), (2, 3, 4)])
-def test_bernoulli_frequencies_match_p(shape):
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_bernoulli_frequencies_match_p(shape, algorithm):
     p = torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    rng = CounterRNG(torch.tensor(9))
+    rng = CounterRNG(torch.tensor(9), algorithm)
     n = 4000
     draws = torch.stack([rng.bernoulli(p) for _ in range(n)])  # (n, *shape)
     assert draws.dtype == p.dtype and set(draws.unique().tolist()) <= {0.0, 1.0}
@@ -114,12 +267,13 @@ def test_bernoulli_frequencies_match_p(shape):
     assert bool(((draws.mean(0) - p).abs() < 5 * se).all())
 
 
-@pytest.mark.parametrize("shape", [(6, 7), (4, 3, 2)])
-def test_bernoulli_pairs_rows_as_the_flat_halves(shape):
-    """An even leading dimension pairs whole rows; the draws are exactly those of the flattened p."""
-    p = torch.rand(shape, generator=torch.Generator().manual_seed(1))
-    rows = CounterRNG(torch.tensor(5)).bernoulli(p)
-    flat = CounterRNG(torch.tensor(5)).bernoulli(p.reshape(-1)).reshape(shape)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("shape,dtype", [((8, 7), torch.float32), ((4, 3, 2), torch.float32), ((6, 5), torch.float64), ((6, 7), torch.float32), ((5, 3), torch.float32)])
+def test_bernoulli_cuts_rows_as_the_flat_parts(shape, dtype, algorithm):
+    """A leading dimension divisible by the planes per block cuts whole rows; the draws equal those of the flattened p."""
+    p = torch.rand(shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    rows = CounterRNG(torch.tensor(5), algorithm).bernoulli(p)
+    flat = CounterRNG(torch.tensor(5), algorithm).bernoulli(p.reshape(-1)).reshape(shape)
     assert torch.equal(rows, flat)
 
 
@@ -196,7 +350,7 @@ def test_really_compiled_block_gibbs_matches_its_eager_counter_path(monkeypatch)
     assert chi_square_pvalue(compiled.x[1], p) > 1e-4
 
 
-@pytest.mark.parametrize("bad", [torch.tensor(1.0), torch.zeros(3, dtype=torch.int64), 7])
+@pytest.mark.parametrize("bad", [torch.tensor(1.0), torch.zeros(3, dtype=torch.int64), torch.zeros((), dtype=torch.int32), 7])
 def test_bad_keys_are_refused_with_a_fix(bad):
     with pytest.raises(TypeError, match="key: expected an int64 tensor.*Fix: use CounterRNG.from_generator"):
         CounterRNG(bad)

@@ -210,3 +210,158 @@ def test_full_bias_addmm_is_split_into_mm_and_add():
     assert targets.count(aten.addmm.default) == 1 and aten.mm.default in targets
     for got, want in zip(gm(a, b, full, row), f(a, b, full, row)):
         torch.testing.assert_close(got, want)
+
+
+# -- compile="auto": the default ------------------------------------------------------------
+
+
+def counting_compile(monkeypatch):
+    """Stand torch.compile in by the identity and count how often it is called."""
+    calls = []
+
+    def fake(fn, **kw):
+        calls.append(fn)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", fake)
+    return calls
+
+
+def test_auto_is_the_default_everywhere():
+    import inspect
+
+    from ebm.evaluate import ais_log_partition
+    from ebm.objectives import rbm_block_gibbs
+    from samplers import AIS, AnnealedLangevin, BlockGibbs
+
+    for cls in (ULA, MALA):
+        assert cls(0.1).compile == "auto"
+    assert HMC(0.1).compile == "auto" and BlockGibbs([lambda b, g: b[0]]).compile == "auto" and AIS(3).compile == "auto"
+    for fn in (AnnealedLangevin.__init__, rbm_block_gibbs, ais_log_partition):
+        assert inspect.signature(fn).parameters["compile"].default == "auto"
+
+
+def test_auto_never_compiles_a_teaching_run(monkeypatch):
+    calls = counting_compile(monkeypatch)
+    x0 = torch.zeros(100, 2)
+    for make in (lambda: ULA(0.05), lambda: MALA(0.1), lambda: HMC(0.1, n_leapfrog=3)):
+        sampler = make()
+        for _ in range(5):
+            sampler.run(gauss_energy, x0, 200)
+        assert sampler._fused is False
+    assert calls == []
+
+
+def test_auto_compiles_once_the_accumulated_work_reaches_the_threshold(monkeypatch):
+    """The rule: work = chains × event size × steps, summed per (energy, shape); fused from the threshold on."""
+    calls = counting_compile(monkeypatch)
+    sampler = MALA(0.3)
+    sampler._auto.threshold = 2 * 40 * 2 * 30  # two runs of 40 2-D chains × 30 steps
+    x0 = torch.randn(40, 2, generator=torch.Generator().manual_seed(1))
+    r1 = sampler.run(gauss_energy, x0, 30, generator=torch.Generator().manual_seed(0))
+    assert sampler._fused is False and calls == []
+    sampler.run(gauss_energy, x0, 30, generator=torch.Generator().manual_seed(0))
+    assert sampler._fused is True and len(calls) == 1
+    sampler.run(gauss_energy, torch.zeros(3, 2), 30)  # another shape starts its own total
+    assert sampler._fused is False
+    r3 = sampler.run(gauss_energy, x0, 30, generator=torch.Generator().manual_seed(0))
+    assert sampler._fused is True and len(calls) == 1  # the compiled step is reused
+    forced = MALA(0.3, compile=True).run(gauss_energy, x0, 30, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(r3.x, forced.x) and not torch.equal(r1.x, r3.x)  # fused = the counter-keyed step
+
+
+def test_auto_falls_back_to_eager_with_one_warning(monkeypatch):
+    import warnings
+
+    from samplers import _compile
+
+    break_torch_compile(monkeypatch)
+    monkeypatch.setattr(_compile, "_warned", set())
+    sampler = ULA(0.1)
+    sampler._auto.threshold = 0
+    x0 = torch.zeros(50, 2)
+    with pytest.warns(RuntimeWarning, match=r'ULA\(compile="auto"\): running the step eagerly .*InvalidCxxCompiler'):
+        r = sampler.run(gauss_energy, x0, 20, generator=torch.Generator().manual_seed(0))
+    assert r.x.shape == (50, 2) and bool(torch.isfinite(r.x).all())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second run is silent and eager
+        sampler.run(gauss_energy, x0, 20, generator=torch.Generator().manual_seed(0))
+    assert sampler._fused is False
+    with pytest.raises(RuntimeError, match="compile: expected a step that torch.compile can fuse"):
+        ULA(0.1, compile=True).run(gauss_energy, x0, 5)
+
+
+def test_auto_without_a_compiler_runs_eagerly_and_warns_once(monkeypatch):
+    from samplers import _compile
+
+    calls = counting_compile(monkeypatch)
+    monkeypatch.setattr(_compile, "_warned", set())
+    monkeypatch.setattr(_compile, "compile_unavailable", lambda device: "no C++ compiler found (test)")
+    sampler = MALA(0.2)
+    sampler._auto.threshold = 0
+    with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found"):
+        r = sampler.run(gauss_energy, torch.zeros(10, 2), 10, generator=torch.Generator().manual_seed(0))
+    assert calls == [] and r.acceptance_rate.shape == (10,)
+
+
+def test_auto_block_gibbs_with_torch_draws_falls_back_to_the_generator(monkeypatch):
+    """Conditionals that draw with torch functions cannot take a CounterRNG: auto runs them eagerly with the generator."""
+    from samplers import BlockGibbs, _compile
+
+    monkeypatch.setattr(_compile, "_warned", set())
+
+    def broken(fn, **kw):
+        def fail(*args):
+            from torch._dynamo.exc import Unsupported
+
+            raise Unsupported("torch.bernoulli with a CounterRNG")
+
+        return fail
+
+    monkeypatch.setattr(torch, "compile", broken)
+    draw = lambda b, g: torch.bernoulli(torch.full_like(b[0], 0.3), generator=g)  # noqa: E731
+    sampler = BlockGibbs([draw])
+    sampler._auto.threshold = 0
+    with pytest.warns(RuntimeWarning, match="BlockGibbs"):
+        r = sampler.run(None, (torch.zeros(2000, 4),), 3, generator=torch.Generator().manual_seed(0))
+    assert abs(float(r.x[0].mean()) - 0.3) < 0.026  # 8,000 draws: 5 standard errors ≈ 0.026
+
+
+@pytest.mark.slow
+def test_auto_block_gibbs_really_falls_back_for_torch_draws(monkeypatch):
+    """With the real torch.compile: a conditional calling torch.bernoulli(generator=CounterRNG) cannot be fused."""
+    from samplers import BlockGibbs, _compile
+
+    monkeypatch.setattr(_compile, "_warned", set())
+    draw = lambda b, g: torch.bernoulli(torch.full_like(b[0], 0.3), generator=g)  # noqa: E731
+    sampler = BlockGibbs([draw])
+    sampler._auto.threshold = 0
+    with pytest.warns(RuntimeWarning, match="BlockGibbs"):
+        r = sampler.run(None, (torch.zeros(2000, 4),), 3, generator=torch.Generator().manual_seed(0))
+    assert abs(float(r.x[0].mean()) - 0.3) < 0.026
+
+
+def test_auto_ais_fuses_only_paths_with_their_own_transition(monkeypatch):
+    import math
+
+    from samplers import AIS, GeometricPath
+
+    calls = counting_compile(monkeypatch)
+    base = lambda x: 0.5 * (x**2).sum(-1)  # noqa: E731
+    ais = AIS(50, step_size=0.5)
+    ais._auto.threshold = 0
+    r = ais.run(GeometricPath(base, lambda x: base(x) / 4), torch.randn(400, 2, generator=torch.Generator().manual_seed(0)), math.log(2 * math.pi), generator=torch.Generator().manual_seed(1))
+    assert calls == [] and abs(float(r.log_z) - math.log(8 * math.pi)) < 0.15
+
+
+def test_inductor_caches_are_on():
+    """Compiled steps are reused across processes through inductor's FX-graph and AOT-autograd caches."""
+    import os
+
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+
+    if os.environ.get("TORCHINDUCTOR_FX_GRAPH_CACHE") == "0":
+        pytest.skip("the environment turns the FX-graph cache off")
+    assert inductor_config.fx_graph_cache is True
+    assert functorch_config.enable_autograd_cache is True

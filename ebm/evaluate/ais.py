@@ -75,7 +75,7 @@ def ais_log_partition(
     betas: Tensor | None = None,
     reverse_from: Tensor | None = None,
     generator: torch.Generator | None = None,
-    compile: bool = False,
+    compile: bool | str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> AISResult:
     """Estimate ``log Z`` of an energy by annealed importance sampling.
@@ -106,7 +106,11 @@ def ais_log_partition(
         compile: fuse each temperature (two matrix products, the softplus terms and both layers'
             draws, with uniforms from `samplers.counter_rng` computed inside the fused loops) with
             ``torch.compile``; see `samplers.AIS`. Same estimator, different random numbers; the
-            first call pays the compilation (seconds on a CPU).
+            first call pays the compilation (seconds on a CPU). The default "auto" compiles when
+            ``n_chains × n_visible × temperatures`` reaches ``samplers._compile.AUTO_THRESHOLDS["ais"]``
+            (10⁹: the 784 × 500 RBM with 100 chains and the default 14,500 temperatures,
+            1.1·10⁹, does; a 20-unit toy with 2,000 does not), and runs eagerly, warning once, where compiling is
+            unavailable or fails.
         progress: optional ``progress(done, total)``, called about 100 times per annealing run
             (temperatures done out of ``n_betas - 1``; the reverse run, if any, reports its own),
             e.g. ``lambda k, n: bar.update(...)`` for a tqdm bar.

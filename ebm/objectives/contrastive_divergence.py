@@ -44,7 +44,7 @@ from ebm.registry import register_objective
 __all__ = ["ContrastiveDivergence", "rbm_block_gibbs"]
 
 
-def rbm_block_gibbs(model, *, compile: bool = False):
+def rbm_block_gibbs(model, *, compile: bool | str = "auto"):
     """A ``samplers.BlockGibbs`` over the state ``(h, v)`` of an RBM: each step draws h | v, then v | h.
 
     The blocks are named ``"h"`` and ``"v"`` and their event shapes checked: pass
@@ -52,7 +52,8 @@ def rbm_block_gibbs(model, *, compile: bool = False):
     blocks raise).
 
     ``compile=True`` fuses each sweep (two matrix products, and the sigmoid, uniform draw and
-    comparison of each layer in one vectorised loop); see `samplers.BlockGibbs`.
+    comparison of each layer in one vectorised loop); the default "auto" does so once the
+    sampler's work repays the compilation; see `samplers.BlockGibbs`.
     """
     from samplers.gibbs import BlockGibbs
 
