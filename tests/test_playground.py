@@ -130,14 +130,15 @@ def test_every_landscape_and_sampler_samples():
     import ebm.energies  # noqa: F401
     from ebm.registry import LANDSCAPES
 
-    for target, sampler in itertools.product(LANDSCAPES, ("ula", "mala", "hmc")):
+    for target, sampler in itertools.product(LANDSCAPES, ("ula", "mala", "hmc", "nuts", "underdamped", "svgd")):
         scene = Scene(validate_scene({"mode": "sample", "target": target, "sampler": sampler, "step_size": 0.01, "chains": 8, "leapfrog": 3}))
         start = scene.chains.clone()
         for _ in range(8):
             scene.advance()
         frame = scene.frame()
         assert "grid" in frame and not torch.equal(scene.chains, start), (target, sampler)
-        assert "ess" in frame["quality"] and (sampler == "ula") == ("acceptance" not in frame["quality"])
+        no_accept_step = sampler in ("ula", "underdamped", "svgd")
+        assert "ess" in frame["quality"] and no_accept_step == ("acceptance" not in frame["quality"])
 
 
 def test_drawn_data_waits_for_points_then_trains():

@@ -64,6 +64,9 @@ SAMPLERS = {
     "mala": "MALA: Langevin proposal + Metropolis test (Roberts & Tweedie 1996)",
     "ula": "ULA: unadjusted Langevin (biased for a finite step)",
     "hmc": "HMC: leapfrog + Metropolis test (Duane et al. 1987; Neal 2011)",
+    "nuts": "NUTS: HMC that picks its own trajectory length (Hoffman & Gelman 2014)",
+    "underdamped": "underdamped Langevin: momentum + friction, BAOAB (Leimkuhler & Matthews 2013)",
+    "svgd": "SVGD: interacting particles pushed by the score and apart by a kernel (Liu & Wang 2016)",
 }
 
 DATA_SETS = ("moons", "8gaussians", "circles", "rings", "swissroll", "pinwheel", "2spirals", "checkerboard", "drawn")

@@ -236,6 +236,12 @@ class Scene:
             return samplers.ULA(s["step_size"])
         if s["sampler"] == "hmc":
             return samplers.HMC(s["step_size"], s["leapfrog"])
+        if s["sampler"] == "nuts":  # the page's step size, no warm-up: a tick is a few transitions
+            return samplers.NUTS(s["step_size"], warmup_steps=0, max_tree_depth=6)
+        if s["sampler"] == "underdamped":
+            return samplers.UnderdampedLangevin(s["step_size"], friction=1.0)
+        if s["sampler"] == "svgd":
+            return samplers.SVGD(s["step_size"])
         return samplers.MALA(s["step_size"])
 
     @property
