@@ -16,7 +16,7 @@ Why the loop looks the way it does:
 * **One energy evaluation per proposal.** The state caches the energy and score of the current
   position; a rejected proposal costs nothing more and an accepted one swaps the cache.
 * **Kernel fusion** (``compile=True``, or the default ``compile="auto"`` once the work repays the
-  compilation: see `samplers._compile.AutoCompile`): the kernel's one-step update (energy, score,
+  compilation: see `samplers.compilation.AutoCompile`): the kernel's one-step update (energy, score,
   proposal, accept test) is wrapped as a pure function of ``(x, energy, score, eps, key)`` and
   compiled once with ``torch.compile(fullgraph=True, dynamic=False)``. The step draws its noise and
   its Metropolis uniform itself, from a counter-based generator keyed from the caller's generator
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._compile import AutoCompile, compile_step
+from .compilation import AutoCompile, compile_step
 from .counter_rng import CounterRNG
 from ._report import (  # re-exported: the samplers import their result types from here
     MAX_ENERGY_ERROR, SamplerDivergedError, SamplerResult, SamplerWarning, _count_dtype, chain_health, diverged_message, divergent_transitions, finish_run,
@@ -197,7 +197,7 @@ class GradientSampler:
     ``compile=True`` (all gradient samplers) runs the same ``_step`` through ``torch.compile``; see
     ``_step_fn``; ``compile="auto"`` (the default) does so once the sampler's accumulated work on
     an energy and shape, ``chains × event size × (warm-up + steps)``, reaches
-    ``samplers._compile.AUTO_THRESHOLDS["gradient"]``, and otherwise runs eagerly. A kernel only
+    ``samplers.compilation.AUTO_THRESHOLDS["gradient"]``, and otherwise runs eagerly. A kernel only
     needs to be traceable (no ``.item()``, no data-dependent branches).
     """
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from ._base import ChainState, check_energy_output, check_x0_against_energy, energy_and_score_fn
-from ._compile import AutoCompile, compile_failure, compile_step, warn_eager_fallback
+from .compilation import AutoCompile, compile_failure, compile_step, warn_eager_fallback
 from .counter_rng import CounterRNG
 from .validation import check_callable_energy, check_generator, check_int, check_positive, check_tensor, format_error, trusted_inputs
 from .gibbs import SingleSiteGibbs
@@ -194,7 +194,7 @@ class AIS:
             ``transition`` (e.g. the RBM path of ``ebm.evaluate.ais_log_partition``; a user kernel
             is fused only with True, since only its author knows it draws through
             ``samplers.counter_rng``), once the work ``chains × event size × temperatures``
-            summed over runs reaches ``samplers._compile.AUTO_THRESHOLDS["ais"]``; a failed
+            summed over runs reaches ``samplers.compilation.AUTO_THRESHOLDS["ais"]``; a failed
             compilation then warns once and runs the same transition eagerly.
 
     Example:

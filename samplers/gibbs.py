@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from ._compile import AutoCompile, compile_step
+from .compilation import AutoCompile, compile_step
 from ._base import SamplerResult, check_energy_output, check_x0_against_energy, finish_run
 from .counter_rng import CounterRNG
 from .validation import check_choice, check_generator, check_has_values, check_int, check_tensor, format_error, trusted_inputs
@@ -58,7 +58,7 @@ class BlockGibbs:
             the same distribution. The first ``run`` pays the compilation (seconds to tens of
             seconds on a CPU); later runs with the same block shapes reuse it. "auto" fuses once
             this sampler's work, ``Σ block sizes × sweeps`` summed over runs of the same shapes,
-            reaches ``samplers._compile.AUTO_THRESHOLDS["gibbs"]`` (10⁹: e.g. 1,000 RBM chains
+            reaches ``samplers.compilation.AUTO_THRESHOLDS["gibbs"]`` (10⁹: e.g. 1,000 RBM chains
             at 784 + 500 units × 780 sweeps); if the sweep cannot be compiled (no compiler, or
             conditionals that draw with ``torch`` functions instead of ``samplers.counter_rng``)
             it warns once and runs eagerly with ``generator``.

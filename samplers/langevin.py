@@ -57,7 +57,7 @@ class ULA(GradientSampler):
             inductor's on-disk cache warm), later runs reuse it. True raises RuntimeError (with
             the fix) if the step cannot be compiled. "auto" fuses once this sampler's work on the
             energy and shape, ``chains × event size × steps`` summed over runs, reaches the
-            break-even ``samplers._compile.AUTO_THRESHOLDS["gradient"]`` (5·10⁸: e.g. one run of
+            break-even ``samplers.compilation.AUTO_THRESHOLDS["gradient"]`` (5·10⁸: e.g. one run of
             100,000 2-D chains × 2,500 steps, or 25 of 100 steps), so tiny teaching runs stay
             eager; it runs eagerly, warning once, where compiling is unavailable or fails.
 

@@ -328,7 +328,7 @@ def test_counter_keyed_block_gibbs_matches_enumeration(monkeypatch):
 
 
 def test_block_gibbs_compile_must_be_a_bool():
-    with pytest.raises(TypeError, match="compile: expected a bool.*Fix:"):
+    with pytest.raises(TypeError, match="compile: expected True, False or .auto.*Fix:"):
         BlockGibbs([lambda b, g: b[0]], compile="yes")
 
 

@@ -50,7 +50,7 @@ def run_pair(make, energy, n=40, steps=30):
 
 @pytest.mark.parametrize("bad", ["yes", 1, None])
 def test_compile_must_be_a_bool(bad):
-    with pytest.raises(TypeError, match="compile: expected a bool.*Fix:"):
+    with pytest.raises(TypeError, match="compile: expected True, False or .auto.*Fix:"):
         ULA(0.1, compile=bad)
     with pytest.raises(TypeError, match="Fix:"):
         MALA(0.1, compile=bad)
@@ -191,7 +191,7 @@ def test_full_bias_addmm_is_split_into_mm_and_add():
     """The CPU post-grad pass: addmm with a full-size bias becomes mm + add; a row bias is kept."""
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    from samplers._compile import UnfuseFullBiasAddmm
+    from samplers.compilation import UnfuseFullBiasAddmm
 
     if UnfuseFullBiasAddmm is None:
         pytest.skip("this torch has no inductor custom-pass interface; compile_step runs without the pass")
@@ -273,7 +273,7 @@ def test_auto_compiles_once_the_accumulated_work_reaches_the_threshold(monkeypat
 def test_auto_falls_back_to_eager_with_one_warning(monkeypatch):
     import warnings
 
-    from samplers import _compile
+    from samplers import compilation as _compile
 
     break_torch_compile(monkeypatch)
     monkeypatch.setattr(_compile, "_warned", set())
@@ -292,7 +292,7 @@ def test_auto_falls_back_to_eager_with_one_warning(monkeypatch):
 
 
 def test_auto_without_a_compiler_runs_eagerly_and_warns_once(monkeypatch):
-    from samplers import _compile
+    from samplers import compilation as _compile
 
     calls = counting_compile(monkeypatch)
     monkeypatch.setattr(_compile, "_warned", set())
@@ -306,7 +306,8 @@ def test_auto_without_a_compiler_runs_eagerly_and_warns_once(monkeypatch):
 
 def test_auto_block_gibbs_with_torch_draws_falls_back_to_the_generator(monkeypatch):
     """Conditionals that draw with torch functions cannot take a CounterRNG: auto runs them eagerly with the generator."""
-    from samplers import BlockGibbs, _compile
+    from samplers import BlockGibbs
+    from samplers import compilation as _compile
 
     monkeypatch.setattr(_compile, "_warned", set())
 
@@ -330,7 +331,8 @@ def test_auto_block_gibbs_with_torch_draws_falls_back_to_the_generator(monkeypat
 @pytest.mark.slow
 def test_auto_block_gibbs_really_falls_back_for_torch_draws(monkeypatch):
     """With the real torch.compile: a conditional calling torch.bernoulli(generator=CounterRNG) cannot be fused."""
-    from samplers import BlockGibbs, _compile
+    from samplers import BlockGibbs
+    from samplers import compilation as _compile
 
     monkeypatch.setattr(_compile, "_warned", set())
     draw = lambda b, g: torch.bernoulli(torch.full_like(b[0], 0.3), generator=g)  # noqa: E731

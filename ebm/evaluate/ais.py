@@ -107,7 +107,7 @@ def ais_log_partition(
             draws, with uniforms from `samplers.counter_rng` computed inside the fused loops) with
             ``torch.compile``; see `samplers.AIS`. Same estimator, different random numbers; the
             first call pays the compilation (seconds on a CPU). The default "auto" compiles when
-            ``n_chains × n_visible × temperatures`` reaches ``samplers._compile.AUTO_THRESHOLDS["ais"]``
+            ``n_chains × n_visible × temperatures`` reaches ``samplers.compilation.AUTO_THRESHOLDS["ais"]``
             (10⁹: the 784 × 500 RBM with 100 chains and the default 14,500 temperatures,
             1.1·10⁹, does; a 20-unit toy with 2,000 does not), and runs eagerly, warning once, where compiling is
             unavailable or fails.

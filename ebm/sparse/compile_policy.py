@@ -25,11 +25,9 @@ it); the C kernels of the polish are cached by `ebm.sparse.native`.
 
 from __future__ import annotations
 
-import types
-
 import torch
 
-from ebm._validation import format_error
+from samplers.compilation import check_compile_flag, compile_step as _shared_compile_step
 
 __all__ = ["check_compile_flag", "compile_step", "should_compile", "record_eager", "mark_broken", "COMPILE_SECONDS", "MIN_WORK", "EAGER_MACS_PER_SECOND"]
 
@@ -47,17 +45,6 @@ ASSUMED_ITERATIONS = 60
 
 _SPENT: dict = {}  # configuration -> eager iteration seconds spent in this process
 _BROKEN: list = []  # [reason] once a compilation failed under "auto"
-
-
-def check_compile_flag(compile) -> bool | str:
-    """Validate ``compile``: True, False or ``"auto"``; torch.compile must exist when True."""
-    if compile == "auto" and isinstance(compile, str):
-        return "auto"
-    if not isinstance(compile, bool):
-        raise TypeError(format_error("compile", "True, False or 'auto'", f"{type(compile).__name__} {compile!r}", "pass compile='auto' (the default), True to always fuse the iterations with torch.compile, or False"))
-    if compile and not callable(getattr(torch, "compile", None)):
-        raise RuntimeError(format_error("compile", "a torch build with torch.compile", f"torch {torch.__version__} without it", "upgrade torch (>= 2.0) or pass compile=False"))
-    return compile
 
 
 def should_compile(config, work: float, device: torch.device, compiled: bool) -> bool:
@@ -89,30 +76,6 @@ def mark_broken(reason: str) -> None:
 
 
 def compile_step(fn):
-    """``torch.compile(fn)`` with a graph of its own, full graph, static shapes; compile failures become a clear error.
-
-    A fresh code object gives each compiled step its own dynamo cache (no shared recompile
-    limit); a step that cannot be captured whole is an error, not a silent graph break. Errors
-    raised by torch.compile itself (dynamo, inductor) become a ``RuntimeError`` naming
-    ``compile`` with the fix; other errors pass through.
-    """
-    fresh = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    compiled = torch.compile(fresh, fullgraph=True, dynamic=False)
-
-    def run(*args):
-        try:
-            return compiled(*args)
-        except Exception as err:
-            if not type(err).__module__.startswith(("torch._dynamo", "torch._inductor")):
-                raise
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-            raise RuntimeError(
-                format_error(
-                    "compile",
-                    "a step that torch.compile can fuse (a working inductor backend: a C++ compiler on CPU, Triton on GPU)",
-                    f"{type(err).__name__}: {first}",
-                    "pass compile=False (same algorithm, unfused), or install the compiler",
-                )
-            ) from err
-
-    return run
+    """`samplers.compilation.compile_step` for the sparse iterations: their full-bias ``addmm``
+    (``u = B/L + y (I − G/L)``) stays one kernel, so the samplers' unfusing pass is off."""
+    return _shared_compile_step(fn, unfuse_full_bias=False)

@@ -77,7 +77,7 @@ class CompileError(RuntimeError):
 def check_compile_flag(compile) -> bool | str:
     """Validate a sampler's ``compile`` argument: True, False or "auto" (torch.compile must exist when True)."""
     if not (isinstance(compile, bool) or compile == "auto"):
-        raise TypeError(format_error("compile", 'a bool or "auto"', f"{type(compile).__name__} {compile!r}",
+        raise TypeError(format_error("compile", 'True, False or "auto"', f"{type(compile).__name__} {compile!r}",
                                      'leave the default compile="auto" (fuse when the work repays the compilation), or pass compile=True / compile=False'))
     if compile is True and not callable(getattr(torch, "compile", None)):
         raise RuntimeError(format_error("compile", "a torch build with torch.compile", f"torch {torch.__version__} without it", "upgrade torch (>= 2.0) or pass compile=False"))
@@ -217,8 +217,12 @@ else:
     UnfuseFullBiasAddmm = None
 
 
-def compile_step(fn, *, options: dict | None = None, on_failure=None):
+def compile_step(fn, *, options: dict | None = None, on_failure=None, unfuse_full_bias: bool = True):
     """Compile ``fn`` (fullgraph, static shapes) into a callable that reports compile failures clearly.
+
+    Shared by the samplers and ``ebm.sparse`` (their fused steps). ``unfuse_full_bias`` applies
+    `UnfuseFullBiasAddmm` on CPU (the samplers' autograd energies gain from it; the sparse
+    iterations use a full-bias ``addmm`` on purpose and pass False).
 
     A failure of torch.compile itself raises `CompileError` naming ``compile`` and the fix; with
     ``on_failure`` (compile="auto") it calls ``on_failure(error)`` instead and runs ``fn`` eagerly,
@@ -226,7 +230,7 @@ def compile_step(fn, *, options: dict | None = None, on_failure=None):
     """
     fresh = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
     options = dict(options or {})
-    if UnfuseFullBiasAddmm is not None:
+    if unfuse_full_bias and UnfuseFullBiasAddmm is not None:
         options.setdefault("post_grad_custom_post_pass", UnfuseFullBiasAddmm())
     kwargs = {"options": options} if options else {}
     compiled = torch.compile(fresh, fullgraph=True, dynamic=False, **kwargs)
