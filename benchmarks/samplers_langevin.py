@@ -263,7 +263,7 @@ def main():
     chains, steps = sizes[1]
     print(f"\nhardware bounds at {chains:,} chains: memory bandwidth (triad, 64 MiB float32, 1 thread) {bw:.1f} GB/s; "
           f"noise ({default_algorithm(torch.device('cpu'))}): model {model_rate / 1e6:.0f} M normals/s ({OPS_PER_NORMAL[default_algorithm(torch.device('cpu'))]:.0f} ops/normal, {lanes} lanes x 2/cycle x {mhz:.0f} MHz), "
-          f"measured noise-only kernel {noise_rate / 1e6:.0f} M normals/s\n")
+          f"measured noise-only kernel {'not measured (--no-compile)' if noise_rate != noise_rate else f'{noise_rate / 1e6:.0f} M normals/s'}\n")
     print("| ISA | sampler | implementation | chain-steps/s | memory bound (B/chain-step) | % of memory bound | noise bound (model / measured) | % of noise bound (model / measured) |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for kind, bytes_per in (("ula", 16), ("mala", 40)):

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from ebm._validation import check_generator, check_int, check_nonnegative, check_positive, check_tensor, format_error
 from ebm.energy import Energy
 from ebm.registry import register_energy
+from samplers.enumeration import enumerate_binary_states
 from samplers.counter_rng import bernoulli, normal
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "BoltzmannMachine", "MAX_ENUMERATION_BITS", "binary_states", "bernoulli"]
@@ -42,11 +43,10 @@ _CHUNK_BITS = 14  # 16,384 states per chunk keeps the (chunk, n) float64 blocks 
 def binary_states(n: int, start: int, stop: int, *, dtype=torch.float64, device=None) -> Tensor:
     """The binary expansions of the integers ``start, ..., stop-1``: shape ``(stop - start, n)``.
 
-    Bit ``i`` of state ``k`` is ``(k >> i) & 1`` (unit 0 is the least significant bit).
+    Bit ``i`` of state ``k`` is ``(k >> i) & 1`` (unit 0 is the least significant bit); the same
+    enumeration as `samplers.enumeration.enumerate_binary_states`, which exact sampling uses.
     """
-    idx = torch.arange(start, stop, device=device)  # (m,)
-    bits = torch.arange(n, device=device)  # (n,)
-    return ((idx.unsqueeze(-1) >> bits) & 1).to(dtype)  # (m, n)
+    return enumerate_binary_states(n, start, stop, dtype=dtype, device=device)  # (m, n)
 
 
 _RBM_AIS_FIX = "estimate log Z with annealed importance sampling: ebm.evaluate.ais_log_partition(model, n_chains=100, n_betas=10000)"

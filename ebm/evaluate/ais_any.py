@@ -22,7 +22,7 @@ import math
 import torch
 from torch import Tensor
 
-from ebm._validation import check_choice, check_generator, check_int, check_positive, check_tensor, format_error
+from ebm._validation import check_choice, check_generator, check_int, check_positive, check_tensor, energy_reference_tensor, format_error
 from samplers import AIS, GeometricPath
 
 __all__ = ["ais_log_partition_any", "gaussian_base", "bernoulli_base"]
@@ -131,7 +131,7 @@ def ais_log_partition_any(
     n_betas = check_int("n_betas", n_betas, minimum=3)
     kernel_steps = check_int("kernel_steps", kernel_steps, minimum=1)
     base_scale = check_positive("base_scale", base_scale)
-    reference = next((t for t in list(getattr(energy, "parameters", lambda: [])()) + list(getattr(energy, "buffers", lambda: [])()) if t.is_floating_point()), None)
+    reference = energy_reference_tensor(energy)
     dtype = reference.dtype if reference is not None else torch.float64
     device = reference.device if reference is not None else torch.device("cpu")
     check_generator("generator", generator, device)
