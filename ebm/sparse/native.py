@@ -488,7 +488,8 @@ def prox_steps_native(z: Tensor, y: Tensor, t: Tensor, b: Tensor, d: Tensor | No
     All tensors CPU, contiguous, one dtype (float32 or float64).
     """
     if not available():
-        raise RuntimeError("the native kernels are not available (no working C compiler); use the torch path")
+        raise RuntimeError(format_error("ebm.sparse.native", "the C kernels built (a working C compiler)", "none available",
+                                        "call fista/ista, which fall back to the torch path, or install a C compiler (cc)"))
     fn = _LIB[0].prox_update_f64 if z.dtype == torch.float64 else _LIB[0].prox_update_f32
     m, k = z.shape
     thin = d is not None
