@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,6 +93,7 @@ def main() -> None:
     ap.add_argument("--gwg-chains", type=int, default=100)
     ap.add_argument("--coupling", type=float, default=0.2, help="Ising J (critical J is 0.4407)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=3, help="independent runs per row (the banana's min ESS varies several-fold between seeds)")
     ap.add_argument("--no-ablation", action="store_true", help="skip the 'no mass adaptation' row")
     ap.add_argument("--targets", nargs="+", default=["gauss10", "banana"], choices=["gauss10", "banana"])
     ap.add_argument("--no-gwg", action="store_true", help="skip the Gibbs-with-gradients table")
@@ -101,29 +103,39 @@ def main() -> None:
     have_peer = args.ebmkit.exists()
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s), "
           f"capability {torch.backends.cpu.get_cpu_capability()}; warm-up {args.warmup}, draws {args.steps}")
-    print("\n| target | chains | sampler | seconds (warm-up + draws) | min ESS | min ESS / s | ratio to ebmkit | mean err / var rel. err |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| target | chains | sampler | seed | seconds (warm-up + draws) | min ESS | min ESS / s | ratio to ebmkit | mean err / var rel. err |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    summary = []
     for target, energy, dim in [t for t in (("gauss10", gauss10, 10), ("banana", banana, 2)) if t[0] in args.targets]:
         for chains in args.chains:
-            g = torch.Generator().manual_seed(0)
-            x0 = torch.randn(chains, dim, generator=g, dtype=torch.float64)
-            rows = []
-            variants = [("ours, plain call", NUTS(warmup_steps=args.warmup, thin=1))]
-            if not args.no_ablation:
-                variants.append(("ours, no mass adaptation", NUTS(warmup_steps=args.warmup, adapt_mass=False, thin=1)))
-            for name, sampler in variants:
-                t = time.perf_counter()
-                r = sampler.run(energy, x0, args.steps, generator=g)
-                seconds = time.perf_counter() - t
-                rows.append((name, seconds, r.trajectory))
-            if have_peer:
-                seconds, traj = run_ebmkit({"sampler": "nuts", "target": target, "warmup": args.warmup, "steps": args.steps, "threads": args.threads}, x0, args.ebmkit)
-                rows.append(("ebmkit NUTS", seconds, traj))
-            peer_rate = min_ess(rows[-1][2]) / rows[-1][1] if have_peer else None
-            for name, seconds, traj in rows:
-                ess = min_ess(traj)
-                ratio = f"{ess / seconds / peer_rate:.2f}x" if peer_rate else "-"
-                print(f"| {target} | {chains} | {name} | {seconds:.2f} | {ess:.0f} | {ess / seconds:.1f} | {ratio} | {moment_error(target, traj)} |")
+            rates: dict[str, list[float]] = {}
+            for seed in range(args.seeds):
+                g = torch.Generator().manual_seed(seed)
+                x0 = torch.randn(chains, dim, generator=g, dtype=torch.float64)
+                rows = []
+                variants = [("ours, plain call", NUTS(warmup_steps=args.warmup, thin=1))]
+                if not args.no_ablation:
+                    variants.append(("ours, no mass adaptation", NUTS(warmup_steps=args.warmup, adapt_mass=False, thin=1)))
+                for name, sampler in variants:
+                    t = time.perf_counter()
+                    r = sampler.run(energy, x0, args.steps, generator=g)
+                    seconds = time.perf_counter() - t
+                    rows.append((name, seconds, r.trajectory))
+                if have_peer:
+                    seconds, traj = run_ebmkit({"sampler": "nuts", "target": target, "warmup": args.warmup, "steps": args.steps, "threads": args.threads, "seed": seed}, x0, args.ebmkit)
+                    rows.append(("ebmkit NUTS", seconds, traj))
+                peer_rate = min_ess(rows[-1][2]) / rows[-1][1] if have_peer else None
+                for name, seconds, traj in rows:
+                    ess = min_ess(traj)
+                    rates.setdefault(name, []).append(ess / seconds)
+                    ratio = f"{ess / seconds / peer_rate:.2f}x" if peer_rate else "-"
+                    print(f"| {target} | {chains} | {name} | {seed} | {seconds:.2f} | {ess:.0f} | {ess / seconds:.1f} | {ratio} | {moment_error(target, traj)} |", flush=True)
+            peer = statistics.median(rates["ebmkit NUTS"]) if have_peer else None
+            for name, values in rates.items():
+                med = statistics.median(values)
+                summary.append(f"| {target} | {chains} | {name} | {med:.1f} | {f'{med / peer:.2f}x' if peer else '-'} |")
+    print(f"\nMedian over {args.seeds} seed(s):\n\n| target | chains | sampler | median min ESS / s | ratio to ebmkit |\n|---|---|---|---|---|")
+    print("\n".join(summary))
     if args.no_gwg:
         return
     # Gibbs with gradients on the Ising lattice: ESS of the magnetisation per second.

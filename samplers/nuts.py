@@ -18,24 +18,34 @@ trajectory in proportion to ``exp(-H)``:
 * **Divergences**: a leaf with ``H − H₀ > 1000`` (Stan's threshold) ends the trajectory and is
   counted as a divergent transition; it does not make the chain "diverged" (its state stays finite).
 
-Batching: chains build trees of different depths. At every doubling the chains still building
-are gathered (one host synchronisation per doubling, not per leapfrog step) and only they compute;
-a chain whose current subtree turns internally keeps stepping until the subtree is complete (masked),
-as the subtrees of all gathered chains have the same size. ``result.extras["leapfrog_efficiency"]``
-reports the fraction of computed leapfrog steps that a one-chain implementation would also have
-computed.
+Batching: chains build trees of different depths, so chains do not wait for each other. Every
+chain runs its own iteration as a small state machine — where it is in its trajectory, which subtree
+it is building and how many of its leaves are done — and each batched *tick* takes one leapfrog
+step for every chain. A chain whose iteration ends (its trajectory turned, its subtree turned or
+diverged inside, or the depth limit) starts its next iteration on the next tick, while the others
+go on building. The U-turn checks of the recursive algorithm become, at each leaf, the checks of
+every power-of-two sub-subtree that ends at that leaf (an iterative build: momentum and momentum-sum
+checkpoints per level), so the set of checks and the draws' distribution are those of Stan's
+recursive build. The energy is evaluated once per tick on every chain still running: a
+depth-by-depth lockstep batch instead waits, at every iteration, for its deepest tree, and takes
+``2^depth`` leapfrog calls for it (about 65 calls per iteration for chains of mean depth 3 on a
+banana, where the state machine needs about 9 ticks). Chains meet only where they must: at the
+end of each mass-adaptation window (the mass is shared) and when the run ends.
+``result.extras["leapfrog_efficiency"]`` reports the fraction of computed leapfrog steps (over
+warm-up and sampling) that a one-chain implementation would also have computed.
 
 Warm-up adaptation (Stan's schedule): dual averaging of one step size per chain toward a mean
 acceptance statistic ``target_acceptance`` (Hoffman & Gelman 2014, Algorithm 5), and, with
 ``adapt_mass=True``, a diagonal mass ``M = 1 / variance`` estimated in doubling windows (75-step
 fast start, windows of 25, 50, 100, ... steps, 50-step fast end) from the states of all chains,
-shrunk toward 10⁻³ as Stan does.
+shrunk toward 10⁻³ as Stan does. Each chain keeps its own averaged ε̄ for sampling, as in Stan
+(one shared ε — the chains' geometric mean — was tried: the batch then moves at one pace, but on
+the banana the smallest coordinate ESS fell by about half over 8 seeds).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
@@ -48,26 +58,62 @@ DIVERGENCE_THRESHOLD = 1000.0
 """An energy error H − H₀ above this ends a trajectory as a divergent transition (Stan's value)."""
 
 
-@dataclass
-class _Tree:
-    """A (sub)trajectory of every gathered chain; tensors have the gathered batch first."""
+class _ChainwiseDualAveraging(DualAveraging):
+    """One step size per chain (Stan's per-chain adaptation); each chain advances its own clock."""
 
-    x_first: torch.Tensor  # first and last leaves in build order: (b, d)
-    p_first: torch.Tensor
-    s_first: torch.Tensor
-    x_last: torch.Tensor
-    p_last: torch.Tensor
-    s_last: torch.Tensor
-    x_prop: torch.Tensor  # the candidate state and its energy and score
-    e_prop: torch.Tensor
-    s_prop: torch.Tensor
-    log_w: torch.Tensor  # log Σ exp(H₀ − H) over the leaves (b,)
-    rho: torch.Tensor  # momentum sum (b, d)
-    stop: torch.Tensor  # turned or diverged inside (b,) bool
-    divergent: torch.Tensor  # a leaf diverged (b,) bool
-    accept_sum: torch.Tensor  # Σ min(1, exp(H₀ − H)) over the leaves a one-chain sampler builds (b,)
-    n_needed: torch.Tensor  # leaves a one-chain sampler builds: it stops at the first internal stop (b,)
-    n_leaves: int  # leaves computed for every gathered chain
+    def __init__(self, target: float, batch: int, device, dtype):
+        super().__init__(1.0, target, batch, 2, device, dtype)
+        self.t = torch.zeros(batch, dtype=dtype, device=device)
+
+    def update(self, log_alpha: torch.Tensor, mask: torch.Tensor) -> None:
+        alpha = torch.nan_to_num(log_alpha.clamp(max=0.0), nan=-math.inf).exp()  # (batch,)
+        t = self.t + mask.to(self.t.dtype)
+        tt = t.clamp(min=1.0)
+        w = 1.0 / (tt + self.t0)
+        h = torch.where(mask, (1 - w) * self.h + w * (self.target - alpha), self.h)
+        log_eps = torch.where(mask, self.mu - tt.sqrt() / self.gamma * h, self.eps.flatten().log())
+        eta = tt.pow(-self.kappa)
+        self.log_eps_bar = torch.where(mask, (1 - eta) * self.log_eps_bar + eta * log_eps, self.log_eps_bar)
+        self.t, self.h = t, h
+        self._set(log_eps)
+
+    def restart(self, eps: torch.Tensor) -> None:
+        super().restart(eps.expand(self.h.shape[0], 1))
+        self.t = torch.zeros_like(self.h)
+
+
+class _Chains:
+    """Where every chain stands in its own NUTS iteration: batch-first tensors, ``b`` chains of ``d``
+    coordinates, ``L`` tree levels. Pairs and triples are packed so one ``where`` moves them all.
+
+    cur (b, 2, d) and cur_e (b,): the chain's state [x, score] and energy; ends (b, 2, 3, d): the
+    trajectory's [earliest, latest] leaves, each [x, p, score]; leaf (b, 3, d): the last leaf built;
+    prop / sub (b, 2, d) with prop_e / sub_e (b,): the candidate of the trajectory / of the subtree
+    being built; rho (b, 2, d): momentum sums [trajectory, subtree]; ck (b, L, 2, d): per level, the
+    momentum at the level's first leaf and the subtree's momentum sum before it; h0, log_w,
+    log_w_sub (b,); stats (b, 2): [Σ acceptance, leaves]; eps (b, 1); j (depth of the subtree being
+    built) and k (its leaves so far) (b,) long; forward, divergent, fresh (b,) bool; level (L,) and
+    pow2 (L,): the levels 1..L and their sizes 2^level.
+    """
+
+    __slots__ = ("cur", "cur_e", "ends", "leaf", "prop", "prop_e", "sub", "sub_e", "rho", "ck", "h0", "log_w", "log_w_sub",
+                 "stats", "eps", "j", "k", "forward", "divergent", "fresh", "level", "pow2")
+
+    def __init__(self, x, e, s, eps, levels: int):
+        b, d = x.shape
+        zeros = lambda *shape: torch.zeros(*shape, dtype=x.dtype, device=x.device)  # noqa: E731
+        flags = lambda: torch.zeros(b, dtype=torch.bool, device=x.device)  # noqa: E731
+        self.cur, self.cur_e = torch.stack((x, s), 1), e
+        self.ends, self.leaf = zeros(b, 2, 3, d), zeros(b, 3, d)
+        self.prop, self.prop_e, self.sub, self.sub_e = zeros(b, 2, d), zeros(b), zeros(b, 2, d), zeros(b)
+        self.rho, self.ck = zeros(b, 2, d), zeros(b, levels, 2, d)
+        self.h0, self.log_w, self.log_w_sub, self.stats = zeros(b), zeros(b), zeros(b), zeros(b, 2)
+        self.eps = eps.expand(b, 1).clone()
+        self.j = torch.zeros(b, dtype=torch.long, device=x.device)
+        self.k = torch.zeros(b, dtype=torch.long, device=x.device)
+        self.forward, self.divergent, self.fresh = flags(), flags(), ~flags()
+        self.level = torch.arange(1, levels + 1, device=x.device)  # (L,) levels 1..L: sub-subtrees of 2^level leaves
+        self.pow2 = 2**self.level
 
 
 class NUTS:
@@ -112,93 +158,100 @@ class NUTS:
         if self.step_size is None and not (self.adapt_step_size and self.warmup_steps > 0):
             raise ValueError(format_error("step_size", "a value when step-size adaptation is off", "None", "pass step_size=, or keep adapt_step_size=True with warmup_steps > 0"))
 
-    # ------------------------------------------------------------------ one tree
-    def _leaf(self, fn, x, p, s, eps, inv_m, h0):
-        """One leapfrog step (signed ε per chain) and the leaf's bookkeeping."""
+    # ------------------------------------------------------------------ one tick
+    @staticmethod
+    def _leapfrog(fn, x, p, s, eps, inv_m):
+        """One leapfrog step with a signed step size per chain ``eps (b, 1)``."""
         p = p + 0.5 * eps * s
         x = x + eps * (p * inv_m)
         e, s = fn(x)
-        p = p + 0.5 * eps * s
-        h = e + 0.5 * (p * p * inv_m).sum(1)
-        delta = h0 - h  # log weight of the leaf relative to the start; NaN counts as a divergence
-        divergent = ~(delta > -DIVERGENCE_THRESHOLD)
-        delta = torch.where(divergent, torch.full_like(delta, -math.inf), delta)
-        accept = delta.clamp(max=0).exp()
-        return _Tree(x, p, s, x, p, s, x, e, s, delta, p, divergent, divergent, accept, torch.ones_like(accept), 1)
+        return x, p + 0.5 * eps * s, e, s
 
-    def _turned(self, rho, p_a, p_b, inv_m):
-        return ((rho * p_a * inv_m).sum(1) <= 0) | ((rho * p_b * inv_m).sum(1) <= 0)
+    @staticmethod
+    def _turned(rho, p_a, p_b, inv_m):
+        """Generalised U-turn criterion over the last dimension: ``ρ·M⁻¹p_a ≤ 0 or ρ·M⁻¹p_b ≤ 0``."""
+        q = rho * inv_m
+        return ((q * p_a).sum(-1) <= 0) | ((q * p_b).sum(-1) <= 0)
 
-    def _build(self, fn, x, p, s, eps, inv_m, h0, depth, generator):
-        if depth == 0:
-            return self._leaf(fn, x, p, s, eps, inv_m, h0)
-        a = self._build(fn, x, p, s, eps, inv_m, h0, depth - 1, generator)
-        b = self._build(fn, a.x_last, a.p_last, a.s_last, eps, inv_m, h0, depth - 1, generator)
-        log_w = torch.logaddexp(a.log_w, b.log_w)
-        # Uniform progressive sampling: the second half's candidate with probability W_b / (W_a + W_b).
-        take_b = torch.rand(log_w.shape, generator=generator, dtype=log_w.dtype, device=log_w.device).log() < (b.log_w - log_w)
-        take_b &= ~a.stop  # a stopped first half ends the subtree: nothing after it counts
-        rho = a.rho + b.rho
-        stop = a.stop | b.stop | self._turned(rho, a.p_first, b.p_last, inv_m)
-        col = take_b[:, None]
-        return _Tree(
-            a.x_first, a.p_first, a.s_first, b.x_last, b.p_last, b.s_last,
-            torch.where(col, b.x_prop, a.x_prop), torch.where(take_b, b.e_prop, a.e_prop), torch.where(col, b.s_prop, a.s_prop),
-            torch.where(a.stop, a.log_w, log_w), rho, stop, a.divergent | (b.divergent & ~a.stop),
-            a.accept_sum + torch.where(a.stop, torch.zeros_like(b.accept_sum), b.accept_sum),
-            a.n_needed + torch.where(a.stop, torch.zeros_like(b.n_needed), b.n_needed), a.n_leaves + b.n_leaves,
-        )
+    def _tick(self, fn, c: _Chains, eps, inv_m, sqrt_m, generator):
+        """Advance every chain by one leapfrog step.
 
-    def _iteration(self, fn, x, e, s, eps, sqrt_m, inv_m, generator):
-        """One NUTS transition for every chain. Returns the new (x, e, s) and per-chain statistics."""
-        batch, dev, dt = x.shape[0], x.device, x.dtype
-        p0 = torch.randn(x.shape, generator=generator, dtype=dt, device=dev) * sqrt_m
-        h0 = e + 0.5 * (p0 * p0 * inv_m).sum(1)
-        minus = [x.clone(), p0.clone(), s.clone()]  # the trajectory's earliest and latest states
-        plus = [x.clone(), p0.clone(), s.clone()]
-        x_new, e_new, s_new = x.clone(), e.clone(), s.clone()
-        log_w = torch.zeros(batch, dtype=dt, device=dev)
-        rho = p0.clone()
-        depth = torch.zeros(batch, dtype=torch.long, device=dev)
-        divergent = torch.zeros(batch, dtype=torch.bool, device=dev)
-        accept_sum = torch.zeros(batch, dtype=dt, device=dev)
-        n_leaves = torch.zeros(batch, dtype=dt, device=dev)
-        active = torch.ones(batch, dtype=torch.bool, device=dev)
-        computed = 0
-        for j in range(self.max_tree_depth):
-            idx = active.nonzero().flatten()
-            if idx.numel() == 0:
-                break
-            forward = torch.rand(idx.numel(), generator=generator, device=dev) < 0.5  # (b,)
-            fcol = forward[:, None]
-            start_x = torch.where(fcol, plus[0][idx], minus[0][idx])
-            start_p = torch.where(fcol, plus[1][idx], minus[1][idx])
-            start_s = torch.where(fcol, plus[2][idx], minus[2][idx])
-            signed_eps = torch.where(forward, 1.0, -1.0).to(dt)[:, None] * eps[idx]
-            t = self._build(fn, start_x, start_p, start_s, signed_eps, inv_m, h0[idx], j, generator)
-            computed += idx.numel() * t.n_leaves
-            ok = ~t.stop  # a subtree that turned or diverged inside is discarded (Stan)
-            # Biased progressive sampling between the old trajectory and the new subtree.
-            take = ok & (torch.rand(idx.numel(), generator=generator, dtype=dt, device=dev).log() < t.log_w - log_w[idx])
-            tc = take[:, None]
-            x_new[idx] = torch.where(tc, t.x_prop, x_new[idx])
-            e_new[idx] = torch.where(take, t.e_prop, e_new[idx])
-            s_new[idx] = torch.where(tc, t.s_prop, s_new[idx])
-            # Extend the trajectory at the end it grew from (the subtree's last leaf is the new end).
-            for end, new in ((plus, forward & ok), (minus, ~forward & ok)):
-                nc = new[:, None]
-                for k, leaf in enumerate((t.x_last, t.p_last, t.s_last)):
-                    end[k][idx] = torch.where(nc, leaf, end[k][idx])
-            log_w[idx] = torch.where(ok, torch.logaddexp(log_w[idx], t.log_w), log_w[idx])
-            rho[idx] = torch.where(ok[:, None], rho[idx] + t.rho, rho[idx])
-            accept_sum[idx] += t.accept_sum
-            n_leaves[idx] += t.n_needed  # Stan averages the acceptance statistic over every leaf it built
-            divergent[idx] |= t.divergent
-            depth[idx] += 1
-            turned = self._turned(rho[idx], minus[1][idx], plus[1][idx], inv_m)
-            active[idx] = ok & ~turned
-        needed = float(n_leaves.sum())
-        return x_new, e_new, s_new, depth, divergent, accept_sum / n_leaves.clamp(min=1), n_leaves, computed, needed
+        Starts an iteration where ``c.fresh``, a subtree where ``c.k == 0``; takes the leaf; ends
+        the subtree (and maybe the iteration) where it completes, turns or diverges. Updates ``c``
+        and returns the per-chain ``ended`` mask with the ``depth``, mean acceptance statistic,
+        number of leaves and divergence flag of the iterations that ended."""
+        b, d = c.cur.shape[0], c.cur.shape[2]
+        dt, dev = c.cur.dtype, c.cur.device
+        u = torch.rand(b, 3, generator=generator, dtype=dt, device=dev)  # direction, leaf, subtree draws
+        # -- a new iteration: momentum, H0, a one-state trajectory
+        fresh = c.fresh
+        f1 = fresh[:, None]
+        p0 = torch.randn(b, d, generator=generator, dtype=dt, device=dev) * sqrt_m
+        c.h0 = torch.where(fresh, c.cur_e + 0.5 * (p0.square() @ inv_m), c.h0)
+        c.eps = torch.where(f1, eps, c.eps)  # a trajectory keeps one step size
+        start = torch.stack((c.cur[:, 0], p0, c.cur[:, 1]), 1)  # (b, 3, d)
+        c.ends = torch.where(fresh[:, None, None, None], start[:, None], c.ends)
+        c.prop = torch.where(f1[:, :, None], c.cur, c.prop)
+        c.prop_e = torch.where(fresh, c.cur_e, c.prop_e)
+        c.log_w = c.log_w.masked_fill(fresh, 0.0)
+        rho = torch.where(f1, p0, c.rho[:, 0])
+        c.stats = c.stats.masked_fill(f1, 0.0)
+        c.j = c.j.masked_fill(fresh, 0)
+        c.divergent = c.divergent & ~fresh
+        # -- a new subtree: a direction, the trajectory's end to grow from, empty sums
+        new = c.k == 0
+        fwd = torch.where(new, u[:, 0] < 0.5, c.forward)
+        fw = fwd[:, None]
+        leaf = torch.where(new[:, None, None], torch.where(fw[:, :, None], c.ends[:, 1], c.ends[:, 0]), c.leaf)
+        log_w_sub = c.log_w_sub.masked_fill(new, -math.inf)
+        rho_sub = c.rho[:, 1].masked_fill(new[:, None], 0.0)
+        # -- the leaf
+        step = torch.where(fw, c.eps, -c.eps)
+        x, p, s = leaf.unbind(1)
+        p = torch.addcmul(p, step, s, value=0.5)
+        x = torch.addcmul(x, step, p * inv_m)
+        e, s = fn(x)
+        p = torch.addcmul(p, step, s, value=0.5)
+        delta = c.h0 - e - 0.5 * (p.square() @ inv_m)  # log weight of the leaf relative to the start
+        divergent = ~(delta > -DIVERGENCE_THRESHOLD)  # NaN counts as a divergence
+        delta = delta.masked_fill(divergent, -math.inf)
+        log_w_sub_new = torch.logaddexp(log_w_sub, delta)
+        take = u[:, 1].log() < delta - log_w_sub_new  # uniform progressive sampling inside the subtree
+        c.sub = torch.where(take[:, None, None], torch.stack((x, s), 1), c.sub)
+        c.sub_e = torch.where(take, e, c.sub_e)
+        # -- U-turn checks of every sub-subtree (2, 4, ..., 2^j leaves) that ends at this leaf
+        k = c.k
+        opens = (k[:, None] % c.pow2) == 0  # (b, L): this leaf is the first of a level's sub-subtree
+        c.ck = torch.where(opens[:, :, None, None], torch.stack((p, rho_sub), 1)[:, None], c.ck)
+        rho_sub = rho_sub + p
+        k = k + 1
+        closes = ((k[:, None] % c.pow2) == 0) & (c.level <= c.j[:, None])  # (b, L)
+        q = (rho_sub[:, None] - c.ck[:, :, 1]) * inv_m  # (b, L, d): each level's momentum sum, scaled
+        ends_p = torch.stack((c.ck[:, :, 0], p[:, None].expand_as(q)), 2)  # (b, L, 2, d)
+        turned = (((q[:, :, None] * ends_p).sum(-1) <= 0).any(-1) & closes).any(1)
+        stop = divergent | turned  # the subtree is discarded (Stan)
+        c.stats = c.stats + torch.stack((delta.clamp(max=0).exp(), torch.ones_like(delta)), 1)
+        c.divergent = c.divergent | divergent
+        leaf = torch.stack((x, p, s), 1)
+        # -- a completed subtree joins the trajectory
+        complete = ~stop & (k == 2**c.j)
+        take_sub = complete & (u[:, 2].log() < log_w_sub_new - c.log_w)  # biased progressive sampling
+        c.prop = torch.where(take_sub[:, None, None], c.sub, c.prop)
+        c.prop_e = torch.where(take_sub, c.sub_e, c.prop_e)
+        grow = torch.stack((complete & ~fwd, complete & fwd), 1)  # (b, 2): which end the subtree extends
+        c.ends = torch.where(grow[:, :, None, None], leaf[:, None], c.ends)
+        c.log_w = torch.where(complete, torch.logaddexp(c.log_w, log_w_sub_new), c.log_w)
+        rho = torch.where(complete[:, None], rho + rho_sub, rho)
+        c.rho = torch.stack((rho, rho_sub), 1)
+        depth = c.j + 1
+        turned_all = (((rho * inv_m)[:, None] * c.ends[:, :, 1]).sum(-1) <= 0).any(1)
+        ended = stop | (complete & (turned_all | (depth >= self.max_tree_depth)))
+        c.j = torch.where(complete & ~ended, depth, c.j)
+        c.k = torch.where(complete | ended, 0, k)
+        c.cur = torch.where(ended[:, None, None], c.prop, c.cur)
+        c.cur_e = torch.where(ended, c.prop_e, c.cur_e)
+        c.fresh, c.forward, c.leaf, c.log_w_sub = ended, fwd, leaf, log_w_sub_new
+        return ended, depth, c.stats[:, 0] / c.stats[:, 1], c.stats[:, 1], c.divergent
 
     # ------------------------------------------------------------------ warm-up helpers
     def _initial_step_size(self, fn, x, e, s, sqrt_m, inv_m, generator) -> torch.Tensor:
@@ -210,8 +263,8 @@ class NUTS:
         h0 = e + 0.5 * (p * p * inv_m).sum(1)
 
         def log_accept(eps):
-            leaf = self._leaf(fn, x, p, s, eps, inv_m, h0)
-            return torch.nan_to_num(leaf.log_w, nan=-math.inf)
+            _, p1, e1, _ = self._leapfrog(fn, x, p, s, eps, inv_m)
+            return torch.nan_to_num(h0 - (e1 + 0.5 * (p1 * p1 * inv_m).sum(1)), nan=-math.inf)
 
         direction = torch.where(log_accept(eps) > math.log(0.5), 1.0, -1.0).to(x.dtype)[:, None]  # (batch, 1)
         for _ in range(50):
@@ -280,40 +333,79 @@ class NUTS:
             sqrt_m, inv_m = mass.sqrt(), mass.reciprocal()
             eps = (torch.full((batch, 1), self.step_size, dtype=dt, device=dev) if self.step_size is not None
                    else self._initial_step_size(fn, x, e, s, sqrt_m, inv_m, generator))
-            if self.warmup_steps:
-                adapt = None
-                windows = self._mass_windows(self.warmup_steps) if self.adapt_mass else []
-                window_start, window_sum, window_sq, window_n = 75, 0.0, 0.0, 0
-                if self.adapt_step_size:
-                    adapt = DualAveraging(1.0, self.target_acceptance, batch, 2, dev, dt)
-                    adapt.restart(eps)
-                for t in range(self.warmup_steps):
-                    x, e, s, _, _, acc, _, _, _ = self._iteration(fn, x, e, s, adapt.eps if adapt else eps, sqrt_m, inv_m, generator)
+            total = self.warmup_steps + n_steps
+            adapt = _ChainwiseDualAveraging(self.target_acceptance, batch, dev, dt) if self.warmup_steps and self.adapt_step_size else None
+            if adapt is not None:
+                adapt.restart(eps)
+                eps = adapt.eps  # (b, 1): each chain adapts its own during the warm-up
+            windows = self._mass_windows(self.warmup_steps) if self.warmup_steps and self.adapt_mass else []
+            window_start, window_sum, window_sq, window_n = 75, 0.0, 0.0, 0
+            levels = self.max_tree_depth
+            c = _Chains(x, e, s, eps, levels)
+            it = torch.zeros(batch, dtype=torch.long, device=dev)  # iterations each chain has finished
+            # Chains meet at barriers, the ends of the mass windows (the mass is shared). A chain
+            # that has reached one, or has finished, is idle: it keeps ticking (cheaper than
+            # gathering the others) but its results are dropped, and it resumes from its saved state.
+            waiting = torch.zeros(batch, dtype=torch.bool, device=dev)
+            done = torch.zeros(batch, dtype=torch.bool, device=dev)
+            saved = {"cur": c.cur, "cur_e": c.cur_e}
+            all_chains = torch.arange(batch, device=dev)
+            while True:
+                idle = waiting | done
+                ended, depth, acc, nl, div = self._tick(fn, c, eps, inv_m, sqrt_m, generator)
+                computed += batch
+                ended = ended & ~idle
+                if not bool(ended.any()):
+                    continue
+                t = it  # the iteration each ended chain has just finished
+                it = it + ended
+                needed += float(nl[ended].sum())
+                warm = ended & (t < self.warmup_steps)
+                if adapt is not None and bool(warm.any()):
+                    adapt.update(acc.clamp(min=1e-300).log(), warm)
+                    # A chain past its warm-up samples with its averaged ε̄ (frozen: it gets no updates).
+                    eps = torch.where((it >= self.warmup_steps)[:, None], adapt.final(), adapt.eps)
+                if windows:
+                    inside = (warm & (t >= window_start) & (t < windows[0]))[:, None]
+                    x_now = torch.where(inside, c.cur[:, 0], 0.0)
+                    window_sum = window_sum + x_now.sum(0)
+                    window_sq = window_sq + x_now.square().sum(0)
+                    window_n += int(inside.sum())
+                drawn = ended & (t >= self.warmup_steps)
+                if bool(drawn.any()):
+                    chains = all_chains[drawn]
+                    row = t[chains] - self.warmup_steps
+                    depths[row, chains] = depth[chains]
+                    n_div += drawn & div
+                    accept_total += torch.where(drawn, acc, 0.0)
+                    leapfrogs += torch.where(drawn, nl, 0.0)
+                    if traj is not None:
+                        kept = (row + 1) % thin == 0
+                        traj[(row[kept] + 1) // thin - 1, chains[kept]] = c.cur[chains[kept], 0].view(-1, *event)
+                newly_idle = ended & ((it >= total) | ((it == windows[0]) if windows else False))
+                if bool(newly_idle.any()):
+                    for key, v in saved.items():
+                        saved[key] = torch.where(newly_idle.view(-1, *([1] * (v.dim() - 1))), getattr(c, key), v)
+                    done |= ended & (it >= total)
+                    waiting |= newly_idle & (it < total)
+                if windows and bool(waiting.all()):  # every chain is at the window's end: a new mass
+                    var = window_sq / window_n - (window_sum / window_n).square()
+                    var = (window_n / (window_n + 5.0)) * var + 1e-3 * (5.0 / (window_n + 5.0))  # Stan's shrinkage
+                    mass = var.reciprocal()
+                    sqrt_m, inv_m = mass.sqrt(), mass.reciprocal()
+                    window_start, window_sum, window_sq, window_n = windows.pop(0), 0.0, 0.0, 0
                     if adapt is not None:
-                        adapt.update(acc.clamp(min=1e-300).log())
-                    if windows and window_start <= t < windows[0]:
-                        window_sum = window_sum + x.sum(0)
-                        window_sq = window_sq + x.square().sum(0)
-                        window_n += batch
-                    if windows and t + 1 == windows[0]:
-                        var = window_sq / window_n - (window_sum / window_n).square()
-                        var = (window_n / (window_n + 5.0)) * var + 1e-3 * (5.0 / (window_n + 5.0))  # Stan's shrinkage
-                        mass = var.reciprocal()
-                        sqrt_m, inv_m = mass.sqrt(), mass.reciprocal()
-                        window_start, window_sum, window_sq, window_n = windows.pop(0), 0.0, 0.0, 0
-                        if adapt is not None:
-                            adapt.restart(adapt.eps)
-                if adapt is not None:
-                    eps = adapt.final()
-            for t in range(n_steps):
-                x, e, s, depth, div, acc, nl, c, nd = self._iteration(fn, x, e, s, eps, sqrt_m, inv_m, generator)
-                depths[t] = depth
-                n_div += div
-                accept_total += acc
-                leapfrogs += nl
-                computed, needed = computed + c, needed + nd
-                if traj is not None and (t + 1) % thin == 0:
-                    traj[(t + 1) // thin - 1].copy_(x.view_as(x0))
+                        adapt.restart(adapt.eps)
+                        eps = adapt.eps
+                    for key, v in saved.items():  # resume every chain from its saved state
+                        setattr(c, key, v)
+                    c.fresh = torch.ones_like(waiting)
+                    c.k = torch.zeros_like(c.k)
+                    waiting = torch.zeros_like(waiting)
+                if bool(done.all()):
+                    break
+            x, e = saved["cur"][:, 0].contiguous(), saved["cur_e"]
+            eps = eps.expand(batch, 1)
         x = x.view_as(x0)
         diverged = ~torch.isfinite(e) | ~torch.isfinite(x.reshape(batch, -1)).all(1)
         result = SamplerResult(
