@@ -34,8 +34,10 @@ def _checked_entry_point(method):
 
     @functools.wraps(method)
     def wrapper(self, x, *args, **kwargs):
+        if not input_checks_enabled():  # first: compiled code must not reach the context variable
+            return method(self, x, *args, **kwargs)
         verified = _VERIFIED.get()
-        if not input_checks_enabled() or id(self) in verified:
+        if id(self) in verified:
             return method(self, x, *args, **kwargs)
         self.check_input(x)
         token = _VERIFIED.set(verified | {id(self)})

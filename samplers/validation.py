@@ -58,7 +58,12 @@ def format_error(argument: str, expected: str, found: str, fix: str) -> str:
 
 
 def input_checks_enabled() -> bool:
-    """Whether per-call input checks (which may synchronise with the device) should run."""
+    """Whether per-call input checks (which may synchronise with the device) should run.
+
+    Never inside code that torch.compile traces: a compiled step runs inside a sampler that checked
+    its inputs once, and dynamo cannot trace the context variable this flag lives in."""
+    if torch.compiler.is_compiling():
+        return False
     return _CHECKS_ENABLED.get()
 
 

@@ -367,3 +367,29 @@ def test_inductor_caches_are_on():
         pytest.skip("the environment turns the FX-graph cache off")
     assert inductor_config.fx_graph_cache is True
     assert functorch_config.enable_autograd_cache is True
+
+
+@pytest.mark.parametrize("method", ["__call__", "score", "energy_and_score", "log_prob"])
+def test_ebm_energies_trace_whole_under_dynamo(method):
+    # Regression: the per-call input checks of `ebm.Energy` read a context variable, which dynamo
+    # cannot trace, so `ULA(ε, compile=True)` (and compile="auto" past its threshold) failed on
+    # every `ebm` energy. Traced code now skips the checks (the sampler checked x0 once).
+    from ebm.energies.analytic import Gaussian
+
+    gauss = Gaussian(torch.zeros(2), COV)
+    x = torch.randn(8, 2, generator=torch.Generator().manual_seed(0))
+    fn = getattr(gauss, method)
+    traced = torch.compile(lambda x: fn(x), backend="eager", fullgraph=True)
+    out, ref = traced(x), fn(x)
+    for a, b in zip(out if isinstance(out, tuple) else (out,), ref if isinstance(ref, tuple) else (ref,)):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.slow  # a real inductor compile of each step
+@pytest.mark.parametrize("make", [lambda: ULA(0.1, compile=True), lambda: MALA(0.3, compile=True)], ids=["ula", "mala"])
+def test_compiled_samplers_run_an_ebm_energy(make):
+    from ebm.energies.analytic import Gaussian
+
+    x0 = torch.randn(200, 2, generator=torch.Generator().manual_seed(1))
+    r = make().run(Gaussian(torch.zeros(2), COV), x0, 50, generator=torch.Generator().manual_seed(0))
+    assert bool(torch.isfinite(r.x).all())
