@@ -219,16 +219,22 @@ class NUTS:
         take = u[:, 1].log() < delta - log_w_sub_new  # uniform progressive sampling inside the subtree
         c.sub = torch.where(take[:, None, None], torch.stack((x, s), 1), c.sub)
         c.sub_e = torch.where(take, e, c.sub_e)
-        # -- U-turn checks of every sub-subtree (2, 4, ..., 2^j leaves) that ends at this leaf
-        k = c.k
-        opens = (k[:, None] % c.pow2) == 0  # (b, L): this leaf is the first of a level's sub-subtree
-        c.ck = torch.where(opens[:, :, None, None], torch.stack((p, rho_sub), 1)[:, None], c.ck)
+        # -- U-turn checks of every sub-subtree (2, 4, ..., 2^j leaves) that ends at this leaf; levels
+        # above the deepest subtree being built never close, so only levels 1..top are touched.
+        k = c.k + 1
+        top = int(c.j.max())
+        if top:
+            pow2 = c.pow2[:top]
+            opens = ((c.k[:, None] % pow2) == 0)[:, :, None, None]  # (b, top): this leaf opens a level
+            ck = torch.where(opens, torch.stack((p, rho_sub), 1)[:, None], c.ck[:, :top])  # (b, top, 2, d)
+            c.ck[:, :top] = ck
+            closes = ((k[:, None] % pow2) == 0) & (c.level[:top] <= c.j[:, None])  # (b, top)
+            q = (rho_sub[:, None] + p[:, None] - ck[:, :, 1]) * inv_m  # (b, top, d): each level's momentum sum, scaled
+            ends_p = torch.stack((ck[:, :, 0], p[:, None].expand_as(q)), 2)  # (b, top, 2, d)
+            turned = (((q[:, :, None] * ends_p).sum(-1) <= 0).any(-1) & closes).any(1)
+        else:
+            turned = torch.zeros_like(divergent)
         rho_sub = rho_sub + p
-        k = k + 1
-        closes = ((k[:, None] % c.pow2) == 0) & (c.level <= c.j[:, None])  # (b, L)
-        q = (rho_sub[:, None] - c.ck[:, :, 1]) * inv_m  # (b, L, d): each level's momentum sum, scaled
-        ends_p = torch.stack((c.ck[:, :, 0], p[:, None].expand_as(q)), 2)  # (b, L, 2, d)
-        turned = (((q[:, :, None] * ends_p).sum(-1) <= 0).any(-1) & closes).any(1)
         stop = divergent | turned  # the subtree is discarded (Stan)
         c.stats = c.stats + torch.stack((delta.clamp(max=0).exp(), torch.ones_like(delta)), 1)
         c.divergent = c.divergent | divergent
