@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from ebm.evaluate import rank_me
 from ebm.objectives.jepa import JEPA, ConditionedPredictor, JEPALoss
 from ebm.toy_video import moving_dot_video
 from ebm.train import train
@@ -31,7 +32,7 @@ args = parser.parse_args()
 torch.manual_seed(0)  # seeded once, here
 torch.set_num_threads(1)
 SIZE, T, D, MAX_K = 16, 8, 32, 3
-N_TRAIN, N_TEST, STEPS = (300, 100, 300) if args.quick else (1000, 200, 3000)
+N_TRAIN, N_TEST, STEPS = (300, 100, 300) if args.quick else (1000, 200, 2000)
 
 
 def encoder():
@@ -64,31 +65,39 @@ def pairs(frames, velocities):
     return batch_fn
 
 
-def probe_r2(f, train_set, test_set):
-    """Ridge regression of the dot position on the frozen embedding; R² on held-out videos."""
+def probe_r2(f, x_train, y_train, x_test, y_test):
+    """Ridge regression of targets y on the frozen embedding; R² (variance explained) on held-out videos."""
     with torch.no_grad():
-        (xa, pa), (xb, pb) = [(f(x.flatten(0, 1)).double(), p.flatten(0, 1).double()) for x, p in (train_set, test_set)]
-    mu, sd = xa.mean(0), xa.std(0) + 1e-6
-    za = torch.cat([(xa - mu) / sd, torch.ones(len(xa), 1, dtype=xa.dtype)], 1)  # (n, D + 1)
-    zb = torch.cat([(xb - mu) / sd, torch.ones(len(xb), 1, dtype=xb.dtype)], 1)
-    w = torch.linalg.solve(za.T @ za + 1e-3 * torch.eye(D + 1, dtype=za.dtype), za.T @ pa)  # (D + 1, 2)
-    resid = ((zb @ w - pb) ** 2).sum(0)
-    return float(1 - (resid / ((pb - pb.mean(0)) ** 2).sum(0)).mean())
+        za, zb = f(x_train.flatten(0, 1)).double(), f(x_test.flatten(0, 1)).double()  # (n T, D)
+    ya, yb = y_train.flatten(0, 1).flatten(1).double(), y_test.flatten(0, 1).flatten(1).double()  # (n T, k)
+    mu, sd = za.mean(0), za.std(0) + 1e-6
+    za = torch.cat([(za - mu) / sd, torch.ones(len(za), 1, dtype=za.dtype)], 1)  # (n T, D + 1)
+    zb = torch.cat([(zb - mu) / sd, torch.ones(len(zb), 1, dtype=zb.dtype)], 1)
+    w = torch.linalg.solve(za.T @ za + 1e-3 * torch.eye(D + 1, dtype=za.dtype), za.T @ ya)  # (D + 1, k)
+    return float(1 - ((zb @ w - yb) ** 2).sum() / ((yb - yb.mean(0)) ** 2).sum())
+
+
+def video(n, noise, g):
+    """Frames, dot positions, velocities and the background alone (the same draws without noise)."""
+    clean_g = torch.Generator().set_state(g.get_state())
+    frames, pos, vel = moving_dot_video(n, T, SIZE, noise=noise, generator=g)
+    clean = moving_dot_video(n, T, SIZE, noise="none", generator=clean_g)[0]
+    return frames, pos, vel, frames - clean
 
 
 def run(method, noise, g):
-    tr = moving_dot_video(N_TRAIN, T, SIZE, noise=noise, generator=g)
-    te = moving_dot_video(N_TEST, T, SIZE, noise=noise, generator=g)
+    tr, te = video(N_TRAIN, noise, g), video(N_TEST, noise, g)
     f = encoder()
-    if method == "untrained":
-        return probe_r2(f, tr[:2], te[:2])
     if method == "pixel":
         task = PixelPrediction()
-    else:
+    elif method != "untrained":
         loss = JEPALoss(variance_weight=25.0, covariance_weight=1.0) if method == "JEPA+VICReg" else JEPALoss()
         task = JEPA(f, ConditionedPredictor(D, 2, hidden=128), loss=loss, base_momentum=0.99)
-    train(f, task, pairs(tr[0], tr[2]), epochs=STEPS // 100, steps_per_epoch=100, lr=1e-3, generator=g, progress=False)
-    return probe_r2(f, tr[:2], te[:2])
+    if method != "untrained":
+        train(f, task, pairs(tr[0], tr[2]), epochs=STEPS // 100, steps_per_epoch=100, lr=1e-3, generator=g, progress=False)
+    with torch.no_grad():
+        rank = rank_me(f(te[0].flatten(0, 1)))
+    return probe_r2(f, tr[0], tr[1], te[0], te[1]), probe_r2(f, tr[0], tr[3], te[0], te[3]), float(rank)
 
 
 methods = ["untrained", "pixel", "JEPA", "JEPA+VICReg"]
@@ -96,23 +105,21 @@ results = {}
 for noise in ("changing", "fixed"):
     for m in methods:
         results[m, noise] = run(m, noise, torch.Generator().manual_seed(1))
-        print(f"noise {noise:8s}  {m:12s}  dot-position probe R² = {results[m, noise]:.3f}", flush=True)
+        dot, background, rank = results[m, noise]
+        print(f"noise {noise:8s}  {m:12s}  probe R²: dot position {dot:6.3f}, background {background:6.3f}   RankMe {rank:5.1f}", flush=True)
 
-fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), gridspec_kw={"width_ratios": [1, 1, 2.2]})
-for ax, noise in zip(axes[:2], ("fixed", "changing")):
-    frames = moving_dot_video(1, T, SIZE, noise=noise, generator=torch.Generator().manual_seed(3))[0][0]
-    ax.imshow(torch.cat([frames[0], frames[-1]], 1), cmap="gray")
-    ax.set_title(f"{noise} noise: frame 0 | frame {T - 1}", fontsize=9)
-    ax.axis("off")
-ax = axes[2]
-for j, noise in enumerate(("changing", "fixed")):
-    vals = [max(results[m, noise], -0.05) for m in methods]
-    ax.bar([i + 0.38 * j for i in range(len(methods))], vals, 0.36, label=f"{noise} noise")
-ax.set_xticks([i + 0.19 for i in range(len(methods))], methods)
-ax.set_ylabel("dot-position probe R²")
-ax.set_ylim(-0.05, 1.0)
-ax.legend(fontsize=8)
-ax.set_title("frozen encoder, linear probe on held-out videos", fontsize=9)
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.3), gridspec_kw={"width_ratios": [1.1, 2, 2]})
+strip = [moving_dot_video(1, T, SIZE, noise=nz, generator=torch.Generator().manual_seed(3))[0][0] for nz in ("fixed", "changing")]
+axes[0].imshow(torch.cat([torch.cat([v[0], v[T - 1]], 1) for v in strip], 0), cmap="gray")  # rows: fixed, changing
+axes[0].set_title(f"frames 0 | {T - 1}; top: fixed noise,\nbottom: changing noise", fontsize=9)
+axes[0].axis("off")
+for ax, k, label in ((axes[1], 0, "dot position (the signal)"), (axes[2], 1, "background (the distractor)")):
+    for j, noise in enumerate(("changing", "fixed")):
+        ax.bar([i + 0.38 * j for i in range(len(methods))], [max(results[m, noise][k], 0.0) for m in methods], 0.36, label=f"{noise} noise")
+    ax.set_xticks([i + 0.19 for i in range(len(methods))], methods, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"linear probe R² of the frozen encoder: {label}", fontsize=9)
+axes[1].legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(args.out, dpi=80)
+fig.savefig(args.out, dpi=70)
 print(f"saved {args.out}")
