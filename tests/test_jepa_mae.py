@@ -1,16 +1,13 @@
 """JEPA and the masked autoencoder: formula oracles (independent loops), float64 gradient checks, the
 EMA target's stop-gradient, masks that cover whole patches and a loss that ignores visible pixels,
-batch-permutation invariance, the exact 2-D energy, bad input, and DDP equivalence for the JEPA loss
-(it gathers the global batch)."""
+batch-permutation invariance, the exact 2-D energy and bad input. The JEPA loss gathers the global
+batch under DDP; its two-process equivalence test is an entry of tests/test_joint_ddp.py (which
+spawns the processes once for every gathering loss)."""
 
-import datetime
 import math
-import socket
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 from ebm.energies import AutoencoderEnergy, JointEmbeddingEnergy
@@ -253,59 +250,3 @@ def test_mae_bad_input_says_how_to_fix():
         with pytest.raises(exc, match=fragment) as info:
             call()
         assert "Fix:" in str(info.value)
-
-
-# ---------------------------------------------------------------- DDP ---------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_case():
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 4)).double()
-    x_a, x_b = _randn(8, 5, seed=1), _randn(8, 5, seed=2)
-    return net, x_a, x_b
-
-
-def _ddp_loss(a, b):
-    return JEPALoss(variance_weight=2.0, covariance_weight=0.5)(a, b, a)  # prediction = context = view a, target = view b
-
-
-def _worker(rank, world, port, out_dir):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
-    torch.set_num_threads(1)
-    try:
-        net, x_a, x_b = _ddp_case()
-        ddp = torch.nn.parallel.DistributedDataParallel(net)
-        rows = slice(rank * 4, rank * 4 + 4)
-        loss = _ddp_loss(ddp(x_a[rows]), net(x_b[rows]).detach())
-        loss.backward()
-        torch.save((loss.item(), [p.grad.clone() for p in net.parameters()]), f"{out_dir}/rank{rank}.pt")
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
-
-
-def test_jepa_loss_two_process_gloo_equals_one_process(tmp_path):
-    ctx = mp.get_context("spawn")
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, str(tmp_path))) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    for p in procs:
-        if p.exitcode is None:
-            p.kill()
-            p.join()
-    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
-    net, x_a, x_b = _ddp_case()
-    loss = _ddp_loss(net(x_a), net(x_b).detach())
-    loss.backward()
-    for r in range(2):
-        got_loss, got_grads = torch.load(tmp_path / f"rank{r}.pt", weights_only=True)
-        assert got_loss == pytest.approx(loss.item(), rel=1e-12)
-        for g_ddp, p in zip(got_grads, net.parameters()):
-            torch.testing.assert_close(g_ddp, p.grad, rtol=1e-10, atol=1e-12)
