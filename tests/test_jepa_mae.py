@@ -34,7 +34,7 @@ def _jepa_oracle(p, t, z, mu, nu):
 
 
 def test_jepa_loss_matches_the_written_out_formula():
-    p, t, z = _randn(7, 3, seed=0), _randn(7, 3, seed=1), 0.3 * _randn(7, 4, seed=2)
+    p, t, z = _randn(7, 3, seed=0), _randn(7, 3, seed=1), 0.3 * _randn(7, 3, seed=2)
     got = JEPALoss(variance_weight=2.0, covariance_weight=0.5)(p, t, z)
     assert float(got) == pytest.approx(_jepa_oracle(p.tolist(), t.tolist(), z.tolist(), 2.0, 0.5), rel=1e-12)
     assert float(JEPALoss()(p, t)) == pytest.approx(_jepa_oracle(p.tolist(), t.tolist(), z.tolist(), 0.0, 0.0), rel=1e-12)

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ebm._validation import check_energy_input, check_int, check_nonnegative, energy_reference_tensor, format_error
 from ebm.distributed import gather
 from ebm.objectives._common import check_batch
-from ebm.objectives._pairs import check_embeddings, check_pair, registry_pair
+from ebm.objectives._pairs import check_pair, registry_pair
 from ebm.objectives.momentum import EMATarget
 from ebm.objectives.vicreg import covariance_term, variance_term
 from ebm.registry import register_objective
@@ -60,8 +60,8 @@ class JEPALoss(nn.Module):
             the EMA target alone prevents collapse, as in I-JEPA).
         covariance_weight: ν >= 0 on VICReg's covariance term (default 0).
 
-    Shapes: ``forward(prediction, target, context=None)``: ``(n, d)`` each; ``context (m, d')``
-    (m >= 2) is needed when μ or ν > 0. Under DDP all three are gathered over processes, so every
+    Shapes: ``forward(prediction, target, context=None)``: ``(n, d)`` each; ``context (n, d)``
+    (n >= 2, the context encoder's output, as wide as the target's) is needed when μ or ν > 0. Under DDP all three are gathered over processes, so every
     rank computes the loss of the global batch → scalar.
 
     Raises:
@@ -85,7 +85,7 @@ class JEPALoss(nn.Module):
         if self.regularised:
             if context is None:
                 raise ValueError(format_error("context", "the context embeddings (n, d) for the variance/covariance terms", "None", "pass context=f(x), or set variance_weight = covariance_weight = 0"))
-            check_embeddings("context", context, min_batch=2, why="variance and covariance are batch statistics")
+            check_pair(prediction, context, min_batch=2, why="variance and covariance are batch statistics", names=("prediction", "context"))
         loss = prediction_error(gather(prediction), gather(target)).mean()  # the global batch's mean under DDP
         if not self.regularised:
             return loss
