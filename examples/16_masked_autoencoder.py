@@ -8,7 +8,7 @@ It is low where each coordinate is what the other predicts: the two conditional-
 Right: MAE on the 8×8 digits, 2×2 patches, 50% hidden (He et al. 2022, arXiv:2111.06377): masked
 inputs (grey = mask token) and the reconstructions on held-out digits.
 
-Run:  python3 examples/16_masked_autoencoder.py [--quick]      (about a minute; --quick ~15 s)
+Run:  python3 examples/16_masked_autoencoder.py [--quick]   (1.5 min on a busy 2-core VM; --quick < 1 min)
 """
 
 import argparse

@@ -180,11 +180,14 @@ def _call_task(make_batch, condition_dim: int = 0, model=None):
         (lambda: _call_task(lambda x: x[:, :3]), ValueError, "context"),
         (lambda: _call_task(lambda x: x, model=nn.Linear(4, 3)), ValueError, "online"),
         (lambda: JEPA(nn.Linear(4, 3), "q"), TypeError, "predictor"),
+        (lambda: JEPA(nn.Linear(4, 3), nn.Linear(3, 3), loss=nn.MSELoss()), TypeError, "loss"),
         (lambda: JEPA(nn.Linear(4, 3), nn.Linear(3, 3))(nn.Linear(4, 3), torch.zeros(2, 4)), ValueError, "augment"),
     ],
 )
 class JEPA(nn.Module):
     """The JEPA training objective ``objective(model, batch, generator)`` for `ebm.train`, and its energy.
+
+    ``E(x, y; c) = ‖q(f(x), c) - sg(f̄(y))‖²`` (`energy`); the loss is its batch mean (`JEPALoss`).
 
     Holds the predictor, the EMA target encoder (built here from ``encoder``, updated from the
     model's encoder before every training step) and the loss; `ebm.train` optimises the model's
@@ -207,6 +210,7 @@ class JEPA(nn.Module):
     Raises:
         ValueError: mismatched context/target shapes, a missing condition, a bare batch without
             ``augment``, a model whose encoder is not the one the target follows.
+        TypeError: a predictor that is not a module, a loss that is not a `JEPALoss`.
 
     Example:
         >>> task = JEPA(f, ConditionedPredictor(32, 2))
@@ -218,6 +222,8 @@ class JEPA(nn.Module):
         self.event_shape = torch.Size(event_shape) if event_shape is not None else _input_width(encoder)
         if not isinstance(predictor, nn.Module):
             raise TypeError(format_error("predictor", "an nn.Module q(z[, c])", type(predictor).__name__, "pass ConditionedPredictor(dim, condition_dim)"))
+        if loss is not None and not isinstance(loss, JEPALoss):
+            raise TypeError(format_error("loss", "a JEPALoss", type(loss).__name__, "pass loss=JEPALoss(variance_weight=..., covariance_weight=...)"))
         self.predictor = predictor
         self.target = EMATarget(encoder, base_momentum, total_steps)
         self.loss = JEPALoss() if loss is None else loss
