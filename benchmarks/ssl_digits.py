@@ -97,10 +97,21 @@ def make_task(name, f, n_train, g, steps):
         return TwoViewObjective(DINO(64, teacher_temperature=0.07, warmup_steps=steps // 5), aug, head=head, target=EMATarget(nn.Sequential(f, head), 0.99))
     if name == "data2vec":
         return TwoViewObjective(Data2Vec(), aug, predictor=predictor(), target=EMATarget(f, 0.99))
+    if name == "jepa":
+        # Context and target are two DigitAugment views: i.i.d. draws that expose no relative
+        # position, so the predictor is unconditioned (both directions are predicted).
+        from ebm.objectives.jepa import JEPA
+
+        return JEPA(f, predictor(), augment=aug, base_momentum=0.99, total_steps=steps)
+    if name == "mae":
+        # Masking is MAE's own corruption (no DigitAugment); 2×2 patches, half hidden, an MLP decoder.
+        from ebm.objectives.masked_autoencoder import MaskedAutoencoder
+
+        return MaskedAutoencoder((8, 8), 2, mask_ratio=0.5, decoder=nn.Sequential(nn.Linear(D, 256), nn.ReLU(), nn.Linear(256, 64)))
     raise KeyError(name)
 
 
-METHODS = ["infonce", "moco", "dcl", "dclw", "pirl", "rpc", "vicreg", "vcreg", "barlow_twins", "wmse", "tico", "swav", "deepcluster", "byol", "simsiam", "dino", "data2vec"]
+METHODS = ["infonce", "moco", "dcl", "dclw", "pirl", "rpc", "vicreg", "vcreg", "barlow_twins", "wmse", "tico", "swav", "deepcluster", "byol", "simsiam", "dino", "data2vec", "jepa", "mae"]
 
 
 def evaluate(f, xtr, ytr, xte, yte):

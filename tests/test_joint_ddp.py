@@ -29,6 +29,7 @@ def _make(seed=0):
 
 def _losses():
     from ebm.objectives import DCL, EMPSSL, MMCR, MSN, BarlowTwins, FroSSL, InfoNCE, KoLeo, LeJEPA, VICReg
+    from ebm.objectives.jepa import JEPALoss
 
     lejepa, msn = LeJEPA(lambda_=0.5, n_directions=8), MSN(4, 6, generator=torch.Generator().manual_seed(0)).double()
     return {
@@ -37,6 +38,7 @@ def _losses():
         "mmcr": MMCR(), "koleo": KoLeo(), "emp_ssl": EMPSSL(invariance_weight=2.0), "frossl": FroSSL(),
         "lejepa": lambda a, b: lejepa(a, b, generator=torch.Generator().manual_seed(3)),
         "msn": msn,  # anchors = view a, targets = view b (detached)
+        "jepa": lambda a, b: JEPALoss(variance_weight=2.0, covariance_weight=0.5)(a, b, a),  # prediction = context = a, target b (detached inside)
     }
 
 
