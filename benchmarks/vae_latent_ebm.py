@@ -16,7 +16,7 @@ between rows only), log Z_α of the 8-D prior by AIS from N(0, I) (200 chains ×
 MALA), cross-checked by importance sampling from N(0, I) (10^6 draws). Writes the sample grids to
 docs/images/vae_latent_ebm_digits.png.
 
-Run:  python3 benchmarks/vae_latent_ebm.py [--epochs 100] [--seeds 3] [--skip-2d] [--skip-digits]
+Run:  python3 benchmarks/vae_latent_ebm.py [--epochs 100] [--seeds 3] [--seed 0] [--skip-2d] [--skip-digits]
 """
 
 import argparse
@@ -41,6 +41,7 @@ from ebm.train import train  # noqa: E402
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=100, help="digits: passes over the 1347 training images (batches of 100)")
 parser.add_argument("--seeds", type=int, default=3, help="2-D: seeds per model")
+parser.add_argument("--seed", type=int, default=0, help="digits: seed of the data order and noise (initial weights: seed + 1)")
 parser.add_argument("--skip-2d", action="store_true")
 parser.add_argument("--skip-digits", action="store_true")
 parser.add_argument("--out", default="docs/images/vae_latent_ebm_digits.png")
@@ -66,13 +67,14 @@ if not args.skip_2d:
             print(f"| {name} | {ll:.3f} | {bound} | {seconds:.1f} | {seed} |", flush=True)
 
 if not args.skip_digits:
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(args.seed)
+    init = args.seed + 1
     x, _ = load_digits("train")  # (1347, 64)
     x_test, _ = load_digits("test")  # (450, 64)
     models, rows = {}, []
     for prior in ("gaussian", "ebm"):
         model = LatentEBMVAE(64, latent_dim=8, hidden=128, prior_hidden=64, prior=prior, sigma=0.2, prior_steps=60, prior_step_size=0.1,
-                             generator=torch.Generator().manual_seed(1))
+                             generator=torch.Generator().manual_seed(init))
         t0 = time.perf_counter()
         train(model, VAELatentEBMLoss(), x, epochs=args.epochs, batch_size=100, optimizer=torch.optim.Adam(model.parameter_groups(5e-3, 1e-3)),
               max_grad_norm=10.0, generator=g, progress=False)
@@ -84,8 +86,8 @@ if not args.skip_digits:
         rows.append((f"VAE, {'Gaussian' if prior == 'gaussian' else 'latent EBM'} prior", b["elbo"], b["iwae"],
                      f"{log_z['log_z']:.3f} ± {log_z['stderr']:.3f} (IS {check['log_z']:.3f} ± {check['stderr']:.3f})", seconds))
     # The divergence triangle: same generator / encoder sizes, an EBM on x; its generator + encoder form a Gaussian-prior VAE.
-    energy = MLPEnergy((64,), hidden=(128, 128), quadratic=0.01, generator=torch.Generator().manual_seed(1))
-    triangle = DivergenceTriangle(64, latent_dim=8, hidden=128, sigma=0.2, energy_penalty=0.1, generator=torch.Generator().manual_seed(1))
+    energy = MLPEnergy((64,), hidden=(128, 128), quadratic=0.01, generator=torch.Generator().manual_seed(init))
+    triangle = DivergenceTriangle(64, latent_dim=8, hidden=128, sigma=0.2, energy_penalty=0.1, generator=torch.Generator().manual_seed(init))
     t0 = time.perf_counter()
     train(energy, triangle, x, epochs=args.epochs, batch_size=100, lr=1e-3, max_grad_norm=10.0, generator=g, progress=False)
     seconds = time.perf_counter() - t0

@@ -193,7 +193,7 @@ def test_triangle_value_matches_closed_form_kls_on_a_linear_gaussian_case():
     values, neg_elbos = [], []
     for _ in range(10):
         x = data.sample((40_000,))
-        values.append(float(tri(energy, x, generator=g)))
+        values.append(float(tri(energy, x, generator=g).detach()))
         neg_elbos.append(float(tri.negative_elbo(x, generator=g).mean()))
     values, neg_elbos = torch.tensor(values, dtype=D64), torch.tensor(neg_elbos, dtype=D64)
     se = float(values.std() / math.sqrt(len(values)))
@@ -216,10 +216,30 @@ def _directional_fd(fn, params, direction, h=1e-5):
     return (up - down) / (2 * h)
 
 
-def test_triangle_gradients_go_to_the_right_model_with_the_right_sign():
+def test_joint_latent_ebm_triangle_matches_closed_form_kls():
+    tri, _, (w, b, a, c, lv, _) = _linear_triangle()
+    tri.latent_ebm = True
+    prec = torch.tensor([[1.5, 0.2, 0.1], [0.2, 0.8, -0.2], [0.1, -0.2, 1.1]], dtype=D64)
+    energy = QuadraticEnergy(3, mean=torch.tensor([0.3, -0.2, 0.1]), precision=prec.float()).double()  # Π(x, z) on R^3
+    mu_d, cov_d = torch.tensor([0.5, 0.0], dtype=D64), torch.tensor([[1.0, 0.3], [0.3, 0.6]], dtype=D64)
+    sigma = tri.sigma
+    q = _joint(mu_d, cov_d, a, c, lv)
+    p = MultivariateNormal(torch.cat([b, torch.zeros(1, dtype=D64)]),
+                           torch.cat([torch.cat([w @ w.T + sigma**2 * torch.eye(2, dtype=D64), w], 1), torch.cat([w.T, torch.eye(1, dtype=D64)], 1)]))
+    pi = MultivariateNormal(energy.mean.detach(), torch.linalg.inv(energy.precision.detach()))
+    delta = float(kl_divergence(q, p) + kl_divergence(p, pi) - kl_divergence(q, pi))
+    g = torch.Generator().manual_seed(12)
+    data = MultivariateNormal(mu_d, cov_d)
+    values = torch.tensor([float(tri(energy, data.sample((40_000,)), generator=g).detach()) for _ in range(10)], dtype=D64)
+    se = float(values.std() / math.sqrt(len(values)))
+    assert abs(float(values.mean()) - delta) < 4 * se + 2e-3, (float(values.mean()), delta, se)
+
+
+@pytest.mark.parametrize("latent_ebm", [False, True])
+def test_triangle_gradients_go_to_the_right_model_with_the_right_sign(latent_ebm):
     g = torch.Generator().manual_seed(6)
-    tri = DivergenceTriangle(2, latent_dim=2, hidden=6, sigma=0.3, generator=g).double()
-    energy = MLPEnergy((2,), hidden=(6,), generator=g).double()
+    tri = DivergenceTriangle(2, latent_dim=2, hidden=6, sigma=0.3, latent_ebm=latent_ebm, generator=g).double()
+    energy = MLPEnergy((4 if latent_ebm else 2,), hidden=(6,), generator=g).double()
     x = torch.randn(32, 2, generator=g, dtype=D64)
     value = lambda: tri(energy, x, generator=torch.Generator().manual_seed(7))  # noqa: E731  (same noise every call)
     tri.zero_grad()
@@ -306,6 +326,12 @@ def test_bad_input_is_refused_with_a_fix():
         DivergenceTriangle(2, energy_penalty=-0.5)
     with pytest.raises(ValueError, match="event shape"):
         DivergenceTriangle(2)(MLPEnergy((3,)), torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="pair"):
+        DivergenceTriangle(2, latent_dim=2, latent_ebm=True)(MLPEnergy((2,)), torch.zeros(4, 2))
+    with pytest.raises(TypeError, match="latent_ebm"):
+        DivergenceTriangle(2, latent_ebm="yes")
+    with pytest.raises(ValueError, match="x"):
+        DivergenceTriangle(2, latent_dim=1, latent_ebm=True)(MLPEnergy((3,)), torch.full((4, 2), math.nan))
     with pytest.raises(ValueError, match="n_samples"):
         VAELatentEBMLoss(n_samples=0)
     with pytest.raises(ValueError, match="batch"):

@@ -9,11 +9,11 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ebm._validation import check_int, check_nonnegative, check_positive, format_error
+from ebm._validation import check_energy_input, check_int, check_nonnegative, check_positive, energy_reference_tensor, format_error
 from ebm.energies.autoencoders import _mlp
 from ebm.energies.vae import GaussianEncoder
 from ebm.energy import Energy
-from ebm.objectives._common import check_continuous_data, check_energy
+from ebm.objectives._common import check_batch, check_continuous_data, check_energy
 from ebm.registry import register_objective
 
 __all__ = ["DivergenceTriangle"]
@@ -81,6 +81,20 @@ class DivergenceTriangle(nn.Module):
     ``energy_penalty = λ > 0`` adds ``λ · mean(E(x)² + E(x̃)²)`` to the EBM's term (Du & Mordatch
     2019's regulariser; not in the paper) so the energy's scale cannot drift in the min-max game.
 
+    ``latent_ebm=True`` is the joint-training variant of Han, Nijkamp, Zhou, Pang, Zhu & Wu (2020,
+    "Joint Training of Variational Auto-Encoder and Latent Energy-Based Model", CVPR,
+    arXiv:2006.06059): the same triangle with the EBM on the pair, ``Π(x, z) = exp(-E_α(x, z)) / Z_α``
+    (the energy's event shape is ``(d + k,)``, evaluated on ``[x, z]``). Then ``H(q_data)``, the
+    encoder's entropy and ``log Z_α`` all cancel:
+
+        Δ = E_Q[-log P(x, z)] + E_P[log P(x, z)] + E_P[E_α(x, z)] - E_Q[E_α(x, z)];
+
+    the EBM minimises ``E_Q[E_α] - E_P[E_α]`` (data pairs down, generated pairs up); the generator
+    minimises ``E_Q[-log p_θ(x | z)] + E_P[E_α(g(z) + σε, z)]``; the encoder minimises
+    ``E_Q[-log P(x, z) - E_α(x, z)]`` through reparameterised ``z ~ q_φ(z | x)``, so it is the EBM's
+    adversary on data pairs as the generator is on generated pairs (this is our derivation of the
+    gradients from the triangle; the paper's networks and schedules are not reproduced).
+
     Reference: Han, Nijkamp, Fang, Hill, Zhu & Wu (2019), "Divergence Triangle for Joint Training
     of Generator Model, Energy-based Model, and Inferential Model", CVPR, arXiv:1812.10907.
 
@@ -89,6 +103,7 @@ class DivergenceTriangle(nn.Module):
         hidden: width of the generator's and the encoder's two hidden layers.
         sigma: the generator's observation noise σ > 0.
         energy_penalty: λ ≥ 0.
+        latent_ebm: the EBM sees ``[x, z]`` (event shape ``(d + k,)``), Han et al. 2020; default: x only.
         generator: random generator for the initial weights.
 
     Call args:
@@ -110,13 +125,16 @@ class DivergenceTriangle(nn.Module):
     """
 
     def __init__(self, data_dim: int, *, latent_dim: int = 2, hidden: int = 64, sigma: float = 0.1, energy_penalty: float = 0.0,
-                 generator: torch.Generator | None = None):
+                 latent_ebm: bool = False, generator: torch.Generator | None = None):
         super().__init__()
         self.data_dim = check_int("data_dim", data_dim, minimum=1)
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
         hidden = check_int("hidden", hidden, minimum=1)
         self.sigma = check_positive("sigma", sigma)
         self.energy_penalty = check_nonnegative("energy_penalty", energy_penalty)
+        if not isinstance(latent_ebm, bool):
+            raise TypeError(format_error("latent_ebm", "a bool", repr(latent_ebm), "pass latent_ebm=True for an EBM on (x, z), False for x only"))
+        self.latent_ebm = latent_ebm
         self.generator_net = _mlp([self.latent_dim, hidden, hidden, self.data_dim], None, generator)  # g_θ
         self.encoder = GaussianEncoder(self.data_dim, self.latent_dim, hidden, generator=generator)  # q_φ
 
@@ -145,11 +163,28 @@ class DivergenceTriangle(nn.Module):
         """``E_P[log P(x, z)] = -(k/2)(1 + log 2π) - (d/2)(1 + log 2πσ²)`` (minus P's entropy)."""
         return -0.5 * self.latent_dim * (1 + math.log(2 * math.pi)) - 0.5 * self.data_dim * (1 + math.log(2 * math.pi * self.sigma**2))
 
+    def data_event_shape(self, energy) -> torch.Size:
+        """The shape of one training example, ``(d,)`` (the energy's is ``(d + k,)`` with ``latent_ebm``)."""
+        return torch.Size([self.data_dim])
+
+    def neg_log_generator_density(self, x: Tensor, z: Tensor) -> Tensor:
+        """``-log P(x, z) = ‖x - g(z)‖²/(2σ²) + ½‖z‖² + (d/2) log 2πσ² + (k/2) log 2π``, ``(n,)``."""
+        recon = (x - self.generator_net(z)).pow(2).sum(-1) / (2 * self.sigma**2)
+        return recon + 0.5 * z.pow(2).sum(-1) + 0.5 * self.data_dim * math.log(2 * math.pi * self.sigma**2) + 0.5 * self.latent_dim * math.log(2 * math.pi)
+
     def forward(self, energy: Energy, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         check_energy(energy, "the divergence triangle")
-        if tuple(energy.event_shape) != (self.data_dim,):
-            raise ValueError(format_error("energy", f"event shape ({self.data_dim},) (the triangle's data_dim)", f"event shape {tuple(energy.event_shape)}",
-                                          f"build DivergenceTriangle({int(energy.event_shape[0]) if len(energy.event_shape) == 1 else '<flat d>'}, ...)"))
+        width = self.data_dim + self.latent_dim if self.latent_ebm else self.data_dim
+        if tuple(energy.event_shape) != (width,):
+            what = f"({width},) = (data_dim + latent_dim,), the pair [x, z]" if self.latent_ebm else f"({self.data_dim},) (the triangle's data_dim)"
+            raise ValueError(format_error("energy", f"event shape {what}", f"event shape {tuple(energy.event_shape)}",
+                                          f"build the energy over {width} coordinates, or the triangle with matching data_dim / latent_dim"))
+        if self.latent_ebm:
+            check_energy_input("x", x, torch.Size([self.data_dim]), energy_reference_tensor(energy))  # floating, dtype, device, finite
+            if x.dim() != 2:
+                raise ValueError(format_error("x", f"one batch dimension, shape (batch, {self.data_dim})", f"shape {tuple(x.shape)}", "flatten: x.reshape(-1, data_dim)"))
+            check_batch("x", x)
+            return self._joint_forward(energy, x, generator)
         check_continuous_data(energy, x, "the divergence triangle")
         n = x.shape[0]
         neg_elbo = self.negative_elbo(x, generator=generator).mean()  # KL(Q‖P) + H(q_data): θ and φ
@@ -168,5 +203,26 @@ class DivergenceTriangle(nn.Module):
             surrogate = surrogate + self.energy_penalty * (e_data_each.pow(2).mean() + e_gen_each.pow(2).mean())
         return value + (surrogate - surrogate.detach())
 
+    def _joint_forward(self, energy: Energy, x: Tensor, generator) -> Tensor:
+        """The triangle with ``Π(x, z) ∝ exp(-E_α([x, z]))`` (Han et al. 2020)."""
+        n = x.shape[0]
+        z_q = self.encoder.rsample(x, 1, generator=generator)[0][0]  # (n, k): φ
+        x_gen, z_gen = self._generate(n, True, generator)  # (n, d), (n, k): θ through x_gen
+        e_q_each = energy(torch.cat([x, z_q.detach()], 1))  # (n,): α
+        e_p_each = energy(torch.cat([x_gen.detach(), z_gen], 1))  # (n,): α
+        nlp_q = self.neg_log_generator_density(x, z_q)  # (n,)
+        value = nlp_q.mean().detach() + self.expected_log_generator_density() + e_p_each.mean().detach() - e_q_each.mean().detach()
+        theta = self.neg_log_generator_density(x, z_q.detach()).mean()  # θ: E_Q[-log P] with the encoder's draw fixed
+        with _frozen(energy):
+            theta = theta + energy(torch.cat([x_gen, z_gen], 1)).mean()  # θ through x_gen: E_P[E_α]
+            phi_energy = energy(torch.cat([x, z_q], 1)).mean()  # φ through z_q
+        with _frozen(self.generator_net):
+            phi = self.neg_log_generator_density(x, z_q).mean() - phi_energy  # φ: E_Q[-log P - E_α]
+        surrogate = theta + phi + (e_q_each.mean() - e_p_each.mean())
+        if self.energy_penalty:
+            surrogate = surrogate + self.energy_penalty * (e_q_each.pow(2).mean() + e_p_each.pow(2).mean())
+        return value + (surrogate - surrogate.detach())
+
     def extra_repr(self) -> str:
-        return f"data_dim={self.data_dim}, latent_dim={self.latent_dim}, sigma={self.sigma:g}, energy_penalty={self.energy_penalty:g}"
+        return (f"data_dim={self.data_dim}, latent_dim={self.latent_dim}, sigma={self.sigma:g}, energy_penalty={self.energy_penalty:g}, "
+                f"latent_ebm={self.latent_ebm}")
