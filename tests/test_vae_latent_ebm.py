@@ -203,6 +203,38 @@ def test_triangle_value_matches_closed_form_kls_on_a_linear_gaussian_case():
     assert abs(float(neg_elbos.mean()) - target) < 4 * float(neg_elbos.std() / math.sqrt(10)) + 2e-3
 
 
+def test_triangle_optimum_p_equals_q_equals_pi_is_stationary_for_all_three_models():
+    """Known optimum: data N(b, WWᵀ + σ²I), q the exact posterior, π the data density -> Δ = 0 and no player moves."""
+    sigma = 0.4
+    tri = DivergenceTriangle(2, latent_dim=1, hidden=4, sigma=sigma, generator=torch.Generator().manual_seed(0)).double()
+    w, b = torch.tensor([[1.2], [-0.4]], dtype=D64), torch.tensor([0.2, 0.1], dtype=D64)
+    _set_linear(tri, "generator_net", w, b)
+    _linear_encoder(tri.encoder, *_exact_posterior(w, b, sigma))
+    data = _marginal(w, b, sigma)
+
+    def grad_norms(energy):
+        tri.zero_grad()
+        energy.zero_grad()
+        loss = tri(energy, data.sample((200_000,)), generator=torch.Generator().manual_seed(13))
+        loss.backward()
+        norm = lambda m: float(torch.cat([p.grad.reshape(-1) for p in m.parameters()]).norm())  # noqa: E731
+        return float(loss.detach()), norm(energy), norm(tri.generator_net), norm(tri.encoder)
+
+    torch.manual_seed(0)  # data.sample draws from the global generator in this test only
+    optimum = QuadraticEnergy(2, mean=b.float(), precision=torch.linalg.inv(data.covariance_matrix).float()).double()
+    value, *norms = grad_norms(optimum)
+    assert abs(value) < 0.02  # Δ = 0 at P = Q = Π; Monte Carlo error of a 200k-sample mean ≈ 0.005
+    assert max(norms) < 0.03, norms
+    shifted = QuadraticEnergy(2, mean=(b + 0.5).float(), precision=torch.linalg.inv(data.covariance_matrix).float()).double()
+    _, e_norm, g_norm, _ = grad_norms(shifted)
+    assert g_norm > 0.2  # a wrong EBM pulls the generator toward it ...
+    assert e_norm < 0.03  # ... but does not move itself: its negatives (the generator's samples) still match the data
+    with torch.no_grad():
+        tri.generator_net[0].bias.add_(0.5)
+    _, e_norm, _, _ = grad_norms(optimum)
+    assert e_norm > 0.2  # a wrong generator makes the EBM push its samples' energy up
+
+
 def _directional_fd(fn, params, direction, h=1e-5):
     with torch.no_grad():
         for p, v in zip(params, direction):
