@@ -19,8 +19,9 @@ construction), so the energy is a deterministic, differentiable function of x:
     F̂(x) = -log (1/K) Σ_j exp(-E(x, z_j)) / q_φ(z_j | x),    z_j = μ_φ(x) + exp(ℓ_φ(x)/2) ⊙ ε_j.
 
 ``exp(-F)`` is the model's marginal density up to a constant: ``p(x) = exp(-F(x)) / c`` with
-``log c = (k/2) log 2π + (d/2) log 2πσ² + log Z_α``. `log_marginal_bound` and `elbo` give the
-normalised bounds in nats, given ``log Z_α`` (see `ebm.evaluate.vae_bounds`).
+``log c = (k/2) log 2π + (d/2) log 2πσ² + log Z_α``. `elbo` and `log_marginal_bound` are the bounds
+with the unnormalised prior; subtract ``log Z_α`` for nats of the normalised model
+(`ebm.evaluate.vae_bounds` estimates it and does so).
 """
 
 from __future__ import annotations
