@@ -1,5 +1,6 @@
 """The divergence triangle (Han et al. 2019): joint training of a generator, an energy-based model
-on x and an inference model, with no MCMC."""
+on x and an inference model, with no MCMC; with ``latent_ebm=True`` the EBM is on the pair (x, z),
+the VAE + latent EBM joint training of Han et al. (2020)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ The joint-training paper of Han, Nijkamp, Zhou, Pang, Zhu & Wu (2020, CVPR, arXi
 couples a VAE with a *latent EBM* on the pair (x, z) through the divergence triangle; this file is
 the latent-prior member of that family (EBM on z only, learned by the ELBO), whose held-out
 likelihood can be bounded because ``log Z_α`` lives in k dimensions (`ebm.evaluate.vae_bounds`).
-The triangle itself, with an EBM on x, is `ebm.objectives.DivergenceTriangle`.
+The triangle itself is `ebm.objectives.DivergenceTriangle` (EBM on x; ``latent_ebm=True``: the
+EBM on (x, z) of Han et al. 2020).
 """
 
 from __future__ import annotations
