@@ -13,6 +13,7 @@ from ebm.energies.gmm import GMMEnergy
 from ebm.energies.pca import PCAEnergy
 from ebm.energies.decoder import DecoderEnergy
 from ebm.energies.latent_prior import LatentEBMPrior
+from ebm.energies.vae import GaussianEncoder, LatentEBMVAE
 from ebm.energies.autoencoders import AutoencoderEnergy, ContractiveAutoencoderEnergy, DenoisingAutoencoderEnergy, SparseAutoencoderEnergy
 from ebm.energies.sparse_coding import SparseCodingEnergy
 from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEnergy
@@ -43,6 +44,8 @@ __all__ = [
     "ContractiveAutoencoderEnergy",
     "SparseAutoencoderEnergy",
     "LatentEBMPrior",
+    "LatentEBMVAE",
+    "GaussianEncoder",
     "SparseCodingEnergy",
     "QuadraticEnergy",
     "RealNVP",

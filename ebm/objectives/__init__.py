@@ -8,6 +8,8 @@ from ebm.objectives.exact_likelihood import ExactLikelihood
 from ebm.objectives.flow_contrastive_estimation import FlowContrastiveEstimation
 from ebm.objectives.free_energy import FreeEnergyLoss
 from ebm.objectives.latent_prior import LatentPriorLoss
+from ebm.objectives.vae_latent_ebm import VAELatentEBMLoss
+from ebm.objectives.divergence_triangle import DivergenceTriangle
 from ebm.objectives.minimum_probability_flow import MinimumProbabilityFlow
 from ebm.objectives.noise_contrastive_estimation import NoiseContrastiveEstimation
 from ebm.objectives.pseudo_likelihood import PseudoLikelihood
@@ -60,6 +62,8 @@ __all__: list[str] = [
     "SparseCodeLoss",
     "FreeEnergyLoss",
     "LatentPriorLoss",
+    "VAELatentEBMLoss",
+    "DivergenceTriangle",
     # joint-embedding (self-supervised) losses: loss(z_a, z_b) on two views' embeddings
     "InfoNCE", "MoCo", "DCL", "DCLW", "PIRL",
     "VICReg", "VCReg", "BarlowTwins", "WMSE", "TiCo",
