@@ -86,26 +86,25 @@ class _Chains:
     """Where every chain stands in its own NUTS iteration: batch-first tensors, ``b`` chains of ``d``
     coordinates, ``L`` tree levels. Pairs and triples are packed so one ``where`` moves them all.
 
-    cur (b, 2, d) and cur_e (b,): the chain's state [x, score] and energy; ends (b, 2, 3, d): the
-    trajectory's [earliest, latest] leaves, each [x, p, score]; leaf (b, 3, d): the last leaf built;
-    prop / sub (b, 2, d) with prop_e / sub_e (b,): the candidate of the trajectory / of the subtree
-    being built; rho (b, 2, d): momentum sums [trajectory, subtree]; ck (b, L, 2, d): per level, the
+    prop (b, 2, d) and prop_e (b,): the candidate [x, score] and energy of the trajectory — once
+    the iteration ends, the chain's state, from which the next iteration starts; ends (b, 2, 3, d):
+    the trajectory's [earliest, latest] leaves, each [x, p, score]; leaf (b, 3, d): the last leaf
+    built; sub (b, 2, d) and sub_e (b,): the candidate of the subtree being built; rho (b, 2, d): momentum sums [trajectory, subtree]; ck (b, L, 2, d): per level, the
     momentum at the level's first leaf and the subtree's momentum sum before it; h0, log_w,
     log_w_sub (b,); stats (b, 2): [Σ acceptance, leaves]; eps (b, 1); j (depth of the subtree being
     built) and k (its leaves so far) (b,) long; forward, divergent, fresh (b,) bool; level (L,) and
     pow2 (L,): the levels 1..L and their sizes 2^level.
     """
 
-    __slots__ = ("cur", "cur_e", "ends", "leaf", "prop", "prop_e", "sub", "sub_e", "rho", "ck", "h0", "log_w", "log_w_sub",
+    __slots__ = ("ends", "leaf", "prop", "prop_e", "sub", "sub_e", "rho", "ck", "h0", "log_w", "log_w_sub",
                  "stats", "eps", "j", "k", "forward", "divergent", "fresh", "level", "pow2")
 
     def __init__(self, x, e, s, eps, levels: int):
         b, d = x.shape
         zeros = lambda *shape: torch.zeros(*shape, dtype=x.dtype, device=x.device)  # noqa: E731
         flags = lambda: torch.zeros(b, dtype=torch.bool, device=x.device)  # noqa: E731
-        self.cur, self.cur_e = torch.stack((x, s), 1), e
         self.ends, self.leaf = zeros(b, 2, 3, d), zeros(b, 3, d)
-        self.prop, self.prop_e, self.sub, self.sub_e = zeros(b, 2, d), zeros(b), zeros(b, 2, d), zeros(b)
+        self.prop, self.prop_e, self.sub, self.sub_e = torch.stack((x, s), 1), e, zeros(b, 2, d), zeros(b)
         self.rho, self.ck = zeros(b, 2, d), zeros(b, levels, 2, d)
         self.h0, self.log_w, self.log_w_sub, self.stats = zeros(b), zeros(b), zeros(b), zeros(b, 2)
         self.eps = eps.expand(b, 1).clone()
@@ -180,19 +179,17 @@ class NUTS:
         the subtree (and maybe the iteration) where it completes, turns or diverges. Updates ``c``
         and returns the per-chain ``ended`` mask with the ``depth``, mean acceptance statistic,
         number of leaves and divergence flag of the iterations that ended."""
-        b, d = c.cur.shape[0], c.cur.shape[2]
-        dt, dev = c.cur.dtype, c.cur.device
+        b, d = c.prop.shape[0], c.prop.shape[2]
+        dt, dev = c.prop.dtype, c.prop.device
         u = torch.rand(b, 3, generator=generator, dtype=dt, device=dev)  # direction, leaf, subtree draws
         # -- a new iteration: momentum, H0, a one-state trajectory
         fresh = c.fresh
         f1 = fresh[:, None]
         p0 = torch.randn(b, d, generator=generator, dtype=dt, device=dev) * sqrt_m
-        c.h0 = torch.where(fresh, c.cur_e + 0.5 * (p0.square() @ inv_m), c.h0)
+        c.h0 = torch.where(fresh, c.prop_e + 0.5 * (p0.square() @ inv_m), c.h0)
         c.eps = torch.where(f1, eps, c.eps)  # a trajectory keeps one step size
-        start = torch.stack((c.cur[:, 0], p0, c.cur[:, 1]), 1)  # (b, 3, d)
+        start = torch.stack((c.prop[:, 0], p0, c.prop[:, 1]), 1)  # (b, 3, d)
         c.ends = torch.where(fresh[:, None, None, None], start[:, None], c.ends)
-        c.prop = torch.where(f1[:, :, None], c.cur, c.prop)
-        c.prop_e = torch.where(fresh, c.cur_e, c.prop_e)
         c.log_w = c.log_w.masked_fill(fresh, 0.0)
         rho = torch.where(f1, p0, c.rho[:, 0])
         c.stats = c.stats.masked_fill(f1, 0.0)
@@ -254,8 +251,6 @@ class NUTS:
         ended = stop | (complete & (turned_all | (depth >= self.max_tree_depth)))
         c.j = torch.where(complete & ~ended, depth, c.j)
         c.k = torch.where(complete | ended, 0, k)
-        c.cur = torch.where(ended[:, None, None], c.prop, c.cur)
-        c.cur_e = torch.where(ended, c.prop_e, c.cur_e)
         c.fresh, c.forward, c.leaf, c.log_w_sub = ended, fwd, leaf, log_w_sub_new
         return ended, depth, c.stats[:, 0] / c.stats[:, 1], c.stats[:, 1], c.divergent
 
@@ -354,7 +349,7 @@ class NUTS:
             # gathering the others) but its results are dropped, and it resumes from its saved state.
             waiting = torch.zeros(batch, dtype=torch.bool, device=dev)
             done = torch.zeros(batch, dtype=torch.bool, device=dev)
-            saved = {"cur": c.cur, "cur_e": c.cur_e}
+            saved = {"prop": c.prop, "prop_e": c.prop_e}
             all_chains = torch.arange(batch, device=dev)
             while True:
                 idle = waiting | done
@@ -373,7 +368,7 @@ class NUTS:
                     eps = torch.where((it >= self.warmup_steps)[:, None], adapt.final(), adapt.eps)
                 if windows:
                     inside = (warm & (t >= window_start) & (t < windows[0]))[:, None]
-                    x_now = torch.where(inside, c.cur[:, 0], 0.0)
+                    x_now = torch.where(inside, c.prop[:, 0], 0.0)
                     window_sum = window_sum + x_now.sum(0)
                     window_sq = window_sq + x_now.square().sum(0)
                     window_n += int(inside.sum())
@@ -387,7 +382,7 @@ class NUTS:
                     leapfrogs += torch.where(drawn, nl, 0.0)
                     if traj is not None:
                         kept = (row + 1) % thin == 0
-                        traj[(row[kept] + 1) // thin - 1, chains[kept]] = c.cur[chains[kept], 0].view(-1, *event)
+                        traj[(row[kept] + 1) // thin - 1, chains[kept]] = c.prop[chains[kept], 0].view(-1, *event)
                 newly_idle = ended & ((it >= total) | ((it == windows[0]) if windows else False))
                 if bool(newly_idle.any()):
                     for key, v in saved.items():
@@ -410,7 +405,7 @@ class NUTS:
                     waiting = torch.zeros_like(waiting)
                 if bool(done.all()):
                     break
-            x, e = saved["cur"][:, 0].contiguous(), saved["cur_e"]
+            x, e = saved["prop"][:, 0].contiguous(), saved["prop_e"]
             eps = eps.expand(batch, 1)
         x = x.view_as(x0)
         diverged = ~torch.isfinite(e) | ~torch.isfinite(x.reshape(batch, -1)).all(1)
