@@ -81,7 +81,7 @@ def train_with(criterion):
         xb = x_train[torch.randint(0, len(x_train), (256,), generator=g)]
         z_a, z_b = f(aug(xb, g)), f(aug(xb, g))
         z_a, z_b = z_a - z_a.mean(0), z_b - z_b.mean(0)
-        loss = 25 * (z_a - z_b).pow(2).sum(1).mean() + criterion(z_a) + criterion(z_b)
+        loss = (z_a - z_b).pow(2).sum(1).mean() + criterion(z_a) + criterion(z_b)  # invariance + criterion
         opt.zero_grad()
         loss.backward()
         opt.step()
