@@ -69,10 +69,11 @@ def cluster_pseudo_labels(network: nn.Module, x: Tensor, n_clusters: int, *, bat
 
 
 def _example():
+    # ``(model, x, labels)`` at the top level, so the registry's probes reach x; the objective
+    # itself takes ``batch = (x, labels)`` as `ebm.train` passes it.
     g = torch.Generator().manual_seed(0)
-    encoder = nn.Linear(5, 4)
-    x = torch.randn(8, 5, generator=g)
-    return PseudoLabelClassification(4, 3), (encoder, (x, torch.arange(8) % 3))
+    task = PseudoLabelClassification(4, 3)
+    return (lambda model, x, labels: task(model, (x, labels))), (nn.Linear(5, 4), torch.randn(8, 5, generator=g), torch.arange(8) % 3)
 
 
 @register_objective(
@@ -118,7 +119,7 @@ class PseudoLabelClassification(nn.Module):
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise ValueError(format_error("batch", "(x, pseudo_labels)", type(batch).__name__, "train on data=(x_train, cluster_pseudo_labels(pretrained, x_train, K))"))
         x, y = batch
-        check_tensor("x", x, floating=True, nonempty=True)
+        check_tensor("x", x, floating=True, nonempty=True, finite=True)
         check_tensor("labels", y, ndim=1)
         if y.is_floating_point() or y.shape[0] != x.shape[0]:
             raise ValueError(format_error("labels", f"({x.shape[0]},) integer pseudo-labels", f"{y.dtype} shape {tuple(y.shape)}", "pass cluster_pseudo_labels(...) for the same rows"))
@@ -127,7 +128,12 @@ class PseudoLabelClassification(nn.Module):
         f = TwoViewObjective.encoder_of(model)
         if self.augment is not None:
             x = self.augment(x, generator)
-        z = f(x)
+        if isinstance(f, nn.Module):
+            check_module_dtype("x", x, f, "encoder")
+        try:
+            z = f(x)
+        except RuntimeError as err:  # a shape the encoder cannot take: say so here, not deep inside torch
+            raise ValueError(format_error("x", "inputs of the shape the encoder takes", f"shape {tuple(x.shape)} ({str(err).splitlines()[0][:120]})", "pass the training inputs (n, *event) the encoder was built for")) from err
         if z.dim() != 2 or z.shape[1] != self.dim:
             raise ValueError(format_error("model", f"an encoder with output (n, {self.dim}) (dim)", f"output shape {tuple(z.shape)}", "build PseudoLabelClassification(dim=...) with the encoder's output size"))
         check_module_dtype("model output", z, self.classifier, "classifier")
