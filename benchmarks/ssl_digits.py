@@ -247,6 +247,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="fixed optimiser steps per method instead of a time budget")
     p.add_argument("--methods", nargs="*", default=METHODS)
     p.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel, PCA and untrained rows")
+    p.add_argument("--seed", type=int, default=0, help="seed of the encoder initialisation, batches and augmentations")
     args = p.parse_args(argv)
     budget = 4.0 if args.quick else args.budget
     torch.set_num_threads(1)
@@ -266,7 +267,7 @@ def main(argv=None):
         torch.manual_seed(0)
         rows.append(("untrained encoder", *evaluate(encoder(), *split), 0.0, 0))
     for name in args.methods:
-        rows.append((name, *run_method(name, split, budget, steps=args.steps)))
+        rows.append((name, *run_method(name, split, budget, seed=args.seed, steps=args.steps)))
         print(f"  done {name}: probe {rows[-1][1]:.3f}, k-means ACC {rows[-1][4]:.3f}, {rows[-1][-1]} steps", flush=True)
     budget_text = f"{args.steps} optimiser steps" if args.steps else f"{budget:g} s"
     print(f"\n8-dim embeddings, digits (train {len(xtr)}, test {len(xte)}), {budget_text} per method, batch {BATCH}, Adam lr 2e-3, 1 thread\n")
