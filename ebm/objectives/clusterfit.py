@@ -73,7 +73,7 @@ def _example():
     # itself takes ``batch = (x, labels)`` as `ebm.train` passes it.
     g = torch.Generator().manual_seed(0)
     task = PseudoLabelClassification(4, 3)
-    return (lambda model, x, labels: task(model, (x, labels))), (nn.Linear(5, 4), torch.randn(8, 5, generator=g), torch.arange(8) % 3)
+    return (lambda model, x, labels, generator=None: task(model, (x, labels), generator)), (nn.Linear(5, 4), torch.randn(8, 5, generator=g), torch.arange(8) % 3)
 
 
 @register_objective(
