@@ -1,15 +1,25 @@
-"""Joint-embedding (SSL) benchmark on the 8×8 digits: every loss, 8-dim embeddings, a time budget.
+"""Joint-embedding (SSL) benchmark on the 8×8 digits: every loss, 8-dim embeddings, a time or step budget.
 
 For each method an encoder 64 → 256 → 256 → 8 (batch-norm, ReLU) is trained through `ebm.train`
-with `TwoViewObjective` and `DigitAugment` for a fixed wall-time budget, then frozen; the 8-dim
-embeddings are scored by a logistic-regression linear probe and 5-NN on the fixed stratified 25%
-test split, and by RankMe. Baselines: PCA to 8 dimensions and the untrained encoder. VICReg, VCReg and Barlow
-Twins use a 512-wide expander head, TiCo a 64-wide one, SimSiam a projector and a bottleneck
-predictor; the probes always read the 8-dim encoder output.
+with `TwoViewObjective` and `DigitAugment` for a fixed wall-time budget (or, with ``--steps``, a
+fixed number of optimiser steps: fairer on a shared machine), then frozen; the 8-dim embeddings
+are scored by a logistic-regression linear probe and 5-NN on the fixed stratified 25% test split,
+by RankMe, and by clustering: k-means (k = 10, 10 restarts) of the embeddings of all 1,797 digits,
+scored against the digit classes by Hungarian-matched accuracy, NMI and ARI; where a method has its
+own 10-way cluster assignment (CC's cluster head, PCL's and ProPos's k = 10 prototypes) its
+accuracy is a column too. Baselines: raw pixels, PCA to 8 dimensions and the untrained encoder.
+VICReg, VCReg and Barlow Twins use a 512-wide expander head, TiCo a 64-wide one, SimSiam a
+projector and a bottleneck predictor; the probes always read the 8-dim encoder output.
+
+The clustering family needs its E-step (k-means of the whole training set by the target encoder):
+`ClusteringEStep` callbacks for PCL and ProPos; ClusterFit spends half the budget pre-training with
+InfoNCE, clusters those features into 30 pseudo-classes, and the other half training a fresh
+encoder to predict them.
 
 Usage:
-    python3 benchmarks/ssl_digits.py            # 30 s per method (about 9 minutes in all)
-    python3 benchmarks/ssl_digits.py --quick    # 4 s per method
+    python3 benchmarks/ssl_digits.py                  # 30 s per method
+    python3 benchmarks/ssl_digits.py --steps 600      # 600 optimiser steps per method
+    python3 benchmarks/ssl_digits.py --quick          # 4 s per method
     python3 benchmarks/ssl_digits.py --budget 120 --methods infonce vicreg
 Prints a markdown table.
 """
@@ -20,14 +30,16 @@ import argparse
 import time
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ebm.augment import DigitAugment
 from ebm.energies import JointEmbeddingEnergy
-from ebm.evaluate import knn_accuracy, linear_probe_accuracy, rank_me
+from ebm.evaluate import ari, clustering_accuracy, knn_accuracy, linear_probe_accuracy, nmi, rank_me
 from ebm.objectives import (
-    BYOL, DCL, DCLW, DINO, PIRL, RPC, WMSE, BarlowTwins, Data2Vec, DeepCluster, EMATarget, InfoNCE, MoCo, SimSiam,
-    SwAV, TiCo, VCReg, VICReg,
+    BYOL, DCL, DCLW, DINO, EMPSSL, MMCR, MSN, PCL, PIRL, RPC, WMSE, BarlowTwins, ClusteringEStep, ContrastiveClustering,
+    Data2Vec, DeepCluster, EMATarget, FroSSL, InfoNCE, KoLeo, LeJEPA, MoCo, ProPos, PseudoLabelClassification, SimSiam,
+    SwAV, TiCo, VCReg, VICReg, cluster_pseudo_labels,
 )
 from ebm.objectives.two_view import TwoViewObjective
 from ebm.train import train
@@ -55,6 +67,17 @@ def expander(width=512):
 
 def predictor(hidden=32):
     return nn.Sequential(nn.Linear(D, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, D))
+
+
+class InfoNCEKoLeo(nn.Module):
+    """InfoNCE plus DINOv2's KoLeo regulariser (weight 0.1) on both views."""
+
+    def __init__(self, temperature=0.2, weight=0.1):
+        super().__init__()
+        self.infonce, self.koleo, self.weight = InfoNCE(temperature), KoLeo(), weight
+
+    def forward(self, z_a, z_b):
+        return self.infonce(z_a, z_b) + self.weight * self.koleo(z_a, z_b)
 
 
 def make_task(name, f, n_train, g, steps):
@@ -108,67 +131,162 @@ def make_task(name, f, n_train, g, steps):
         from ebm.objectives.masked_autoencoder import MaskedAutoencoder
 
         return MaskedAutoencoder((8, 8), 2, mask_ratio=0.5, decoder=nn.Sequential(nn.Linear(D, 256), nn.ReLU(), nn.Linear(256, 64)))
+    if name == "mmcr":
+        return TwoViewObjective(MMCR(), aug, head=expander(64))
+    if name == "koleo":
+        return TwoViewObjective(InfoNCEKoLeo(0.2, 0.1), aug)
+    if name == "lejepa":
+        return TwoViewObjective(LeJEPA(lambda_=0.05, n_directions=256), aug, head=expander(64))
+    if name == "msn":
+        return TwoViewObjective(MSN(D, 30, generator=g), aug, target=EMATarget(f, 0.99))
+    if name == "emp_ssl":
+        return TwoViewObjective(EMPSSL(), aug, head=expander(64))
+    if name == "frossl":
+        return TwoViewObjective(FroSSL(), aug, head=expander(64))
+    # clustering family (k = 10 clusters: the digit classes are what the table scores)
+    if name == "cc":
+        return TwoViewObjective(ContrastiveClustering(D, 10, instance_dim=64, hidden=64), aug)
+    if name == "pcl":
+        return TwoViewObjective(PCL(D, n_clusters=(10, 20, 40), queue_size=4 * BATCH, generator=g), aug, target=EMATarget(f, 0.99))
+    if name == "propos":
+        return TwoViewObjective(ProPos(D, 10, hidden=32), aug, target=EMATarget(f, 0.99, total_steps=steps))
+    if name == "clusterfit":  # stage 2; stage 1 (InfoNCE pre-training, k-means) happens in run_method
+        return PseudoLabelClassification(D, CLUSTERFIT_K, augment=aug)
     raise KeyError(name)
 
 
-METHODS = ["infonce", "moco", "dcl", "dclw", "pirl", "rpc", "vicreg", "vcreg", "barlow_twins", "wmse", "tico", "swav", "deepcluster", "byol", "simsiam", "dino", "data2vec", "jepa", "mae"]
+METHODS = [
+    "infonce", "moco", "dcl", "dclw", "pirl", "rpc", "vicreg", "vcreg", "barlow_twins", "wmse", "tico", "swav", "deepcluster",
+    "byol", "simsiam", "dino", "data2vec", "mmcr", "koleo", "lejepa", "msn", "emp_ssl", "frossl",
+    "clusterfit", "propos", "cc", "pcl", "jepa", "mae",
+]
+CLUSTERFIT_K = 30  # ClusterFit over-clusters (K larger than the number of classes)
+STEPS_PER_EPOCH = 10
 
 
-def evaluate(f, xtr, ytr, xte, yte):
+def cluster_scores(z, y, k=10):
+    """k-means (k = 10, 10 restarts) of embeddings ``z (n, d)``: Hungarian accuracy, NMI, ARI against ``y``."""
+    from sklearn.cluster import KMeans
+
+    pred = torch.as_tensor(KMeans(k, n_init=10, random_state=0).fit_predict(z.double().numpy()))
+    return clustering_accuracy(pred, y), nmi(pred, y), ari(pred, y)
+
+
+def own_clusters(task, f, x):
+    """A method's own 10-way assignment of ``x (n, 64)`` (CC's head, PCL's / ProPos's k = 10 prototypes), or None."""
+    loss = getattr(task, "loss", None)
+    with torch.no_grad():
+        if isinstance(loss, ContrastiveClustering):
+            loss.eval()
+            return loss.predict(f(x))
+        if isinstance(loss, (PCL, ProPos)) and bool(loss.ready):  # nearest k = 10 prototype of the target embedding
+            c = loss.prototypes(0)[0] if isinstance(loss, PCL) else loss.centroids
+            net = task.target.network
+            was = net.training
+            net.eval()
+            z = net(x)
+            net.train(was)
+            return (F.normalize(z, dim=1) @ c.T).argmax(1)
+    return None
+
+
+def evaluate(f, xtr, ytr, xte, yte, task=None):
+    """Probe, 5-NN, RankMe, k-means ACC / NMI / ARI on all digits, own-cluster ACC (nan if none)."""
     f.eval()
     with torch.no_grad():
         ztr, zte = f(xtr), f(xte)
-    return linear_probe_accuracy(ztr, ytr, zte, yte), knn_accuracy(ztr, ytr, zte, yte), rank_me(zte)
+    y_all = torch.cat([ytr, yte])
+    own = own_clusters(task, f, torch.cat([xtr, xte])) if task is not None else None
+    own_acc = clustering_accuracy(own, y_all) if own is not None else float("nan")
+    return (linear_probe_accuracy(ztr, ytr, zte, yte), knn_accuracy(ztr, ytr, zte, yte), rank_me(zte),
+            *cluster_scores(torch.cat([ztr, zte]), y_all), own_acc)
 
 
-def run_method(name, split, budget, seed=0):
+def _train(f, task, batch_fn, budget, steps, g, callbacks=()):
+    """Train for ``steps`` optimiser steps if given, else for ``budget`` seconds; returns (wall s, steps)."""
+    t0 = time.perf_counter()
+    energy = JointEmbeddingEnergy(f, event_shape=(64,))
+    if steps:
+        epochs, stop = max(1, -(-steps // STEPS_PER_EPOCH)), []
+    else:
+        epochs, stop = 10_000, [lambda state: time.perf_counter() - t0 > budget]
+    hist = train(energy, task, batch_fn, epochs=epochs, steps_per_epoch=STEPS_PER_EPOCH, lr=2e-3, generator=g, callbacks=[*callbacks, *stop], progress=False)
+    return time.perf_counter() - t0, len(hist.losses)
+
+
+def run_method(name, split, budget, seed=0, steps=None):
     xtr, ytr, xte, yte = split
     torch.manual_seed(seed)
     f = encoder()
     g = torch.Generator().manual_seed(seed)
-    est_steps = int(budget * 25)  # rough steps in the budget, for the momentum / temperature schedules
-    task = make_task(name, f, xtr.shape[0], g, est_steps)
+    est_steps = steps or int(budget * 25)  # steps in the budget, for the momentum / temperature schedules
     n = xtr.shape[0]
+    if name == "clusterfit":
+        # Stage 1: pre-train with InfoNCE for half the budget; k-means of its features = pseudo-labels.
+        pre = encoder()
+        half_steps, half_budget = (steps // 2 if steps else None), budget / 2
+        wall1, n1 = _train(pre, make_task("infonce", pre, n, g, est_steps // 2), lambda gen: xtr[torch.randint(0, n, (BATCH,), generator=gen)], half_budget, half_steps, g)
+        labels = cluster_pseudo_labels(pre, xtr, CLUSTERFIT_K, generator=g)
+        # Stage 2: a fresh encoder learns to predict them.
+        task = make_task(name, f, n, g, est_steps // 2)
+
+        def batch_fn(gen):
+            idx = torch.randint(0, n, (BATCH,), generator=gen)
+            return xtr[idx], labels[idx]
+
+        wall2, n2 = _train(f, task, batch_fn, half_budget, half_steps, g)
+        return (*evaluate(f, xtr, ytr, xte, yte, task), wall1 + wall2, n1 + n2)
+    task = make_task(name, f, n, g, est_steps)
     indexed = name == "pirl"
 
     def batch_fn(gen):
         idx = torch.randint(0, n, (BATCH,), generator=gen)
         return (xtr[idx], idx) if indexed else xtr[idx]
 
-    t0 = time.perf_counter()
-    stop = lambda state: time.perf_counter() - t0 > budget  # noqa: E731
-    energy = JointEmbeddingEnergy(f, event_shape=(64,))
-    hist = train(energy, task, batch_fn, epochs=10_000, steps_per_epoch=10, lr=2e-3, generator=g, callbacks=[stop], progress=False)
-    wall = time.perf_counter() - t0
-    return (*evaluate(f, xtr, ytr, xte, yte), wall, len(hist.losses))
+    callbacks = []
+    if hasattr(task.loss, "e_step"):  # PCL, ProPos: k-means of the whole training set by the target encoder
+        epochs = max(1, est_steps // STEPS_PER_EPOCH)
+        callbacks.append(ClusteringEStep(task.loss, xtr, task.target, every=max(1, epochs // 20), warmup=max(1, epochs // 5), generator=g))
+    wall, n_steps = _train(f, task, batch_fn, budget, steps, g, callbacks)
+    return (*evaluate(f, xtr, ytr, xte, yte, task), wall, n_steps)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="4 s per method")
     p.add_argument("--budget", type=float, default=30.0, help="training seconds per method")
+    p.add_argument("--steps", type=int, default=None, help="fixed optimiser steps per method instead of a time budget")
     p.add_argument("--methods", nargs="*", default=METHODS)
+    p.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel, PCA and untrained rows")
+    p.add_argument("--seed", type=int, default=0, help="seed of the encoder initialisation, batches and augmentations")
     args = p.parse_args(argv)
     budget = 4.0 if args.quick else args.budget
     torch.set_num_threads(1)
     split = load_split()
     xtr, ytr, xte, yte = split
     rows = []
-    from sklearn.decomposition import PCA
+    if not args.no_baselines:
+        from sklearn.decomposition import PCA
 
-    pca = PCA(D, random_state=0).fit(xtr.numpy())
-    ptr, pte = torch.tensor(pca.transform(xtr.numpy())), torch.tensor(pca.transform(xte.numpy()))
-    rows.append(("PCA-8", linear_probe_accuracy(ptr, ytr, pte, yte), knn_accuracy(ptr, ytr, pte, yte), rank_me(pte), 0.0, 0))
-    torch.manual_seed(0)
-    rows.append(("untrained encoder", *evaluate(encoder(), *split), 0.0, 0))
+        y_all = torch.cat([ytr, yte])
+        rows.append(("raw pixels (64)", linear_probe_accuracy(xtr, ytr, xte, yte), knn_accuracy(xtr, ytr, xte, yte), rank_me(xte),
+                     *cluster_scores(torch.cat([xtr, xte]), y_all), float("nan"), 0.0, 0))
+        pca = PCA(D, random_state=0).fit(xtr.numpy())
+        ptr, pte = torch.tensor(pca.transform(xtr.numpy())), torch.tensor(pca.transform(xte.numpy()))
+        rows.append(("PCA-8", linear_probe_accuracy(ptr, ytr, pte, yte), knn_accuracy(ptr, ytr, pte, yte), rank_me(pte),
+                     *cluster_scores(torch.cat([ptr, pte]), y_all), float("nan"), 0.0, 0))
+        torch.manual_seed(0)
+        rows.append(("untrained encoder", *evaluate(encoder(), *split), 0.0, 0))
     for name in args.methods:
-        rows.append((name, *run_method(name, split, budget)))
-        print(f"  done {name}: probe {rows[-1][1]:.3f}", flush=True)
-    print(f"\n8-dim embeddings, digits (train {len(xtr)}, test {len(xte)}), {budget:g} s per method, batch {BATCH}, Adam lr 2e-3, 1 thread\n")
-    print("| method | linear probe | 5-NN | RankMe | train s | steps |")
-    print("|---|---|---|---|---|---|")
-    for name, lp, knn, rm, wall, steps in rows:
-        print(f"| {name} | {lp:.3f} | {knn:.3f} | {rm:.2f} | {wall:.0f} | {steps} |")
+        rows.append((name, *run_method(name, split, budget, seed=args.seed, steps=args.steps)))
+        print(f"  done {name}: probe {rows[-1][1]:.3f}, k-means ACC {rows[-1][4]:.3f}, {rows[-1][-1]} steps", flush=True)
+    budget_text = f"{args.steps} optimiser steps" if args.steps else f"{budget:g} s"
+    print(f"\n8-dim embeddings, digits (train {len(xtr)}, test {len(xte)}), {budget_text} per method, batch {BATCH}, Adam lr 2e-3, 1 thread\n")
+    print("| method | linear probe | 5-NN | RankMe | k-means ACC | NMI | ARI | own clusters ACC | train s | steps |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, lp, knn, rm, acc, nm, ar, own, wall, n_steps in rows:
+        own_text = "" if own != own else f"{own:.3f}"
+        print(f"| {name} | {lp:.3f} | {knn:.3f} | {rm:.2f} | {acc:.3f} | {nm:.3f} | {ar:.3f} | {own_text} | {wall:.0f} | {n_steps} |")
 
 
 if __name__ == "__main__":

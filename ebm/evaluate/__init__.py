@@ -1,6 +1,7 @@
 """Evaluation: partition functions, likelihoods, sample quality and representation monitors."""
 
 from ebm.evaluate.ais import AISResult, ais_log_likelihood, ais_log_partition, sm_schedule
+from ebm.evaluate.clustering import ari, clustering_accuracy, nmi
 from ebm.evaluate.calibration import expected_calibration_error, ood_auroc
 from ebm.evaluate.exact import empirical_entropy, exact_log_likelihood, pseudo_log_likelihood, reconstruction_error
 from ebm.evaluate.goodness_of_fit import (
@@ -39,4 +40,7 @@ __all__ = [
     "classifier_two_sample_test",
     "expected_calibration_error",
     "ood_auroc",
+    "clustering_accuracy",
+    "nmi",
+    "ari",
 ]

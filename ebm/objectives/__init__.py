@@ -20,6 +20,9 @@ from ebm.objectives.sliced_score_matching import SlicedScoreMatching
 
 from ebm.objectives.barlow_twins import BarlowTwins
 from ebm.objectives.byol import BYOL, SimSiam
+from ebm.objectives.cluster_step import ClusteringEStep, spherical_kmeans
+from ebm.objectives.clusterfit import PseudoLabelClassification, cluster_pseudo_labels
+from ebm.objectives.contrastive_clustering import ContrastiveClustering
 from ebm.objectives.cpc import CPC
 from ebm.objectives.data2vec import Data2Vec
 from ebm.objectives.dcl import DCL, DCLW
@@ -32,9 +35,11 @@ from ebm.objectives.koleo import KoLeo
 from ebm.objectives.lejepa import SIGReg, LeJEPA
 from ebm.objectives.mmcr import MMCR
 from ebm.objectives.moco import MoCo
+from ebm.objectives.pcl import PCL
 from ebm.objectives.momentum import EMATarget, cosine_momentum
 from ebm.objectives.msn import MSN
 from ebm.objectives.pirl import PIRL
+from ebm.objectives.propos import ProPos
 from ebm.objectives.swav import SwAV, sinkhorn_knopp
 from ebm.objectives.tico import TiCo
 from ebm.objectives.vcreg import VCReg
@@ -71,4 +76,7 @@ __all__: list[str] = [
     "EMATarget", "cosine_momentum", "sinkhorn_knopp", "whiten",
     # multi-view losses: loss(z_1, ..., z_k) on k views' embeddings (MSN: loss(anchors, targets))
     "MMCR", "KoLeo", "SIGReg", "LeJEPA", "MSN", "EMPSSL", "FroSSL", "total_coding_rate",
+    # clustering family: cluster-level losses and their E-step (k-means over the data set)
+    "ContrastiveClustering", "PCL", "ProPos", "PseudoLabelClassification", "cluster_pseudo_labels",
+    "ClusteringEStep", "spherical_kmeans",
 ]

@@ -6,11 +6,11 @@ trained) or a bare encoder module. What is fed to the loss depends on the method
 
     pair       loss(h(x_a), h(x_b))                           InfoNCE, DCL(W), RPC, VICReg, VCReg, Barlow
                                                               Twins, W-MSE, TiCo, SwAV, DeepCluster, MMCR,
-                                                              KoLeo, SIGReg, LeJEPA, EMP-SSL, FroSSL
+                                                              KoLeo, SIGReg, LeJEPA, EMP-SSL, FroSSL, CC
     indexed    loss(h(x_a), h(x_b), index)                    PIRL (batch = (x, index))
-    query_key  loss(h(x_a), h_ema(x_b))                       MoCo, MSN (anchors, EMA targets)
+    query_key  loss(h(x_a), h_ema(x_b))                       MoCo, MSN (anchors, EMA targets), PCL
     predict    loss(q(h(x_a)), t(x_b), q(h(x_b)), t(x_a))     BYOL (t = EMA target), SimSiam (t = h)
-    distill    loss(h(x_a), h_ema(x_b), h(x_b), h_ema(x_a))   DINO
+    distill    loss(h(x_a), h_ema(x_b), h(x_b), h_ema(x_a))   DINO, ProPos (+ generator)
     regress    ½[loss(q(h(x_a)), h_ema(x_b)) + loss(q(h(x_b)), h_ema(x_a))]   data2vec-style
 
 with ``h = head ∘ f`` (``head`` optional: a projector or DINO's prototype head), ``q`` an optional
@@ -37,13 +37,15 @@ from ebm.objectives.lejepa import LeJEPA, SIGReg
 from ebm.objectives.moco import MoCo
 from ebm.objectives.momentum import EMATarget
 from ebm.objectives.msn import MSN
+from ebm.objectives.pcl import PCL
 from ebm.objectives.pirl import PIRL
+from ebm.objectives.propos import ProPos
 from ebm.objectives.wmse import WMSE
 
 __all__ = ["TwoViewObjective"]
 
 _MODES = ("pair", "indexed", "query_key", "predict", "distill", "regress")
-_DEFAULT_MODE = {PIRL: "indexed", MoCo: "query_key", MSN: "query_key", BYOL: "predict", SimSiam: "predict", DINO: "distill", Data2Vec: "regress"}
+_DEFAULT_MODE = {PIRL: "indexed", MoCo: "query_key", MSN: "query_key", PCL: "query_key", ProPos: "distill", BYOL: "predict", SimSiam: "predict", DINO: "distill", Data2Vec: "regress"}
 _NEEDS_TARGET = {"query_key", "distill", "regress"}
 
 
@@ -118,7 +120,8 @@ class TwoViewObjective(nn.Module):
         if self.mode == "query_key":
             return self.loss(o_a, self.target(x_b))
         if self.mode == "distill":
-            return self.loss(o_a, self.target(x_b), o_b, self.target(x_a))
+            extra = {"generator": generator} if isinstance(self.loss, ProPos) else {}  # ProPos's positive-sampling noise
+            return self.loss(o_a, self.target(x_b), o_b, self.target(x_a), **extra)
         p_a, p_b = self.predictor(o_a), self.predictor(o_b)
         if self.mode == "predict":
             t_a, t_b = (self.target(x_a), self.target(x_b)) if self.target is not None else (o_a, o_b)
