@@ -244,7 +244,7 @@ def run_method(name, split, budget, seed=0, steps=None):
         return (xtr[idx], idx) if indexed else xtr[idx]
 
     callbacks = []
-    if hasattr(task.loss, "e_step"):  # PCL, ProPos: k-means of the whole training set by the target encoder
+    if hasattr(getattr(task, "loss", None), "e_step"):  # PCL, ProPos: k-means of the whole training set by the target encoder
         epochs = max(1, est_steps // STEPS_PER_EPOCH)
         callbacks.append(ClusteringEStep(task.loss, xtr, task.target, every=max(1, epochs // 20), warmup=max(1, epochs // 5), generator=g))
     wall, n_steps = _train(f, task, batch_fn, budget, steps, g, callbacks)
