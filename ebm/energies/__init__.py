@@ -18,6 +18,8 @@ from ebm.energies.sparse_coding import SparseCodingEnergy
 from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEnergy
 from ebm.energies.quadratic import QuadraticEnergy
 from ebm.energies.flows import NeuralSplineFlow, RealNVP
+from ebm.energies.generator import MLPGenerator
+from ebm.energies.jem import ClassifierEnergy
 
 __all__ = [
     "Gaussian",
@@ -47,6 +49,8 @@ __all__ = [
     "QuadraticEnergy",
     "RealNVP",
     "NeuralSplineFlow",
+    "MLPGenerator",
+    "ClassifierEnergy",
     "NoiseConditionalEnergy",
     "FixedNoiseEnergy",
     "BernoulliRBM",

@@ -6,7 +6,9 @@ from ebm.objectives.contrastive_divergence import ContrastiveDivergence, rbm_blo
 from ebm.objectives.denoising_score_matching import DenoisingScoreMatching, MultiLevelDenoisingScoreMatching, geometric_sigmas
 from ebm.objectives.exact_likelihood import ExactLikelihood
 from ebm.objectives.flow_contrastive_estimation import FlowContrastiveEstimation
+from ebm.objectives.energy_generator import GeneratorContrast, knn_entropy
 from ebm.objectives.free_energy import FreeEnergyLoss
+from ebm.objectives.jem import JEM, SGLD
 from ebm.objectives.latent_prior import LatentPriorLoss
 from ebm.objectives.minimum_probability_flow import MinimumProbabilityFlow
 from ebm.objectives.noise_contrastive_estimation import NoiseContrastiveEstimation
@@ -51,6 +53,10 @@ __all__: list[str] = [
     "SlicedScoreMatching",
     "NoiseContrastiveEstimation",
     "FlowContrastiveEstimation",
+    "GeneratorContrast",
+    "knn_entropy",
+    "JEM",
+    "SGLD",
     "RatioMatching",
     "MinimumProbabilityFlow",
     "PseudoLikelihood",
