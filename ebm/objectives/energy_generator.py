@@ -228,15 +228,19 @@ class GeneratorContrast(nn.Module):
         return f"energy_steps={self.energy_steps}, generator_steps={self.generator_steps}, entropy_weight={self.entropy_weight:g}, k={self.k}"
 
 
-def fit_2d(x: Tensor, *, steps: int, generator: torch.Generator) -> Energy:
+def fit_2d(x: Tensor, *, steps: int, generator: torch.Generator, return_objective: bool = False):
     """Train an `MLPEnergy` against an `MLPGenerator` on standardised 2-D data ``x (n, 2)``.
 
-    ``steps`` optimiser updates of batch 256 (alternating: half train the energy, half the
-    generator); energy ``MLPEnergy((2,), (64, 64), quadratic=0.01)`` as the first-wave principles
-    figure, generator 4 → 64 → 64 → 2 (SiLU), Adam lr 2e-3, gradient norm clipped at 10.
+    ``steps`` optimiser updates of batch 256, alternating one energy update with three generator
+    updates (the generator must keep up with the energy it samples; with 1:1 the held-out
+    likelihood on 8 Gaussians was 0.3-0.5 nats lower at 250 steps); energy
+    ``MLPEnergy((2,), (64, 64), quadratic=0.01)`` as the first-wave principles figure, magnitude
+    penalty 0.02, generator 4 → 64 → 64 → 2 (SiLU), Adam lr 1e-2, gradient norm clipped at 10.
 
     Returns:
-        The trained energy; ``exp(-E)`` is its unnormalised density on the plane.
+        The trained energy; ``exp(-E)`` is its unnormalised density on the plane. With
+        ``return_objective=True``, ``(energy, objective)``: the objective holds the trained
+        generator (``objective.generator_net``).
     """
     from ebm.energies.neural import MLPEnergy
     from ebm.registry import training_loop
@@ -247,6 +251,6 @@ def fit_2d(x: Tensor, *, steps: int, generator: torch.Generator) -> Energy:
     net = MLPGenerator(4, 2, hidden=(64, 64), generator=torch.Generator().manual_seed(seed + 1))
     batch = min(256, x.shape[0])
     epochs = max(1, round(steps * batch / x.shape[0]))
-    training_loop()(energy, x, objective=GeneratorContrast(net), epochs=epochs, batch_size=batch, lr=2e-3, max_grad_norm=10.0,
-                    generator=generator, progress=False)
-    return energy
+    objective = GeneratorContrast(net, generator_steps=3, energy_penalty=0.02)
+    training_loop()(energy, x, objective=objective, epochs=epochs, batch_size=batch, lr=1e-2, max_grad_norm=10.0, generator=generator, progress=False)
+    return (energy, objective) if return_objective else energy
