@@ -10,7 +10,8 @@ samples (the GAN view), and a classifier read as an energy (JEM).
    20) against the plain classifier, same MLP and budget: test accuracy, ECE, OOD AUROC of
    -E(x) against noise and pixel-shuffled digits, and SGLD samples.
 
-Run:  `python3 examples/18_gan_view_and_jem.py [--quick] [--out docs/images]`
+Run:  `python3 examples/18_gan_view_and_jem.py [--quick] [--out DIR]`   (writes DIR/gan_view.png, DIR/jem_digits.png;
+DIR defaults to out/examples; the documentation's figures are `--out docs/images`)
 """
 
 import argparse
@@ -32,7 +33,7 @@ from samplers import ULA
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--quick", action="store_true", help="a small budget (seconds)")
-parser.add_argument("--out", default=None, help="folder for gan_view.png and jem_digits.png")
+parser.add_argument("--out", default="out/examples", help="folder for gan_view.png and jem_digits.png")
 args = parser.parse_args()
 torch.manual_seed(0)  # seeded once, here
 torch.set_num_threads(1)  # tiny networks: one CPU thread is fastest on a small, shared CPU
@@ -108,10 +109,10 @@ for name, objective in (("plain classifier", JEM(generative_weight=0)),
     print(f"  {name:17s} accuracy {acc:.4f}  ECE {ece:.4f}  AUROC noise {aurocs[0]:.3f}  shuffled {aurocs[1]:.3f}  {seconds:6.1f} s")
 
 if args.out:
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.3), constrained_layout=True)
-    jem_model, jem = models["JEM"]
-    plot.image_grid(jem.replay.chains[:64], ax=axes[0], normalize="none", title="JEM: replay-buffer samples")
-    for ax, name in zip(axes[1:], models):  # fresh chains from noise, 200 SGLD steps (α = 1, σ = 0.01)
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.3), constrained_layout=True)
+    plot.image_grid(x_te[:64], ax=axes[0], normalize="none", title="test digits")
+    plot.image_grid(models["JEM"][1].replay.chains[:64], ax=axes[1], normalize="none", title="JEM: replay-buffer samples")
+    for ax, name in zip(axes[2:], ("JEM", "plain classifier")):  # fresh chains from noise, 200 SGLD steps (α = 1, σ = 0.01)
         x0 = torch.rand(64, 64, generator=torch.Generator().manual_seed(7))
         sgld = SGLD(1.0, 0.01, clamp=(0.0, 1.0))
         plot.image_grid(sgld.run(models[name][0], x0, 200, generator=torch.Generator().manual_seed(8)).x, ax=ax, normalize="none",

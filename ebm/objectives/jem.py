@@ -82,7 +82,7 @@ def _example():
     g = torch.Generator().manual_seed(0)
     model = ClassifierEnergy(4, 3, hidden=(8,), generator=g)
     x, y = torch.rand(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)
-    return JEM(n_steps=2, buffer_size=16), (model, (x, y))
+    return JEM(n_steps=2, buffer_size=16), (model, x, y)
 
 
 def _call(x, y, model=None, **kw):
@@ -129,8 +129,9 @@ class JEM(nn.Module):
         energy_penalty: ``α >= 0`` of the magnitude penalty (0, as JEM).
 
     Call args:
-        model: a `ebm.energies.ClassifierEnergy`; batch: ``(x (n, *event_shape), y (n,) int64)``;
-        generator: draws SGLD noise, restarts and the input noise.
+        model: a `ebm.energies.ClassifierEnergy`; batch: ``(x (n, *event_shape), y (n,) int64)``
+        (what `ebm.train` passes), or ``x`` with the labels as ``y``; generator: draws SGLD noise,
+        restarts and the input noise.
 
     Returns:
         The scalar loss.
@@ -177,12 +178,15 @@ class JEM(nn.Module):
         low, high = self.init_bounds.to(reference.dtype)
         return low + (high - low) * torch.rand(shape, generator=generator, dtype=reference.dtype, device=reference.device)
 
-    def _check(self, model, batch) -> tuple[Tensor, Tensor]:
-        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
-            raise TypeError(format_error("batch", "a labelled pair (x, y)", type(batch).__name__, "train on data=(x, y): ebm.train(model, JEM(), (x, y))"))
+    def _check(self, model, batch, y) -> tuple[Tensor, Tensor]:
+        if y is None:
+            if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                raise TypeError(format_error("batch", "a labelled pair (x, y), or x with y=...", type(batch).__name__,
+                                             "train on data=(x, y): ebm.train(model, JEM(), (x, y)); or call jem(model, x, y)"))
+            batch, y = batch
+        x = batch
         if not isinstance(model, ClassifierEnergy):
             raise TypeError(format_error("model", "an ebm.energies.ClassifierEnergy", type(model).__name__, "wrap the classifier: ClassifierEnergy(event_shape, n_classes)"))
-        x, y = batch
         check_tensor("x", x, floating=True)
         model.check_input(x)
         if x.dim() != len(model.event_shape) + 1:
@@ -191,8 +195,8 @@ class JEM(nn.Module):
         check_batch("x", x)
         return x, check_labels("y", y, x.shape[:1], model.n_classes, x.device)
 
-    def forward(self, model: ClassifierEnergy, batch, generator: torch.Generator | None = None) -> Tensor:
-        x, y = self._check(model, batch)
+    def forward(self, model: ClassifierEnergy, batch, y: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        x, y = self._check(model, batch, y)
         if self.training and self.data_noise:
             x = x + self.data_noise * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         logits = model.logits(x)  # (n, K)
