@@ -124,7 +124,7 @@ class JEM(nn.Module):
         sgld_step_size: ``α > 0`` (JEM: 1). sgld_noise: ``σ > 0`` (JEM: 0.01).
         buffer_size: replay-buffer size (JEM: 10,000). reinit_prob: restart probability (JEM: 0.05).
         init_range: ``(low, high)`` of the uniform restarts and clamp box of the chains; None: the
-            first batch's minimum and maximum.
+            first batch's minimum and maximum (after the input noise).
         data_noise: standard deviation of Gaussian noise added to the training inputs (JEM: 0.03).
         energy_penalty: ``α >= 0`` of the magnitude penalty (0, as JEM).
 
