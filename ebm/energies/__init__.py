@@ -19,6 +19,8 @@ from ebm.energies.sparse_coding import SparseCodingEnergy
 from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEnergy
 from ebm.energies.quadratic import QuadraticEnergy
 from ebm.energies.flows import NeuralSplineFlow, RealNVP
+from ebm.energies.generator import MLPGenerator
+from ebm.energies.jem import ClassifierEnergy
 
 __all__ = [
     "Gaussian",
@@ -50,6 +52,8 @@ __all__ = [
     "QuadraticEnergy",
     "RealNVP",
     "NeuralSplineFlow",
+    "MLPGenerator",
+    "ClassifierEnergy",
     "NoiseConditionalEnergy",
     "FixedNoiseEnergy",
     "BernoulliRBM",

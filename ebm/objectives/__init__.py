@@ -6,7 +6,9 @@ from ebm.objectives.contrastive_divergence import ContrastiveDivergence, rbm_blo
 from ebm.objectives.denoising_score_matching import DenoisingScoreMatching, MultiLevelDenoisingScoreMatching, geometric_sigmas
 from ebm.objectives.exact_likelihood import ExactLikelihood
 from ebm.objectives.flow_contrastive_estimation import FlowContrastiveEstimation
+from ebm.objectives.energy_generator import GeneratorContrast, knn_entropy
 from ebm.objectives.free_energy import FreeEnergyLoss
+from ebm.objectives.jem import JEM, SGLD
 from ebm.objectives.latent_prior import LatentPriorLoss
 from ebm.objectives.vae_latent_ebm import VAELatentEBMLoss
 from ebm.objectives.divergence_triangle import DivergenceTriangle
@@ -58,6 +60,10 @@ __all__: list[str] = [
     "SlicedScoreMatching",
     "NoiseContrastiveEstimation",
     "FlowContrastiveEstimation",
+    "GeneratorContrast",
+    "knn_entropy",
+    "JEM",
+    "SGLD",
     "RatioMatching",
     "MinimumProbabilityFlow",
     "PseudoLikelihood",
