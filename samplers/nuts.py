@@ -26,11 +26,14 @@ diverged inside, or the depth limit) starts its next iteration on the next tick,
 go on building. The U-turn checks of the recursive algorithm become, at each leaf, the checks of
 every power-of-two sub-subtree that ends at that leaf (an iterative build: momentum and momentum-sum
 checkpoints per level), so the set of checks and the draws' distribution are those of Stan's
-recursive build. The energy is evaluated once per tick on every chain still running: a
+recursive build. The energy is evaluated once per tick for every chain: a
 depth-by-depth lockstep batch instead waits, at every iteration, for its deepest tree, and takes
-``2^depth`` leapfrog calls for it (about 65 calls per iteration for chains of mean depth 3 on a
-banana, where the state machine needs about 9 ticks). Chains meet only where they must: at the
-end of each mass-adaptation window (the mass is shared) and when the run ends.
+``2^depth`` leapfrog calls for it. Measured on the banana (100 chains, 200 warm-up and 200
+sampling iterations, mean depth 3): 26,177 leapfrog calls in lockstep against 5,190 ticks, each
+tick about 3.3 times a lockstep call's cost in Python and dispatch overhead at this size, so 1.5
+times less CPU time. Chains meet only where they must: at the end of each mass-adaptation window
+(the mass is shared) and when the run ends; until the others arrive, a chain that is there keeps
+ticking and its results are dropped.
 ``result.extras["leapfrog_efficiency"]`` reports the fraction of computed leapfrog steps (over
 warm-up and sampling) that a one-chain implementation would also have computed.
 
