@@ -94,6 +94,11 @@ for row, (target_name, energy, bounds) in enumerate((("banana", banana, ((-3.5, 
 plt.show()
 
 # %% [markdown]
+# What to read in the table: on the funnel NUTS reports many divergences — its adapted step fits
+# the mouth and is too large for the neck, and every divergence marks a region it samples badly
+# (Betancourt 2017, arXiv:1701.02434). Underdamped Langevin has no accept step, so with one fixed
+# step its `sd(v)` can be far from 3 in either direction: it is biased where the curvature changes.
+# If a chain never moves, the samplers warn (a `SamplerWarning` naming the chain) rather than hide it.
 # SVGD's particles are not a Markov chain: its "ESS" is not an MCMC quantity, so judge it in
 # section 4 by KSD and MMD instead.
 #
