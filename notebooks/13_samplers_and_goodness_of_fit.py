@@ -177,6 +177,7 @@ for name, pts in rows.items():
 #    does the repulsive term `∇k` do when there are only a few particles?
 # 4. In section 2, strengthen the couplings (`* 1.0` instead of `* 0.4`). Which sampler's marginal
 #    error grows faster? Look at GWG's acceptance rate.
-# 5. In section 3, pass `base=(torch.zeros(2, dtype=torch.float64), 0.1 * torch.eye(2, dtype=torch.float64))`
-#    — a base far too narrow. How many temperatures does AIS now need, and does its standard
-#    error warn you that the estimate is off?
+# 5. In section 3, anneal from a base far too narrow: `from ebm.evaluate.ais_any import
+#    ais_log_partition_any`, then `ais_log_partition_any(banana, base=(torch.zeros(2, dtype=torch.float64),
+#    0.1 * torch.eye(2, dtype=torch.float64)), n_betas=300, generator=generator)`. How many
+#    temperatures does AIS now need, and does its standard error warn you that the estimate is off?
