@@ -89,8 +89,10 @@ for target_name, energy in (("banana", banana), ("funnel", funnel)):
 fig, axes = plt.subplots(2, 4, figsize=(18, 8), constrained_layout=True)
 for row, (target_name, energy, bounds) in enumerate((("banana", banana, ((-3.5, 3.5), (-2.5, 6.0))), ("funnel", funnel, ((-6, 6), (-8, 8))))):
     for col, name in enumerate(make_samplers()):
-        plot.landscape(energy, bounds, ax=axes[row, col], resolution=80, colorbar=False, title=f"{target_name}: {name}")
-        plot.samples(results[target_name, name].reshape(-1, 2), ax=axes[row, col], size=2)  # (n_kept · n_chains, 2)
+        plot.landscape(energy, bounds, ax=axes[row, col], resolution=80, colorbar=False, log_scale=True, title=f"{target_name}: {name}")
+        draws = results[target_name, name]
+        pts = draws[-1] if name == "SVGD" else draws.reshape(-1, 2)  # SVGD: its final particles; MCMC: (n_kept · n_chains, 2)
+        plot.samples(pts, ax=axes[row, col], size=8 if name == "SVGD" else 2)
 plt.show()
 
 # %% [markdown]
