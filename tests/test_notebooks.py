@@ -20,7 +20,7 @@ CELL_TIMEOUT_S = 600
 
 
 def test_every_lesson_has_a_notebook_source():
-    assert len(NOTEBOOKS) >= 7, "expected the seven lessons in notebooks/"
+    assert len(NOTEBOOKS) >= 13, "expected the thirteen lessons in notebooks/"
 
 
 @pytest.mark.parametrize("source", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
