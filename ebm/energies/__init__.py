@@ -19,6 +19,7 @@ from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEne
 from ebm.energies.quadratic import QuadraticEnergy
 from ebm.energies.flows import NeuralSplineFlow, RealNVP
 from ebm.energies.conjugate import ConjugateEBM
+from ebm.energies.clel import CLELEnergy
 
 __all__ = [
     "Gaussian",
@@ -49,6 +50,7 @@ __all__ = [
     "RealNVP",
     "NeuralSplineFlow",
     "ConjugateEBM",
+    "CLELEnergy",
     "NoiseConditionalEnergy",
     "FixedNoiseEnergy",
     "BernoulliRBM",
