@@ -31,15 +31,19 @@ def make_objective(*, latent_dim: int = 8, jitter: float = 0.1, langevin_steps: 
     return CLEL(encoder, GaussianJitter(jitter), sampler=ULA(0.005, grad_clip=10.0), k=langevin_steps, replay_buffer_size=4096, energy_penalty=0.1, temperature=0.2)
 
 
-def fit_2d(x: torch.Tensor, *, steps: int, generator: torch.Generator, batch_size: int = 256, lr: float = 5e-3, langevin_steps: int = 10, return_objective: bool = False):
+def fit_2d(x: torch.Tensor, *, steps: int, generator: torch.Generator, batch_size: int = 256, lr: float = 5e-3, langevin_steps: int = 10,
+           beta: float = 1.0, return_objective: bool = False):
     """Train a `make_model` CLEL energy (and its encoder) on standardised 2-D data ``x (n, 2)`` for ``steps`` updates.
+
+    ``beta`` is the vMF concentration: larger values make the latent guide sampling more strongly
+    and, on 8 Gaussians at 250 steps, cost held-out likelihood (BENCHMARKS.md, "Conjugate EBMs and CLEL").
 
     Returns:
         The trained `CLELEnergy` (``exp(-E(x))`` is its unnormalised marginal density); with
         ``return_objective=True``, ``(energy, objective)`` so the trained encoder can guide sampling.
     """
     init = torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator)))
-    model = make_model(generator=init)
+    model = make_model(beta=beta, generator=init)
     objective = make_objective(generator=init)
     n = x.shape[0]
     batches = lambda g: x[torch.randint(n, (batch_size,), generator=g)]  # noqa: E731  (batch_size rows per update)

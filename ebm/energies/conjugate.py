@@ -55,6 +55,8 @@ def _example():
         (lambda: ConjugateEBM(2, n_components=0), ValueError, "n_components"),
         (lambda: ConjugateEBM(2, quadratic=-1.0), ValueError, "quadratic"),
         (lambda: ConjugateEBM(2, hidden=(0,)), ValueError, "hidden"),
+        (lambda: ConjugateEBM(2, latent_dim=2, n_components=2, prior_stds=-torch.ones(2, 2)), ValueError, "prior_stds"),
+        (lambda: ConjugateEBM(2, latent_dim=2, n_components=2, prior_means=torch.zeros(3, 2)), ValueError, "prior_means"),
         (lambda: _example().posterior_log_prob(torch.zeros(3, 2), torch.zeros(4, 2)), ValueError, "z"),
     ],
 )
@@ -83,6 +85,8 @@ class ConjugateEBM(LatentEnergy):
         n_components: C, mixture components of the inductive bias (1: a standard normal).
         hidden: widths of the backbone's hidden layers (``()``: η is linear in x).
         learn_prior: train the bias's means and log standard deviations too (the paper's option).
+        prior_means, prior_stds: ``(C, K)`` initial means and standard deviations of the bias
+            (default: as above); a designed bias is the paper's point (its "inductive bias").
         quadratic: γ >= 0 of the confining term ``γ‖x‖²/2``.
         generator: random generator for the initial weights and prior.
 
@@ -113,6 +117,8 @@ class ConjugateEBM(LatentEnergy):
         n_components: int = 1,
         hidden: Sequence[int] = (64, 64),
         learn_prior: bool = False,
+        prior_means: Tensor | None = None,
+        prior_stds: Tensor | None = None,
         quadratic: float = 0.0,
         generator: torch.Generator | None = None,
     ):
@@ -133,6 +139,15 @@ class ConjugateEBM(LatentEnergy):
         else:
             means = 0.31 * torch.randn(c, k, generator=generator)
             log_stds = torch.log(1.0 + 5.0 * torch.rand(c, k, generator=generator))
+        if prior_means is not None:
+            means = check_tensor("prior_means", prior_means, floating=True, finite=True).detach().clone().to(torch.get_default_dtype())
+            if tuple(means.shape) != (c, k):
+                raise ValueError(format_error("prior_means", f"shape ({c}, {k}) (n_components, latent_dim)", f"shape {tuple(means.shape)}", "pass one mean per component"))
+        if prior_stds is not None:
+            stds = check_tensor("prior_stds", prior_stds, floating=True, finite=True).detach().clone().to(torch.get_default_dtype())
+            if tuple(stds.shape) != (c, k) or not bool((stds > 0).all()):
+                raise ValueError(format_error("prior_stds", f"positive entries, shape ({c}, {k})", f"shape {tuple(stds.shape)}, min {float(stds.min()):.3g}", "pass positive standard deviations, one row per component"))
+            log_stds = torch.log(stds)
         if learn_prior:
             self.prior_means, self.prior_log_stds = nn.Parameter(means), nn.Parameter(log_stds)
         else:
