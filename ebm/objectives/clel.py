@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._validation import check_int, check_nonnegative, check_positive, check_probability, format_error, trusted_inputs
+from ebm._validation import check_nonnegative, check_positive, format_error, trusted_inputs
 from ebm.objectives._common import check_batch, check_continuous_data
 from ebm.objectives.contrastive_divergence import ContrastiveDivergence
 from ebm.objectives.infonce import InfoNCE
@@ -131,8 +131,6 @@ class CLEL(nn.Module):
         self.energy_penalty = check_nonnegative("energy_penalty", energy_penalty)
         self.infonce = InfoNCE(check_positive("temperature", temperature))
         self.use_negatives = bool(use_negatives)
-        check_int("replay_buffer_size", replay_buffer_size, minimum=0)
-        check_probability("reinit_prob", reinit_prob, open_interval=False)
         # The negatives' chains (and their replay buffer) are CD's: one implementation, checkpointed with this module.
         self.cd = ContrastiveDivergence(sampler, k=k, persistent=True, replay_buffer_size=replay_buffer_size, reinit_prob=reinit_prob)
         self.last_terms: dict[str, Tensor] = {}
