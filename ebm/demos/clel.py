@@ -33,6 +33,13 @@ class ShortRunLangevin:
         noise: σ > 0, the noise's standard deviation per step.
         max_move: cap on ``ε·‖score‖`` per step (the score clip).
         clamp: ``(low, high)`` box for the states (e.g. ``(0, 1)`` for images), or None.
+
+    Raises:
+        ValueError: a step, noise or cap that is not positive (and ULA's own checks).
+
+    Example:
+        >>> sampler = ShortRunLangevin(step=10.0, noise=0.005, clamp=(0.0, 1.0))
+        >>> x = sampler.run(energy, torch.rand(16, 64), 40).x          # (16, 64) short-run samples
     """
 
     def __init__(self, step: float, noise: float, *, max_move: float = 0.03, clamp: tuple[float, float] | None = None):
