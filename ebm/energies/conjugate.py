@@ -145,8 +145,10 @@ class ConjugateEBM(LatentEnergy):
                 raise ValueError(format_error("prior_means", f"shape ({c}, {k}) (n_components, latent_dim)", f"shape {tuple(means.shape)}", "pass one mean per component"))
         if prior_stds is not None:
             stds = check_tensor("prior_stds", prior_stds, floating=True, finite=True).detach().clone().to(torch.get_default_dtype())
-            if tuple(stds.shape) != (c, k) or not bool((stds > 0).all()):
-                raise ValueError(format_error("prior_stds", f"positive entries, shape ({c}, {k})", f"shape {tuple(stds.shape)}, min {float(stds.min()):.3g}", "pass positive standard deviations, one row per component"))
+            if tuple(stds.shape) != (c, k):
+                raise ValueError(format_error("prior_stds", f"shape ({c}, {k}) (n_components, latent_dim)", f"shape {tuple(stds.shape)}", "pass one row of standard deviations per component"))
+            if not bool((stds > 0).all()):
+                raise ValueError(format_error("prior_stds", "positive standard deviations", f"minimum {float(stds.min()):.3g}", "pass entries > 0"))
             log_stds = torch.log(stds)
         if learn_prior:
             self.prior_means, self.prior_log_stds = nn.Parameter(means), nn.Parameter(log_stds)
