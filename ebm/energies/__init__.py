@@ -21,6 +21,8 @@ from ebm.energies.quadratic import QuadraticEnergy
 from ebm.energies.flows import NeuralSplineFlow, RealNVP
 from ebm.energies.generator import MLPGenerator
 from ebm.energies.jem import ClassifierEnergy
+from ebm.energies.conjugate import ConjugateEBM
+from ebm.energies.clel import CLELEnergy
 
 __all__ = [
     "Gaussian",
@@ -54,6 +56,8 @@ __all__ = [
     "NeuralSplineFlow",
     "MLPGenerator",
     "ClassifierEnergy",
+    "ConjugateEBM",
+    "CLELEnergy",
     "NoiseConditionalEnergy",
     "FixedNoiseEnergy",
     "BernoulliRBM",

@@ -2,6 +2,7 @@
 returning a scalar loss to minimise (joint-embedding losses take two views' embeddings)."""
 
 from ebm.objectives.autoencoder import ContractiveLoss, DenoisingLoss, ReconstructionLoss, SparseCodeLoss
+from ebm.objectives.clel import CLEL
 from ebm.objectives.contrastive_divergence import ContrastiveDivergence, rbm_block_gibbs
 from ebm.objectives.denoising_score_matching import DenoisingScoreMatching, MultiLevelDenoisingScoreMatching, geometric_sigmas
 from ebm.objectives.exact_likelihood import ExactLikelihood
@@ -75,6 +76,7 @@ __all__: list[str] = [
     "LatentPriorLoss",
     "VAELatentEBMLoss",
     "DivergenceTriangle",
+    "CLEL",
     # joint-embedding (self-supervised) losses: loss(z_a, z_b) on two views' embeddings
     "InfoNCE", "MoCo", "DCL", "DCLW", "PIRL",
     "VICReg", "VCReg", "BarlowTwins", "WMSE", "TiCo",

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ebm._validation import check_positive
+from ebm._validation import check_positive, check_tensor
 from ebm.distributed import gather
 from ebm.objectives._pairs import check_pair, registry_pair
 from ebm.registry import register_objective
@@ -47,6 +47,8 @@ class InfoNCE(nn.Module):
 
     Shapes: ``forward(z_a, z_b)``: ``(n, d)`` each, n >= 2 → scalar. Under `torch.distributed`
     the embeddings of all ranks are gathered (gradients summed correctly, see `ebm.distributed`).
+    ``forward(z_a, z_b, negatives=k)`` with ``k (m, d)`` adds m extra negatives to every anchor's
+    denominator (e.g. CLEL's embeddings of EBM samples, `ebm.objectives.CLEL`); they are not gathered.
 
     Raises:
         ValueError: shapes differ, n < 2, or τ <= 0.
@@ -59,13 +61,17 @@ class InfoNCE(nn.Module):
         super().__init__()
         self.temperature = check_positive("temperature", temperature)
 
-    def forward(self, z_a: Tensor, z_b: Tensor) -> Tensor:
+    def forward(self, z_a: Tensor, z_b: Tensor, negatives: Tensor | None = None) -> Tensor:
         check_pair(z_a, z_b)
+        if negatives is not None:
+            check_tensor("negatives", negatives, ndim=2, trailing_shape=(z_a.shape[1],), floating=True)
         z_a, z_b = gather(z_a), gather(z_b)
         n = z_a.shape[0]
         z = F.normalize(torch.cat([z_a, z_b]), dim=1)  # (2n, d)
         logits = z @ z.T / self.temperature  # (2n, 2n): -E_ij
         logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+        if negatives is not None:
+            logits = torch.cat([logits, z @ F.normalize(negatives, dim=1).T / self.temperature], dim=1)  # (2n, 2n + m)
         target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)  # positive of i is i ± n
         return F.cross_entropy(logits, target)
 
