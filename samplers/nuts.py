@@ -57,6 +57,10 @@ from .validation import check_generator, check_int, check_positive, check_probab
 
 __all__ = ["NUTS"]
 
+_COMPACT_MIN_ELEMENTS = 4096
+"""Batches of at least this many coordinates (chains × event size) tick only their running chains
+once a quarter of them are idle; smaller ones are bound by per-call overhead and tick whole."""
+
 DIVERGENCE_THRESHOLD = 1000.0
 """An energy error H − H₀ above this ends a trajectory as a divergent transition (Stan's value)."""
 
@@ -116,6 +120,22 @@ class _Chains:
         self.forward, self.divergent, self.fresh = flags(), flags(), ~flags()
         self.level = torch.arange(1, levels + 1, device=x.device)  # (L,) levels 1..L: sub-subtrees of 2^level leaves
         self.pow2 = 2**self.level
+
+    _PER_CHAIN = ("ends", "leaf", "prop", "prop_e", "sub", "sub_e", "rho", "ck", "h0", "log_w", "log_w_sub", "stats", "eps",
+                  "j", "k", "forward", "divergent", "fresh")
+
+    def take(self, idx: torch.Tensor) -> _Chains:
+        """The chains ``idx`` (a copy), to tick them alone."""
+        part = object.__new__(_Chains)
+        for key in self._PER_CHAIN:
+            setattr(part, key, getattr(self, key)[idx])
+        part.level, part.pow2 = self.level, self.pow2
+        return part
+
+    def put(self, idx: torch.Tensor, part: _Chains) -> None:
+        """Write back chains ``idx`` from ``part`` (made by `take`)."""
+        for key in self._PER_CHAIN:
+            setattr(self, key, getattr(self, key).index_copy(0, idx, getattr(part, key)))
 
 
 class NUTS:
@@ -356,8 +376,19 @@ class NUTS:
             all_chains = torch.arange(batch, device=dev)
             while True:
                 idle = waiting | done
-                ended, depth, acc, nl, div = self._tick(fn, c, eps, inv_m, sqrt_m, generator)
-                computed += batch
+                # A large batch whose chains are mostly idle ticks the others alone: at this size the
+                # arithmetic, not the per-call overhead, is the cost (small batches tick whole).
+                n_idle = int(idle.sum()) if batch * x.shape[1] >= _COMPACT_MIN_ELEMENTS else 0
+                if 4 * n_idle > batch:
+                    idx = (~idle).nonzero().flatten()
+                    part = c.take(idx)
+                    out = self._tick(fn, part, eps[idx], inv_m, sqrt_m, generator)
+                    c.put(idx, part)
+                    ended, depth, acc, nl, div = (torch.zeros(batch, dtype=v.dtype, device=dev).index_copy(0, idx, v) for v in out)
+                    computed += idx.numel()
+                else:
+                    ended, depth, acc, nl, div = self._tick(fn, c, eps, inv_m, sqrt_m, generator)
+                    computed += batch
                 ended = ended & ~idle
                 if not bool(ended.any()):
                     continue
