@@ -18,6 +18,7 @@ from ebm.energies.sparse_coding import SparseCodingEnergy
 from ebm.energies.noise_conditional import FixedNoiseEnergy, NoiseConditionalEnergy
 from ebm.energies.quadratic import QuadraticEnergy
 from ebm.energies.flows import NeuralSplineFlow, RealNVP
+from ebm.energies.velocity_flow import VelocityFlowEnergy
 
 __all__ = [
     "Gaussian",
@@ -47,6 +48,7 @@ __all__ = [
     "QuadraticEnergy",
     "RealNVP",
     "NeuralSplineFlow",
+    "VelocityFlowEnergy",
     "NoiseConditionalEnergy",
     "FixedNoiseEnergy",
     "BernoulliRBM",
