@@ -366,3 +366,25 @@ def test_bad_input_is_refused_with_a_fix(make, exc, fragment):
     with pytest.raises(exc, match=fragment) as info:
         make()
     assert "Fix:" in str(info.value)
+
+
+def test_every_newer_objective_runs_in_float64():
+    """Dtype-agnostic: each objective on a float64 model and float64 data gives a float64 loss with gradients."""
+    from ebm.energies import NoiseConditionalEnergy
+
+    g = torch.Generator().manual_seed(0)
+    x = _data(32).double()
+    bits = torch.bernoulli(torch.full((32, 5), 0.5, dtype=torch.float64), generator=g)
+    cases = [
+        (EnergyDiscrepancy(0.5, n_negatives=4), QuadraticEnergy(2).double(), x),
+        (EnergyDiscrepancy(0.2, n_negatives=4, perturbation="bernoulli"), BoltzmannMachine(5, dtype=torch.float64), bits),
+        (ConcreteScoreMatching(), BoltzmannMachine(5, dtype=torch.float64), bits),
+        (DiffusionRecoveryLikelihood([0.3, 0.6], langevin_steps=3, metropolis=True), NoiseConditionalEnergy(2, hidden=8, generator=g).double(), x),
+        (FlowMatching(), VelocityFlowEnergy(2, hidden=8, n_steps=2, generator=g).double(), x),
+        (EnergyMatching(langevin_steps=3), QuadraticEnergy(2).double(), x),
+    ]
+    for objective, model, data in cases:
+        loss = objective(model, data, generator=g)
+        assert loss.dtype == torch.float64 and torch.isfinite(loss)
+        grads = torch.autograd.grad(loss, [p for p in model.parameters() if p.requires_grad], allow_unused=True)
+        assert any(gr is not None and bool(gr.abs().sum() > 0) for gr in grads), type(objective).__name__
