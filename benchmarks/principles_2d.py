@@ -181,6 +181,9 @@ def _figure(results, toys, names, steps, path: Path, resolution: int):
     fig.suptitle(f"Learned densities, {steps} updates of batch 256 each (held-out log-likelihood by grid quadrature; 2-core CPU, shared)", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
     plot.save(fig, path, dpi=80)
+    from PIL import Image  # matplotlib's own dependency: a 128-colour palette keeps the PNG small
+
+    Image.open(path).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     print(f"figure: {path}")
 
 
