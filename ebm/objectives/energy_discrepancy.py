@@ -47,7 +47,7 @@ class EnergyDiscrepancy(nn.Module):
 
     A perturbation ``q`` (here symmetric) takes each datum ``x`` to ``y ~ q(·|x)``, and ``y`` back to
     ``M`` points ``x'_j ~ q(·|y)``. The energy discrepancy ``E_data[E(x)] + E_data E_y[log Σ_x' q(y|x') e^{-E(x')}]``
-    is minimised exactly by the data distribution (Schröder et al., Thm 1); its Monte Carlo form is
+    is minimised exactly by the data distribution (Schröder et al.); its Monte Carlo form is
 
         ``L(θ) = (1/N) Σ_i log( w/M + (1/M) Σ_j exp(E_θ(x_i) - E_θ(x'_{i,j})) )``.
 

@@ -65,9 +65,8 @@ class EnergyMatching(nn.Module):
     dt = 0.01, half the chains from noise, 10% trimmed, floor 0.02); the ε(t) ramp is our reading of
     the paper's piecewise schedule. Each call advances the warm-up counter (``calls``, checkpointed).
 
-    Reference: Balcerak, Amiranashvili, Terpin, Shit, Bogensperger, Kaltenbach, Koumoutsakos & Menze
-    (2025), "Energy Matching: Unifying Flow Matching and Energy-Based Models for Generative
-    Modeling", arXiv:2504.10612.
+    Reference: Balcerak et al. (2025), "Energy Matching: Unifying Flow Matching and Energy-Based
+    Models for Generative Modeling", arXiv:2504.10612.
 
     Args:
         sigma: smoothing noise ``σ >= 0`` on the interpolants.

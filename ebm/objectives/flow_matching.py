@@ -47,7 +47,7 @@ class FlowMatching(nn.Module):
     """CFM with the optimal-transport path: ``L(θ) = E_{t, x_0, x_1} ‖v_θ(x_t, t) - u_t‖²``.
 
     With data ``x_1``, noise ``x_0 ~ N(0, I)`` and ``t ~ U[0, 1]``, the conditional path of Lipman et
-    al. (their OT path, Eq. 20-23) is
+    al. (their optimal-transport path) is
 
         ``x_t = (1 - (1 - σ_min) t) x_0 + t x_1``,   ``u_t = x_1 - (1 - σ_min) x_0``,
 
