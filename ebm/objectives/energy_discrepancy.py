@@ -46,7 +46,7 @@ class EnergyDiscrepancy(nn.Module):
     """Energy discrepancy with ``M`` negatives and the ``w`` stabiliser.
 
     A perturbation ``q`` (here symmetric) takes each datum ``x`` to ``y ~ q(·|x)``, and ``y`` back to
-    ``M`` points ``x'_j ~ q(·|y)``. The energy discrepancy ``E_data[E(x)] + E_data E_y[log Σ_x' q(y|x') e^{-E(x')}]``
+    ``M`` points ``x'_j ~ q(·|y)``. The energy discrepancy ``E_data[E(x)] + E_data E_y[log ∫ q(y|x') e^{-E(x')} dx']``
     is minimised exactly by the data distribution (Schröder et al.); its Monte Carlo form is
 
         ``L(θ) = (1/N) Σ_i log( w/M + (1/M) Σ_j exp(E_θ(x_i) - E_θ(x'_{i,j})) )``.
