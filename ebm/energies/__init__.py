@@ -23,6 +23,7 @@ from ebm.energies.generator import MLPGenerator
 from ebm.energies.jem import ClassifierEnergy
 from ebm.energies.conjugate import ConjugateEBM
 from ebm.energies.clel import CLELEnergy
+from ebm.energies.velocity_flow import VelocityFlowEnergy
 
 __all__ = [
     "Gaussian",
@@ -58,6 +59,7 @@ __all__ = [
     "ClassifierEnergy",
     "ConjugateEBM",
     "CLELEnergy",
+    "VelocityFlowEnergy",
     "NoiseConditionalEnergy",
     "FixedNoiseEnergy",
     "BernoulliRBM",

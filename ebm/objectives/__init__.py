@@ -4,6 +4,11 @@ returning a scalar loss to minimise (joint-embedding losses take two views' embe
 from ebm.objectives.autoencoder import ContractiveLoss, DenoisingLoss, ReconstructionLoss, SparseCodeLoss
 from ebm.objectives.clel import CLEL
 from ebm.objectives.contrastive_divergence import ContrastiveDivergence, rbm_block_gibbs
+from ebm.objectives.concrete_score_matching import ConcreteScoreMatching
+from ebm.objectives.diffusion_recovery_likelihood import DiffusionRecoveryLikelihood
+from ebm.objectives.energy_discrepancy import EnergyDiscrepancy
+from ebm.objectives.energy_matching import EnergyMatching
+from ebm.objectives.flow_matching import FlowMatching
 from ebm.objectives.denoising_score_matching import DenoisingScoreMatching, MultiLevelDenoisingScoreMatching, geometric_sigmas
 from ebm.objectives.exact_likelihood import ExactLikelihood
 from ebm.objectives.flow_contrastive_estimation import FlowContrastiveEstimation
@@ -68,6 +73,11 @@ __all__: list[str] = [
     "RatioMatching",
     "MinimumProbabilityFlow",
     "PseudoLikelihood",
+    "ConcreteScoreMatching",
+    "DiffusionRecoveryLikelihood",
+    "EnergyDiscrepancy",
+    "EnergyMatching",
+    "FlowMatching",
     "ContractiveLoss",
     "DenoisingLoss",
     "ReconstructionLoss",
