@@ -57,7 +57,7 @@ from .validation import check_generator, check_int, check_positive, check_probab
 
 __all__ = ["NUTS"]
 
-_COMPACT_MIN_ELEMENTS = 4096
+_COMPACT_MIN_ELEMENTS = 512
 """Batches of at least this many coordinates (chains × event size) tick only their running chains
 once a quarter of them are idle; smaller ones are bound by per-call overhead and tick whole."""
 
