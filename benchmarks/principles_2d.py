@@ -29,9 +29,13 @@ from typing import Callable
 import torch
 
 from ebm.data import make_toy
+from ebm.demos import clel as clel_demo
+from ebm.demos import conjugate as conjugate_demo
+from ebm.demos import vae_triangle
 from ebm.demos.principles import principles
 from ebm.energies import MLPEnergy, NoiseConditionalEnergy, RealNVP, VelocityFlowEnergy
 from ebm.grid import grid_log_partition
+from ebm.objectives import energy_generator
 from ebm.objectives import DenoisingScoreMatching, DiffusionRecoveryLikelihood, EnergyDiscrepancy, EnergyMatching, FlowContrastiveEstimation, FlowMatching
 from ebm.train import train
 
@@ -96,6 +100,12 @@ METHODS: dict[str, Method] = {
     "DRL (4 levels)": fitted(fit_drl_levels),
     "flow matching (CNF)": fitted(fit_flow_matching),
     "energy matching": objective(lambda x: EnergyMatching(langevin_steps=50, warmup_steps=150), density=lambda obj, model: obj.boltzmann(model)),
+    # models that bring their own networks (their modules' fit_2d)
+    "GAN view (energy + generator)": fitted(energy_generator.fit_2d),
+    "VAE + latent EBM prior": fitted(vae_triangle.fit_2d_vae_latent_ebm),
+    "divergence triangle": fitted(vae_triangle.fit_2d_divergence_triangle),
+    "conjugate EBM": fitted(conjugate_demo.fit_2d),
+    "CLEL (β = 1)": fitted(clel_demo.fit_2d),
 }
 
 
