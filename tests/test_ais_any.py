@@ -52,6 +52,24 @@ def test_reverse_ais_brackets_the_truth_with_exact_samples(generator):
     assert float(r.log_z) - 0.03 < truth < float(r.log_z_upper) + 0.03
 
 
+def test_auto_reverse_run_takes_only_exact_samples(generator):
+    # Regression: "auto" used any `sample` method, e.g. a latent-prior model's generator output or a
+    # Boltzmann machine's MCMC, and reported a reverse "bound" computed from the wrong distribution.
+    from ebm.energies import Gaussian
+
+    class WrongSampler(Gaussian):  # the energy of N(0, I); its `sample` draws from N(5, I)
+        exact_sample = None
+
+        def sample(self, n, *, generator=None):
+            return torch.randn(n, 2, generator=generator, dtype=torch.float64) + 5
+
+    model = WrongSampler(torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64))
+    data = torch.randn(400, 2, generator=generator, dtype=torch.float64)
+    assert ais_log_partition_any(model, data=data, n_chains=50, n_betas=20, generator=generator).log_z_upper is None
+    big = ebm.energies.BoltzmannMachine(30, generator=generator)  # too large to enumerate: no reverse run, no error
+    assert ais_log_partition_any(big, n_chains=20, n_betas=5, generator=generator).log_z_upper is None
+
+
 @pytest.mark.parametrize(
     "call, exc, fragment",
     [

@@ -87,6 +87,11 @@ class Gaussian(Energy):
         d = self.event_shape[0]
         return self.log_partition() + 0.5 * d * math.log(temperature)
 
+    def exact_sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """Exact samples ``(n, d)`` (this energy's `sample` is exact): what reverse AIS and exactness
+        tests take, where `sample` of other energies may be approximate."""
+        return self.sample(n, generator=generator)
+
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """Exact samples, shape ``(n, d)``."""
         n = check_int("n", n, minimum=0)
@@ -170,6 +175,11 @@ class GaussianMixture(Energy):
 
     def log_partition(self) -> Tensor:
         return torch.zeros((), dtype=self.means.dtype, device=self.means.device)
+
+    def exact_sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """Exact samples ``(n, d)`` (this energy's `sample` is exact): what reverse AIS and exactness
+        tests take, where `sample` of other energies may be approximate."""
+        return self.sample(n, generator=generator)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None, return_labels: bool = False):
         """Exact samples ``(n, d)`` (and component labels ``(n,)`` if ``return_labels``)."""

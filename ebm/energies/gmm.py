@@ -128,6 +128,11 @@ class GMMEnergy(LatentEnergy):
             return self.means.new_zeros(())
         return super().log_partition()
 
+    def exact_sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """Exact samples ``(n, d)`` (this energy's `sample` is exact): what reverse AIS and exactness
+        tests take, where `sample` of other energies may be approximate."""
+        return self.sample(n, generator=generator)
+
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``(n, d)`` samples from the mixture (ancestral: component, then Gaussian)."""
         n = check_int("n", n, minimum=1)

@@ -104,6 +104,11 @@ class QuadraticEnergy(Energy):
         d = self.event_shape[0]
         return 0.5 * d * math.log(2 * math.pi) - self.log_diag.sum()
 
+    def exact_sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """Exact samples ``(n, d)`` (this energy's `sample` is exact): what reverse AIS and exactness
+        tests take, where `sample` of other energies may be approximate."""
+        return self.sample(n, generator=generator)
+
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """Exact samples ``(n, d)``: ``x = μ + L⁻ᵀ ε`` with ``ε ~ N(0, I)``."""
         n = check_int("n", n, minimum=1)

@@ -105,7 +105,10 @@ def ais_log_partition_any(
         kernel_steps: MALA steps (or Gibbs sweeps) per temperature.
         base_scale: widening of a fitted Gaussian base's standard deviations.
         reverse_from: exact samples of the target for reverse AIS ``(m, d)``; ``"auto"`` uses
-            ``energy.sample`` when the energy has one; None skips the reverse run.
+            ``energy.exact_sample`` when the energy has one (analytic Gaussians and mixtures, flows,
+            Boltzmann machines small enough to enumerate) — never ``energy.sample``, which may be
+            approximate (MCMC) or draw from another distribution (a generator's output), and
+            would give a wrong bound; None skips the reverse run.
         generator: torch.Generator or None.
 
     Returns:
@@ -162,10 +165,22 @@ def ais_log_partition_any(
     result = ais.run(path, base_model.sample(n_chains, generator), base_model.log_z, generator=generator)
     if isinstance(reverse_from, str):
         check_choice("reverse_from", reverse_from, ["auto"])
-        sampler = getattr(energy, "sample", None)
-        reverse_from = sampler(n_chains, generator=generator).to(dtype) if callable(sampler) else None
+        reverse_from = _exact_samples(energy, n_chains, generator)
+        reverse_from = None if reverse_from is None else reverse_from.to(dtype)
     if reverse_from is not None:
         reverse_from = check_tensor("reverse_from", reverse_from, ndim=2, floating=True, finite=True, nonempty=True)
         upper = ais.run_reverse(path, reverse_from.to(dtype=dtype, device=device), base_model.log_z, generator=generator)
         result.log_z_upper = upper.log_z
     return result
+
+
+def _exact_samples(energy, n: int, generator) -> Tensor | None:
+    """``n`` exact samples of ``energy`` from its ``exact_sample``, or None when it has none or is
+    too large to enumerate (a Boltzmann machine's ``exact_sample`` raises ValueError then)."""
+    sampler = getattr(energy, "exact_sample", None)
+    if not callable(sampler):
+        return None
+    try:
+        return sampler(n, generator=generator)
+    except ValueError:
+        return None

@@ -163,6 +163,11 @@ class CouplingFlow(Energy):
         log_p = -0.5 * z.pow(2).sum(-1) - 0.5 * self.dim * _LOG_2PI - log_det
         return x, log_p
 
+    def exact_sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """Exact samples ``(n, d)`` (this energy's `sample` is exact): what reverse AIS and exactness
+        tests take, where `sample` of other energies may be approximate."""
+        return self.sample(n, generator=generator)
+
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """``n`` exact draws ``(n, d)``: ``x = f⁻¹(z)`` with ``z ~ N(0, I)`` (no gradient)."""
         with torch.no_grad():
