@@ -9,11 +9,13 @@ global draw has already happened, so building a model used to move everybody els
 from __future__ import annotations
 
 import contextlib
+import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["linear", "global_rng_untouched"]
+__all__ = ["linear", "init_linear_", "mlp", "global_rng_untouched"]
 
 
 def linear(fan_in: int, fan_out: int, generator: torch.Generator | None) -> nn.Linear:
@@ -30,6 +32,33 @@ def linear(fan_in: int, fan_out: int, generator: torch.Generator | None) -> nn.L
     if generator is None:
         return nn.Linear(fan_in, fan_out)
     return nn.utils.skip_init(nn.Linear, fan_in, fan_out)
+
+
+def init_linear_(module: nn.Module, generator: torch.Generator | None) -> nn.Module:
+    """PyTorch's default initialisation of every ``nn.Linear`` in ``module`` — weight and bias
+    uniform in ``±1/√fan_in`` — drawn from ``generator``; nothing when it is None (the layers keep
+    the default draw they made). Returns ``module``."""
+    if generator is None:
+        return module
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            bound = 1.0 / math.sqrt(layer.in_features)
+            with torch.no_grad():
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                if layer.bias is not None:
+                    layer.bias.uniform_(-bound, bound, generator=generator)
+    return module
+
+
+def mlp(sizes: Sequence[int], activation: type[nn.Module], generator: torch.Generator | None) -> nn.Sequential:
+    """Linear layers ``sizes[0] → sizes[1] → … → sizes[-1]`` with ``activation()`` between them (not
+    after the last), initialised from ``generator`` as `init_linear_` does."""
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(linear(fan_in, fan_out, generator))
+        if i < len(sizes) - 2:
+            layers.append(activation())
+    return init_linear_(nn.Sequential(*layers), generator)
 
 
 @contextlib.contextmanager

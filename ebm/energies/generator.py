@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ebm._validation import check_choice, check_generator, check_int, check_tensor, format_error
-from ebm.energies._init import linear
+from ebm.energies._init import mlp
 from ebm.energy import _as_event_shape
 
 __all__ = ["MLPGenerator"]
@@ -61,18 +61,7 @@ class MLPGenerator(nn.Module):
         check_generator("generator", generator)
         widths = [check_int("hidden", h, minimum=1) for h in hidden]
         sizes = [self.latent_dim, *widths, math.prod(event_shape)]
-        layers: list[nn.Module] = []
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layer = linear(fan_in, fan_out, generator)  # no global-RNG draw when a generator is given
-            if generator is not None:
-                bound = 1 / math.sqrt(fan_in)
-                with torch.no_grad():
-                    layer.weight.uniform_(-bound, bound, generator=generator)
-                    layer.bias.uniform_(-bound, bound, generator=generator)
-            layers.append(layer)
-            if i < len(sizes) - 2:
-                layers.append(_ACTIVATIONS[activation]())
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(sizes, _ACTIVATIONS[activation], generator)
 
     def forward(self, z: Tensor) -> Tensor:
         """``G(z)``: latents ``(n, k)`` -> samples ``(n, *event_shape)``."""

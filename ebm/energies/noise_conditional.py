@@ -4,27 +4,16 @@ every noise level ``σ``."""
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import Tensor, nn
 
 from ebm._validation import check_int, check_positive, format_error, input_checks_enabled
 from ebm.energy import Energy
-from ebm.energies._init import linear
+from ebm.energies._init import init_linear_, linear
 from ebm.registry import register_energy
 
 __all__ = ["NoiseConditionalEnergy", "FixedNoiseEnergy"]
-
-
-def _init_(module: nn.Module, generator: torch.Generator | None) -> None:
-    """PyTorch's default Linear initialisation, drawn from `generator` (never the global RNG)."""
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            bound = 1.0 / math.sqrt(layer.in_features)
-            with torch.no_grad():
-                layer.weight.copy_(torch.rand(layer.weight.shape, generator=generator) * 2 * bound - bound)
-                layer.bias.copy_(torch.rand(layer.bias.shape, generator=generator) * 2 * bound - bound)
 
 
 @register_energy(
@@ -80,11 +69,11 @@ class NoiseConditionalEnergy(Energy):
         layers: list[nn.Module] = []
         width = dim + 1
         for _ in range(depth):
-            layers += [linear(width, hidden, generator), nn.SiLU()]  # initialised by _init_ below
+            layers += [linear(width, hidden, generator), nn.SiLU()]  # initialised by init_linear_ below
             width = hidden
         layers.append(linear(width, 1, generator))
         self.net = nn.Sequential(*layers)
-        _init_(self.net, generator)
+        init_linear_(self.net, generator)
 
     def _sigma(self, x: Tensor, sigma) -> Tensor:
         """``sigma`` as a tensor of the batch shape ``x.shape[:-1]``."""

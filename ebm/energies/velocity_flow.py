@@ -10,23 +10,11 @@ import torch
 from torch import Tensor, nn
 
 from ebm._validation import check_generator, check_int
-from ebm.energies._init import linear
+from ebm.energies._init import init_linear_, linear
 from ebm.energy import Energy
 from ebm.registry import register_energy
 
 __all__ = ["VelocityFlowEnergy"]
-
-
-def _init_(module: nn.Module, generator: torch.Generator | None) -> None:
-    """PyTorch's default Linear initialisation, drawn from `generator` (never the global RNG)."""
-    if generator is None:
-        return
-    for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            bound = 1.0 / math.sqrt(layer.in_features)
-            with torch.no_grad():
-                layer.weight.copy_(torch.rand(layer.weight.shape, generator=generator) * 2 * bound - bound)
-                layer.bias.copy_(torch.rand(layer.bias.shape, generator=generator) * 2 * bound - bound)
 
 
 @register_energy(
@@ -87,7 +75,7 @@ class VelocityFlowEnergy(Energy):
             width = hidden
         layers.append(linear(width, dim, generator))
         self.net = nn.Sequential(*layers)
-        _init_(self.net, generator)
+        init_linear_(self.net, generator)
 
     def velocity(self, x: Tensor, t) -> Tensor:
         """``v_θ(x, t)``: ``x (n, d)``, ``t`` a number or ``(n,)`` -> ``(n, d)``."""
