@@ -9,13 +9,15 @@ for all bits at once, which ratio matching, minimum probability flow and pseudo-
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor, nn
 
 from ebm._validation import check_tensor, format_error
 from ebm.energy import Energy
 
-__all__ = ["check_batch", "check_energy", "check_continuous_data", "check_binary_data", "flip_energy_deltas", "as_flat"]
+__all__ = ["check_batch", "check_energy", "check_continuous_data", "check_binary_data", "flip_energy_deltas", "as_flat", "frozen"]
 
 
 def check_batch(name: str, x: Tensor, *, min_batch: int = 1, why: str = "") -> Tensor:
@@ -144,3 +146,18 @@ class SingleFlipObjective(nn.Module):
         check_binary_data(energy, x, self.name)
         deltas = flip_energy_deltas(energy, x)  # (batch, D)
         return self.per_flip(deltas).sum(-1).mean()
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """Build a graph in which ``module``'s parameters are constants, while gradients still flow
+    through its inputs: one player's loss in an alternating game (FCE, the GAN view, the divergence
+    triangle) must not move the other player's parameters."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

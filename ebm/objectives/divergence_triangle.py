@@ -4,7 +4,6 @@ the VAE + latent EBM joint training of Han et al. (2020)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import torch
@@ -14,23 +13,10 @@ from ebm._validation import check_energy_input, check_int, check_nonnegative, ch
 from ebm.energies.autoencoders import _mlp
 from ebm.energies.vae import GaussianEncoder
 from ebm.energy import Energy
-from ebm.objectives._common import check_batch, check_continuous_data, check_energy
+from ebm.objectives._common import check_batch, check_continuous_data, check_energy, frozen
 from ebm.registry import register_objective
 
 __all__ = ["DivergenceTriangle"]
-
-
-@contextlib.contextmanager
-def _frozen(module: nn.Module):
-    """A graph in which `module`'s parameters are constants (gradients still flow through its inputs)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 def _quadratic(d=2):
@@ -192,9 +178,9 @@ class DivergenceTriangle(nn.Module):
         x_gen, z_gen = self._generate(n, True, generator)  # (n, d), (n, k): θ through x_gen
         e_data_each, e_gen_each = energy(x), energy(x_gen.detach())  # (n,), (n,): α
         e_data, e_gen_alpha = e_data_each.mean(), e_gen_each.mean()
-        with _frozen(energy):
+        with frozen(energy):
             e_gen_theta = energy(x_gen).mean()  # θ, through x_gen only
-        with _frozen(self.encoder):
+        with frozen(self.encoder):
             log_q_theta = self.encoder.log_prob(z_gen, x_gen).mean()  # θ, through x_gen only
         log_q_phi = self.encoder.log_prob(z_gen, x_gen.detach()).mean()  # φ (sleep phase)
         value = neg_elbo.detach() + self.expected_log_generator_density() - log_q_phi.detach() + e_gen_alpha.detach() - e_data.detach()
@@ -214,10 +200,10 @@ class DivergenceTriangle(nn.Module):
         nlp_q = self.neg_log_generator_density(x, z_q)  # (n,)
         value = nlp_q.mean().detach() + self.expected_log_generator_density() + e_p_each.mean().detach() - e_q_each.mean().detach()
         theta = self.neg_log_generator_density(x, z_q.detach()).mean()  # θ: E_Q[-log P] with the encoder's draw fixed
-        with _frozen(energy):
+        with frozen(energy):
             theta = theta + energy(torch.cat([x_gen, z_gen], 1)).mean()  # θ through x_gen: E_P[E_α]
             phi_energy = energy(torch.cat([x, z_q], 1)).mean()  # φ through z_q
-        with _frozen(self.generator_net):
+        with frozen(self.generator_net):
             phi = self.neg_log_generator_density(x, z_q).mean() - phi_energy  # φ: E_Q[-log P - E_α]
         surrogate = theta + phi + (e_q_each.mean() - e_p_each.mean())
         if self.energy_penalty:

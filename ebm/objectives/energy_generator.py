@@ -35,8 +35,7 @@ from torch import Tensor, nn
 from ebm._validation import check_int, check_nonnegative, check_tensor, format_error, trusted_inputs
 from ebm.energies.generator import MLPGenerator
 from ebm.energy import Energy
-from ebm.objectives._common import check_batch, check_continuous_data, check_energy
-from ebm.objectives.flow_contrastive_estimation import _frozen
+from ebm.objectives._common import check_batch, check_continuous_data, check_energy, frozen
 from ebm.registry import register_objective
 
 __all__ = ["GeneratorContrast", "knn_entropy", "energy_generator_losses", "fit_2d"]
@@ -218,7 +217,7 @@ class GeneratorContrast(nn.Module):
                 if self.energy_penalty:
                     loss = loss + self.energy_penalty * ((e_pos**2).mean() + (e_neg**2).mean())
                 return loss
-            with _frozen(energy):
+            with frozen(energy):
                 samples = self.generator_net.rsample(m, generator=generator)  # (m, *event), differentiable in φ
                 gap, gen_loss, entropy = energy_generator_losses(energy, x, samples, entropy_weight=self.entropy_weight, k=self.k)
         self.entropy.copy_(entropy.detach())

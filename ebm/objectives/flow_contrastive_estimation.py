@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from ebm._validation import check_int, check_nonnegative, check_positive, check_probability, format_error
 from ebm.energies.flows import CouplingFlow, RealNVP, check_flow
 from ebm.energy import Energy
-from ebm.objectives._common import check_continuous_data, check_energy
+from ebm.objectives._common import check_continuous_data, check_energy, frozen
 from ebm.registry import register_objective
 
 __all__ = ["FlowContrastiveEstimation"]
@@ -34,19 +34,6 @@ def _quadratic(d=2):
     from ebm.energies.quadratic import QuadraticEnergy
 
     return QuadraticEnergy(d)
-
-
-@contextlib.contextmanager
-def _frozen(module: nn.Module):
-    """Build a graph in which `module`'s parameters are constants (gradients still flow through its inputs)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 @contextlib.contextmanager
@@ -191,9 +178,9 @@ class FlowContrastiveEstimation(nn.Module):
         if phase == "energy":
             with torch.no_grad():
                 y, log_q_y = self.flow.rsample(m, generator=generator)  # (m, d), (m,)
-            with _frozen(self.flow):
+            with frozen(self.flow):
                 return self.value(energy, x, y, log_q_y)
-        with _frozen(energy), _frozen_parameter(self.log_normalizer):
+        with frozen(energy), _frozen_parameter(self.log_normalizer):
             y, log_q_y = self.flow.rsample(m, generator=generator)
             j = self.value(energy, x, y, log_q_y)
         loss = 2 * j.detach() - j  # value J, gradient -∂J/∂α: the flow ascends J
