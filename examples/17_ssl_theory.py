@@ -11,7 +11,7 @@ Laplacian eigenmaps: min tr(Zᵀ L Z) under a covariance constraint. We train fr
 noisy-ring kNN graph with ebm's VICReg on its edges and measure the principal angles between
 span(Z) and the bottom non-trivial generalised eigenvectors of L v = λ D v.
 
-Run:  python3 examples/17_ssl_theory.py [--quick] [--out out/ssl_theory.png]
+Run:  `python3 examples/17_ssl_theory.py [--quick] [--out out/ssl_theory.png]`
 """
 
 import argparse

@@ -52,8 +52,8 @@ class GaussianEncoder(nn.Module):
 
     Example:
         >>> enc = GaussianEncoder(4, 2, generator=torch.Generator().manual_seed(0))
-        >>> [t.shape for t in enc(torch.zeros(3, 4))]
-        [torch.Size([3, 2]), torch.Size([3, 2])]
+        >>> tuple(t.shape for t in enc(torch.zeros(3, 4)))
+        (torch.Size([3, 2]), torch.Size([3, 2]))
     """
 
     def __init__(self, data_dim: int, latent_dim: int, hidden: int = 64, *, generator: torch.Generator | None = None):
