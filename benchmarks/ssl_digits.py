@@ -29,6 +29,7 @@ from ebm.objectives import (
     BYOL, DCL, DCLW, DINO, PIRL, RPC, WMSE, BarlowTwins, Data2Vec, DeepCluster, EMATarget, InfoNCE, MoCo, SimSiam,
     SwAV, TiCo, VCReg, VICReg,
 )
+from ebm.objectives import EBCLR, IFM, DirectCLR
 from ebm.objectives.two_view import TwoViewObjective
 from ebm.train import train
 
@@ -97,10 +98,18 @@ def make_task(name, f, n_train, g, steps):
         return TwoViewObjective(DINO(64, teacher_temperature=0.07, warmup_steps=steps // 5), aug, head=head, target=EMATarget(nn.Sequential(f, head), 0.99))
     if name == "data2vec":
         return TwoViewObjective(Data2Vec(), aug, predictor=predictor(), target=EMATarget(f, 0.99))
+    if name == "directclr":
+        # InfoNCE on the first d0 = 6 of the 8 coordinates, no projector; the probe reads all 8.
+        return TwoViewObjective(DirectCLR(6, temperature=0.2), aug)
+    if name == "ifm":
+        return TwoViewObjective(IFM(epsilon=0.1, temperature=0.2), aug)
+    if name == "ebclr":
+        # The authors' settings (τ = 0.1, λ₁ = 1e-3, λ₂ = 0.1, 10 SGLD steps from a replay buffer).
+        return EBCLR(aug, (64,), buffer_size=n_train)
     raise KeyError(name)
 
 
-METHODS = ["infonce", "moco", "dcl", "dclw", "pirl", "rpc", "vicreg", "vcreg", "barlow_twins", "wmse", "tico", "swav", "deepcluster", "byol", "simsiam", "dino", "data2vec"]
+METHODS = ["infonce", "moco", "dcl", "dclw", "pirl", "rpc", "vicreg", "vcreg", "barlow_twins", "wmse", "tico", "swav", "deepcluster", "byol", "simsiam", "dino", "data2vec", "directclr", "ifm", "ebclr"]
 
 
 def evaluate(f, xtr, ytr, xte, yte):

@@ -32,8 +32,6 @@ batch-norm); Adam's per-parameter gradient clamping of the authors' loop is not 
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -79,16 +77,11 @@ def ebclr_generative_term(z_a: Tensor, z_b: Tensor, z_neg: Tensor, temperature: 
     return -data + neg + l2_weight * (z_a.pow(2).sum() + z_neg.pow(2).sum())
 
 
-@contextlib.contextmanager
-def _statistics_frozen(net: nn.Module):
-    """Run `net` without changing its buffers (batch-norm running statistics)."""
-    saved = [(b, b.detach().clone()) for b in net.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, v in saved:
-                b.copy_(v)
+def _without_buffer_updates(net: nn.Module, x: Tensor) -> Tensor:
+    """``net(x)`` with the network's own parameters but throw-away copies of its buffers, so the
+    negatives do not move batch-norm running statistics (nothing is written in place)."""
+    buffers = {name: b.clone() for name, b in net.named_buffers()}
+    return torch.func.functional_call(net, buffers, (x,), strict=False)
 
 
 def _registry_example():
@@ -213,7 +206,7 @@ class EBCLR(nn.Module):
         for _ in range(self.sgld_steps):
             x = x.requires_grad_(True)
             with torch.enable_grad():
-                grad, = torch.autograd.grad(marginal_log_density(net(x), z_ref, self.temperature).sum(), x)
+                grad, = torch.autograd.grad(marginal_log_density(_without_buffer_updates(net, x), z_ref, self.temperature).sum(), x)
             noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
             x = (x + self.sgld_step_size * grad.clamp(-self.grad_clip, self.grad_clip) + std * noise).detach()
         return x
@@ -237,9 +230,8 @@ class EBCLR(nn.Module):
         fresh = x_a.detach()[torch.randint(0, x.shape[0], (m,), generator=generator).to(x.device)]  # (m, *event)
         start = torch.where(restart.to(x.device).reshape(-1, *([1] * len(self.event_shape))), fresh, start)
         visits = torch.where(restart, torch.zeros_like(visits), visits)
-        with _statistics_frozen(net):
-            x_neg = self.sgld(net, start, visits.to(x), z_b.detach(), generator)
-            z_neg = net(x_neg)
+        x_neg = self.sgld(net, start, visits.to(x), z_b.detach(), generator)
+        z_neg = _without_buffer_updates(net, x_neg)
         with torch.no_grad():
             self.replay[idx] = x_neg.to(self.replay)
             self.visits[idx] = visits + 1
