@@ -52,7 +52,9 @@ for batch in (16, 32, 64):
     row = []
     for name in ("SimCLR", "EBCLR"):
         f, g = mlp(), torch.Generator().manual_seed(0)
-        task = TwoViewObjective(InfoNCE(0.1), DigitAugment()) if name == "SimCLR" else EBCLR(DigitAugment(), (64,), buffer_size=len(x_train))
+        # EBCLR's energy ‖ẑ - ẑ'‖²/τ = (2 - 2 cos)/τ: its τ = 0.2 gives SimCLR's τ = 0.1 contrastive term,
+        # so the two runs differ only by EBCLR's generative term (SGLD negatives, λ₂ = 0.1)
+        task = TwoViewObjective(InfoNCE(0.1), DigitAugment()) if name == "SimCLR" else EBCLR(DigitAugment(), (64,), temperature=0.2, buffer_size=len(x_train))
         data = lambda gen: x_train[torch.randint(0, len(x_train), (batch,), generator=gen)]  # noqa: E731
         train(JointEmbeddingEnergy(f, event_shape=(64,)), task, data, epochs=steps // 10, steps_per_epoch=10, lr=1e-3, generator=g, progress=False)
         row.append(f"{name} {probe(f):.3f}")

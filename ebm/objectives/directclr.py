@@ -57,7 +57,7 @@ class DirectCLR(nn.Module):
 
     Args:
         d0: how many leading coordinates of the representation the loss sees (>= 1).
-        temperature: τ > 0 (default 0.1, the paper's ImageNet setting).
+        temperature: τ > 0 (default 0.1, SimCLR's ImageNet setting, on which DirectCLR builds).
 
     Shapes: ``forward(r_a, r_b)``: ``(n, d)`` each with ``d >= d0``, n >= 2 → scalar. Gathered
     over processes under `torch.distributed` (through `InfoNCE`).

@@ -20,14 +20,16 @@ The authors report that the generative term makes EBCLR robust to *few negatives
 (small batches), its main claim.
 
 Reference: Kim & Ye (2022), "Energy-Based Contrastive Learning of Visual Representations",
-NeurIPS, arXiv:2202.04933; defaults are the authors' released configs (τ = 0.1, λ₁ = 1e-3,
+NeurIPS, arXiv:2202.04933; defaults follow the authors' released configs (τ = 0.1, λ₁ = 1e-3,
 λ₂ = 0.1; SGLD: 10 steps of size 0.05 on the gradient clipped to ±1, noise std annealed from 0.05
-to 0.01 over a sample's first 3 visits; replay re-initialisation probability 0.4).
+to 0.01 over a sample's first 3 visits; replay re-initialisation probability 0.4), except the replay
+buffer: 4096 entries by default (theirs holds 50,000).
 
 Simplifications (stated): re-initialised replay entries are augmented views of the *current* batch
 (the authors draw random augmented training images -- their ``CD_ratio = 1``); negatives run through
 the network without updating batch-norm running statistics (the authors' EBCLR nets have no
-batch-norm); Adam's per-parameter gradient clamping of the authors' loop is not reproduced.
+batch-norm); Adam's per-parameter gradient clamping of the authors' loop is not reproduced; inputs are
+used at the data's own scale (the authors rescale images to [-1, 1]).
 """
 
 from __future__ import annotations
