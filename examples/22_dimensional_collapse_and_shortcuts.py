@@ -7,7 +7,7 @@
    both views share. The code does part of the instance discrimination, so InfoNCE leans on it and
    learns less of the digit; IFM perturbs the similarities to make the task harder. Linear probe on the *digit* class.
 
-Run:  python3 examples/15_dimensional_collapse_and_shortcuts.py [--quick]
+Run:  python3 examples/22_dimensional_collapse_and_shortcuts.py [--quick]
 """
 
 import argparse

@@ -8,7 +8,7 @@
    location- and feature-based matching. Probes: the digit class from the pooled feature (global),
    and which of the four 2×2 sub-blocks of each 4×4 block hold ink, from that cell's feature (local).
 
-Run:  python3 examples/16_ebclr_and_vicregl.py [--quick]
+Run:  python3 examples/23_ebclr_and_vicregl.py [--quick]
 """
 
 import argparse
