@@ -219,6 +219,8 @@ class EBCLR(nn.Module):
         net = self.online(model)
         ref = next((p for p in net.parameters() if p.is_floating_point()), None)
         check_energy_input("batch", x, self.event_shape, ref)
+        if x.dim() != len(self.event_shape) + 1:
+            raise ValueError(format_error("batch", f"one batch dimension, shape (n, {', '.join(map(str, self.event_shape))})", f"shape {tuple(x.shape)}", f"flatten extra batch dimensions: x.reshape(-1, *{tuple(self.event_shape)})"))
         check_batch("batch", x, min_batch=2, why="the contrastive term compares samples within the batch")
         x_a, x_b = self.augment(x, generator), self.augment(x, generator)
         z_a, z_b = net(x_a), net(x_b)

@@ -48,7 +48,8 @@ def nearest_matches(query: Tensor, candidates: Tensor, k: int) -> tuple[Tensor, 
 
     Returns:
         ``(qi, cj)``, both ``(n, min(k, p))`` long: query cell ``qi[b, m]`` is matched with
-        candidate cell ``cj[b, m]``, sorted by increasing distance. No gradient (a hard choice).
+        candidate cell ``cj[b, m]``, sorted by increasing distance. No gradient (a hard choice);
+        exact distance ties (e.g. a shift by a whole number of cells) are broken arbitrarily.
     """
     with torch.no_grad():
         dist = torch.cdist(query, candidates)  # (n, p, q)
@@ -168,10 +169,10 @@ class VICRegL(nn.Module):
 
 
 def _registry_inputs(n: int = 8, seed: int = 0):
-    """Global embeddings ``(8, 4)``, 3×3 maps of 5 channels and 2×2-shifted locations (requires grad)."""
+    """Global embeddings ``(8, 4)``, 3×3 maps of 5 channels and the cell locations of two views (requires grad)."""
     g = torch.Generator().manual_seed(seed)
     z_a, z_b = (torch.randn(n, 4, generator=g).requires_grad_(True) for _ in range(2))
     maps_a, maps_b = (torch.randn(n, 3, 3, 5, generator=g).requires_grad_(True) for _ in range(2))
     theta = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]).expand(n, 2, 3)
-    shifted = theta + torch.tensor([[0.0, 0.0, 0.2], [0.0, 0.0, -0.1]])
+    shifted = torch.tensor([[0.85, 0.1, 0.13], [-0.07, 0.9, -0.11]]).expand(n, 2, 3)  # a zoom, a slight rotation and a shift: no distance ties
     return z_a, z_b, maps_a, maps_b, affine_cell_locations(theta, 3, 3), affine_cell_locations(shifted, 3, 3)
