@@ -48,7 +48,8 @@ def probe(f):
 
 # ---------------------------------------------------------------- 1. EBCLR at small batch sizes
 steps = 30 if args.quick else 600
-print(f"EBCLR vs SimCLR, {steps} steps each, linear probe on the 8-dim output")
+if args.only != "vicregl":
+    print(f"EBCLR vs SimCLR, {steps} steps each, linear probe on the 8-dim output")
 for batch in (16, 32, 64) if args.only != "vicregl" else ():
     row = []
     for name in ("SimCLR", "EBCLR"):
