@@ -41,6 +41,7 @@ from ebm.objectives import (
     Data2Vec, DeepCluster, EMATarget, FroSSL, InfoNCE, KoLeo, LeJEPA, MoCo, ProPos, PseudoLabelClassification, SimSiam,
     SwAV, TiCo, VCReg, VICReg, cluster_pseudo_labels,
 )
+from ebm.objectives import EBCLR, IFM, DirectCLR
 from ebm.objectives.two_view import TwoViewObjective
 from ebm.train import train
 
@@ -152,13 +153,22 @@ def make_task(name, f, n_train, g, steps):
         return TwoViewObjective(ProPos(D, 10, hidden=32), aug, target=EMATarget(f, 0.99, total_steps=steps))
     if name == "clusterfit":  # stage 2; stage 1 (InfoNCE pre-training, k-means) happens in run_method
         return PseudoLabelClassification(D, CLUSTERFIT_K, augment=aug)
+    if name == "directclr":
+        # InfoNCE on the first d0 = 6 of the 8 coordinates, no projector; the probe reads all 8.
+        return TwoViewObjective(DirectCLR(6, temperature=0.2), aug)
+    if name == "ifm":
+        return TwoViewObjective(IFM(epsilon=0.1, temperature=0.2), aug)
+    if name == "ebclr":
+        # The authors' settings (τ = 0.1, λ₁ = 1e-3, λ₂ = 0.1, 10 SGLD steps from a replay buffer), with
+        # 64 SGLD negatives per step (their neg_bs option) to keep the step affordable in the time budget.
+        return EBCLR(aug, (64,), buffer_size=n_train, n_negatives=64)
     raise KeyError(name)
 
 
 METHODS = [
     "infonce", "moco", "dcl", "dclw", "pirl", "rpc", "vicreg", "vcreg", "barlow_twins", "wmse", "tico", "swav", "deepcluster",
     "byol", "simsiam", "dino", "data2vec", "mmcr", "koleo", "lejepa", "msn", "emp_ssl", "frossl",
-    "clusterfit", "propos", "cc", "pcl", "jepa", "mae",
+    "clusterfit", "propos", "cc", "pcl", "jepa", "mae", "directclr", "ifm", "ebclr",
 ]
 CLUSTERFIT_K = 30  # ClusterFit over-clusters (K larger than the number of classes)
 STEPS_PER_EPOCH = 10

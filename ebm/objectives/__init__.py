@@ -36,8 +36,11 @@ from ebm.objectives.data2vec import Data2Vec
 from ebm.objectives.dcl import DCL, DCLW
 from ebm.objectives.deepcluster import DeepCluster
 from ebm.objectives.dino import DINO
+from ebm.objectives.directclr import DirectCLR
+from ebm.objectives.ebclr import EBCLR
 from ebm.objectives.emp_ssl import EMPSSL, total_coding_rate
 from ebm.objectives.frossl import FroSSL
+from ebm.objectives.ifm import IFM
 from ebm.objectives.infonce import InfoNCE
 from ebm.objectives.koleo import KoLeo
 from ebm.objectives.lejepa import SIGReg, LeJEPA
@@ -52,6 +55,7 @@ from ebm.objectives.swav import SwAV, sinkhorn_knopp
 from ebm.objectives.tico import TiCo
 from ebm.objectives.vcreg import VCReg
 from ebm.objectives.vicreg import VICReg
+from ebm.objectives.vicregl import VICRegL
 from ebm.objectives.wmse import WMSE, whiten
 
 __all__: list[str] = [
@@ -97,4 +101,7 @@ __all__: list[str] = [
     # clustering family: cluster-level losses and their E-step (k-means over the data set)
     "ContrastiveClustering", "PCL", "ProPos", "PseudoLabelClassification", "cluster_pseudo_labels",
     "ClusteringEStep", "spherical_kmeans",
+    # issue 17: DirectCLR and IFM are pair losses; VICRegL adds feature maps and cell locations;
+    # EBCLR is a training objective (SGLD negatives in input space), its loss is EBCLR.loss
+    "DirectCLR", "IFM", "VICRegL", "EBCLR",
 ]
