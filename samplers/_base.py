@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from .compilation import AutoCompile, compile_step
-from .counter_rng import CounterRNG
+from .counter_rng import CounterRNG, default_algorithm
 from ._report import (  # re-exported: the samplers import their result types from here
     MAX_ENERGY_ERROR, SamplerDivergedError, SamplerResult, SamplerWarning, _count_dtype, chain_health, diverged_message, divergent_transitions, finish_run,
 )
@@ -236,7 +236,7 @@ class GradientSampler:
         check_energy_output(e, s, x)
         return ChainState(x.clone(), e, s)
 
-    def _step_fn(self, energy, fn, x: torch.Tensor | None = None):
+    def _step_fn(self, energy, fn, x: torch.Tensor):
         """Return ``step(state, eps, sqrt2eps, draws, j, m, n_accept, n_divergent, want_log_alpha)``.
 
         ``draws`` is what `_draw_chunk` made for the current chunk; the call makes steps ``j`` to
@@ -244,9 +244,10 @@ class GradientSampler:
         The step updates ``state`` in place; a Metropolis step returns ``log α`` (for adaptation)
         when ``want_log_alpha``. Eager: ``self._step`` on pre-drawn noise; acceptance is tallied
         per chunk by `_tally`. Compiled: ``self._step`` wrapped as a pure function of tensors that
-        draws its own noise and uniform from a counter key (`samplers.counter_rng`), so the noise
-        never exists in memory and the whole step is one or two fused loops; it also adds to
-        ``n_accept`` / ``n_divergent`` in place. Compiled once per (sampler, energy), reused by later runs.
+        forms the Metropolis threshold itself and adds to ``n_accept`` / ``n_divergent`` in place,
+        fed the generator's noise and log-uniforms on a CPU or drawing its own from a counter key
+        (`samplers.counter_rng`) elsewhere, so the noise never exists in memory there (see
+        `_predrawn_noise`). Compiled once per (sampler, energy, noise source), reused by later runs.
         """
         metropolis = self.metropolis
         if not self._fused:
@@ -258,19 +259,11 @@ class GradientSampler:
                 return d.partial[j] + d.half_sq[j] if want_log_alpha else None
 
             return eager_step
-        if self._compiled is None or self._compiled[0] is not energy:
+        predrawn = self._predrawn_noise(x.device)
+        if self._compiled is None or self._compiled[0] is not energy or self._compiled[3] != predrawn:
             kernel = self._step
 
-            def pure_steps(x, e, s, eps, sqrt2eps, keys, n_accept, n_divergent):
-                # keys (m, 2): m steps unrolled into one graph (one Python call, one guard check).
-                log_alpha = None
-                for i in range(keys.shape[0]):
-                    x, e, s, log_alpha = pure_step(x, e, s, eps, sqrt2eps, keys[i], n_accept, n_divergent)
-                return x, e, s, log_alpha
-
-            def pure_step(x, e, s, eps, sqrt2eps, key, n_accept, n_divergent):
-                rng = CounterRNG(key)
-                noise = rng.normal(x.shape, dtype=x.dtype)  # (batch, *event)
+            def pure_step(x, e, s, eps, sqrt2eps, noise, log_u, n_accept, n_divergent):
                 # The clone is free once compiled and keeps in-place kernels (ULA) from mutating a
                 # graph input, which would cost an extra copy back into x every step.
                 st = ChainState(x.clone(), e, s)
@@ -278,7 +271,7 @@ class GradientSampler:
                     kernel(fn, st, eps, sqrt2eps, noise, None, None)
                     return st.x, st.energy, st.score, None
                 half_sq = _half_square_norm(noise)  # (batch,)
-                threshold = torch.log(rng.uniform(half_sq.shape, dtype=x.dtype)) - half_sq  # (batch,)
+                threshold = log_u - half_sq  # (batch,)
                 partial = torch.empty_like(threshold)
                 kernel(fn, st, eps, sqrt2eps, noise, threshold, partial)
                 n_accept.add_(threshold < partial)
@@ -286,28 +279,70 @@ class GradientSampler:
                 n_divergent.add_(divergent_transitions(log_alpha))
                 return st.x, st.energy, st.score, log_alpha
 
-            self._compiled = (energy, fn, compile_step(pure_steps, on_failure=self._auto.disable if self.compile == "auto" else None))
+            def predrawn_steps(x, e, s, eps, sqrt2eps, noise, log_u, n_accept, n_divergent):
+                # noise (m, batch, *event), log_u (m, batch) or None: m steps unrolled into one graph.
+                log_alpha = None
+                for i in range(noise.shape[0]):
+                    x, e, s, log_alpha = pure_step(x, e, s, eps, sqrt2eps, noise[i], None if log_u is None else log_u[i], n_accept, n_divergent)
+                return x, e, s, log_alpha
+
+            def keyed_steps(x, e, s, eps, sqrt2eps, keys, n_accept, n_divergent):
+                # keys (m, 2): m steps unrolled into one graph (one Python call, one guard check).
+                log_alpha = None
+                for i in range(keys.shape[0]):
+                    rng = CounterRNG(keys[i])
+                    noise = rng.normal(x.shape, dtype=x.dtype)  # (batch, *event)
+                    log_u = torch.log(rng.uniform((x.shape[0],), dtype=x.dtype)) if metropolis else None  # (batch,)
+                    x, e, s, log_alpha = pure_step(x, e, s, eps, sqrt2eps, noise, log_u, n_accept, n_divergent)
+                return x, e, s, log_alpha
+
+            on_failure = self._auto.disable if self.compile == "auto" else None
+            self._compiled = (energy, fn, compile_step(predrawn_steps if predrawn else keyed_steps, on_failure=on_failure), predrawn)
         compiled = self._compiled[2]
 
-        def step(st, eps, sqrt2eps, keys, j, m, n_accept, n_divergent, want_log_alpha):
-            st.x, st.energy, st.score, log_alpha = compiled(st.x, st.energy, st.score, eps, sqrt2eps, keys[j : j + m], n_accept, n_divergent)
-            return log_alpha
+        if predrawn:
+            def step(st, eps, sqrt2eps, d, j, m, n_accept, n_divergent, want_log_alpha):
+                log_u = None if d.log_u is None else d.log_u[j : j + m]
+                st.x, st.energy, st.score, log_alpha = compiled(st.x, st.energy, st.score, eps, sqrt2eps, d.noise[j : j + m], log_u, n_accept, n_divergent)
+                return log_alpha
+        else:
+            def step(st, eps, sqrt2eps, keys, j, m, n_accept, n_divergent, want_log_alpha):
+                st.x, st.energy, st.score, log_alpha = compiled(st.x, st.energy, st.score, eps, sqrt2eps, keys[j : j + m], n_accept, n_divergent)
+                return log_alpha
 
         return step
 
+    # Where the fused step gets its noise. On a CPU without AVX-512 the counter-based generator is
+    # Threefry (32-bit lanes) + Box-Muller inside the kernel, 185 M float32 normals/s on one core of
+    # the development machine under AVX2, while torch's own generator (MT19937 and a vectorised
+    # Box-Muller) drew 432 M/s there: fed torch.randn noise drawn in chunks by the run's generator
+    # (the eager loop's draws, in its order), compiled ULA / MALA on 100,000 2-D chains ran at
+    # 86 / 47 M chain-steps/s against 83 / 40 drawing their own. Under AVX-512 the counter-based
+    # SplitMix64 stays in the kernel (92 / 41 against 81 / 37 fed torch.randn, same run), and so
+    # does every GPU (no noise in memory). Tests force a source with `_noise_source`.
+    _noise_source: str | None = None  # None: per device as above; "counter" or "generator"
+
+    def _predrawn_noise(self, device: torch.device) -> bool:
+        if self._noise_source is not None:
+            return self._noise_source == "generator"
+        return device.type == "cpu" and default_algorithm(device) == "threefry"
+
     def _draw_chunk(self, c: int, x: torch.Tensor, generator):
-        """Randomness for ``c`` steps: pre-drawn noise (eager) or ``(c, 2)`` counter keys (compiled).
+        """Randomness for ``c`` steps: noise drawn by ``generator`` (eager, and compiled on a CPU) or
+        ``(c, 2)`` counter keys (compiled elsewhere; see `_predrawn_noise`).
 
         Metropolis kernels accept when ``log u < log α``. With ``log α = partial + ½|ξ|²`` (the
         ``½|ξ|²`` is the forward-proposal / initial-kinetic term that MALA and HMC share) the eager
         loop pre-computes ``threshold = log u - ½|ξ|²`` for the chunk and the kernel only computes
         ``partial`` into a chunk buffer.
         """
-        if self._fused:
+        if self._fused and not self._predrawn_noise(x.device):
             return CounterRNG.new_keys(c, generator, x.device)
         noise = torch.randn((c, *x.shape), generator=generator, dtype=x.dtype, device=x.device)  # (c, batch, *event)
         if not self.metropolis:
-            return types.SimpleNamespace(noise=noise)
+            return types.SimpleNamespace(noise=noise, log_u=None)
+        if self._fused:  # the fused step forms ½|ξ|² and the threshold itself
+            return types.SimpleNamespace(noise=noise, log_u=torch.rand((c, x.shape[0]), generator=generator, dtype=x.dtype, device=x.device).log_())
         half_sq = _half_square_norm(noise, first_event_dim=2)  # (c, batch)
         threshold = torch.rand((c, x.shape[0]), generator=generator, dtype=x.dtype, device=x.device).log_().sub_(half_sq)  # (c, batch)
         partial = torch.empty((c, x.shape[0]), dtype=x.dtype, device=x.device)  # (c, batch)

@@ -81,7 +81,7 @@ def mala_kernel(path, step_size: float, n_steps: int = 1) -> Callable:
     def kernel(x, beta, generator):
         fn = energy_and_score_fn(_AtBeta(path, beta))
         st = ChainState(x, *fn(x))
-        mala._advance(mala._step_fn(None, fn), st, n_steps, mala.step_size, generator)
+        mala._advance(mala._step_fn(None, fn, st.x), st, n_steps, mala.step_size, generator)
         return st.x
 
     return kernel

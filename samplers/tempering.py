@@ -148,7 +148,7 @@ class ParallelTempering:
                         e = kern._sweep(target, x, e, sites[t * self.swap_every + s], logistic, nan_seen)
                     cur_e, cur_x, cur_s = e, x, None
                 else:
-                    kern._advance(kern._step_fn(None, fn), state, self.swap_every, eps, generator, n_accept=n_accept, n_divergent=n_divergent)
+                    kern._advance(kern._step_fn(None, fn, state.x), state, self.swap_every, eps, generator, n_accept=n_accept, n_divergent=n_divergent)
                     cur_e, cur_x, cur_s = state.energy, state.x, state.score
                 # ---- swap round: even pairs on even rounds, odd pairs on odd rounds
                 raw = (cur_e / beta_flat).view(K, B)  # (K, B) untempered energies

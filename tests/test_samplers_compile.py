@@ -1,4 +1,5 @@
-"""``compile=True``: option validation, error translation, correctness of the counter-keyed step.
+"""``compile=True``: option validation, error translation, correctness of the fused step — fed the
+generator's draws on a CPU, drawing from counter keys elsewhere (forced here by `counter_noise`).
 
 The fast tests replace ``torch.compile`` by a stand-in (identity, or one that fails the way a
 missing C++ compiler does), so the compiled step — its own noise and uniform from counter keys,
@@ -81,8 +82,34 @@ def test_user_errors_inside_the_step_pass_through(monkeypatch):
         ULA(0.1, compile=True).run(energy, torch.zeros(3, 2), 5)
 
 
-def identity_compile(monkeypatch):
+def noise_source(monkeypatch, source):
+    """Force where the fused step gets its noise: "counter" (its own, from counter keys: AVX-512
+    CPUs and GPUs) or "generator" (the run's generator, fed in: other CPUs)."""
+    for cls in (ULA, MALA, HMC):
+        monkeypatch.setattr(cls, "_noise_source", source)
+
+
+def counter_noise(monkeypatch):
+    noise_source(monkeypatch, "counter")
+
+
+def identity_compile(monkeypatch, *, counter=True):
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
+    noise_source(monkeypatch, "counter" if counter else "generator")
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+@pytest.mark.parametrize("energy", [gauss_energy, AnalyticGauss()], ids=["callable", "analytic"])
+def test_fused_step_on_a_cpu_reads_the_eager_loops_draws(monkeypatch, name, energy):
+    # On a CPU without AVX-512 the fused step is fed the generator's noise and log-uniforms
+    # (torch.randn is faster there than a counter-based draw inside the kernel), drawn in the eager
+    # loop's order: the fused run is the eager run, to rounding.
+    identity_compile(monkeypatch, counter=False)
+    r0, r1, _ = run_pair(SAMPLERS[name], energy)
+    torch.testing.assert_close(r1.x, r0.x, rtol=0, atol=1e-5)
+    torch.testing.assert_close(r1.energy, r0.energy, rtol=0, atol=1e-5)
+    if r0.acceptance_rate is not None:
+        torch.testing.assert_close(r1.acceptance_rate, r0.acceptance_rate)
 
 
 @pytest.mark.parametrize("name", SAMPLERS)
@@ -155,6 +182,7 @@ def test_really_compiled_step_matches_its_eager_run_to_rounding(monkeypatch, nam
     up to float32 rounding. Fixed step sizes only: with adaptation, dual averaging multiplies
     rounding differences in α by √t/γ, so per-chain step sizes (and then chains) drift apart.
     """
+    counter_noise(monkeypatch)
     _, r1, r2 = run_pair(SAMPLERS[name], energy)
     assert torch.equal(r2.x, r1.x)  # the cached compiled step is deterministic
     identity_compile(monkeypatch)
@@ -180,6 +208,7 @@ def test_really_compiled_mala_on_a_wide_event_matches_eager(monkeypatch):
     """A (4, 5) event (20 coordinates): the noise and the accept test reduce over two event dims."""
     energy = lambda x: 0.5 * x.square().flatten(1).sum(1)
     x0 = torch.randn(64, 4, 5, generator=torch.Generator().manual_seed(1))
+    counter_noise(monkeypatch)
     r1 = MALA(0.2, compile=True).run(energy, x0, 20, generator=torch.Generator().manual_seed(0))
     identity_compile(monkeypatch)
     r0 = MALA(0.2, compile=True).run(energy, x0, 20, generator=torch.Generator().manual_seed(0))
@@ -255,6 +284,7 @@ def test_auto_never_compiles_a_teaching_run(monkeypatch):
 def test_auto_compiles_once_the_accumulated_work_reaches_the_threshold(monkeypatch):
     """The rule: work = chains × event size × steps, summed per (energy, shape); fused from the threshold on."""
     calls = counting_compile(monkeypatch)
+    counter_noise(monkeypatch)
     sampler = MALA(0.3)
     sampler._auto.threshold = 2 * 40 * 2 * 30  # two runs of 40 2-D chains × 30 steps
     x0 = torch.randn(40, 2, generator=torch.Generator().manual_seed(1))
