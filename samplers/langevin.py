@@ -50,9 +50,10 @@ class ULA(GradientSampler):
         thin: keep every ``thin``-th state in ``result.trajectory`` (None: keep none).
         record_energies: store ``(n_steps, batch)`` energies (costs one energy evaluation a step).
         compile: ``"auto"`` (default), True or False. True fuses each step with ``torch.compile``
-            (fullgraph, static shapes); the step draws its noise (and MALA's uniform) from
-            `samplers.counter_rng` keys taken from ``generator``: the same kernel and accept rule
-            as ``compile=False``, different random numbers. The first fused ``run`` per energy
+            (fullgraph, static shapes): the same kernel and accept rule as ``compile=False``. On a
+            CPU without AVX-512 the fused step reads noise (and MALA's uniform) drawn by
+            ``generator``, the eager path's numbers; elsewhere it draws them from
+            `samplers.counter_rng` keys taken from ``generator``, different random numbers. The first fused ``run`` per energy
             and batch shape pays the compilation (seconds to tens of seconds on a CPU; less with
             inductor's on-disk cache warm), later runs reuse it. True raises RuntimeError (with
             the fix) if the step cannot be compiled. "auto" fuses once this sampler's work on the
