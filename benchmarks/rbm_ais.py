@@ -120,7 +120,7 @@ def main() -> None:
             round_ratios.append(times[peer_name] / times[ours_name])
         best["floor"] = min(best.get("floor", (float("inf"),)), (times["floor"], float("nan"), float("nan")))
         print("round:", ", ".join(f"{k} {t / (n_betas - 1) * 1e3:.2f} ms/temp" for k, t in times.items()), flush=True)
-    from samplers._compile import AUTO_THRESHOLDS
+    from samplers.compilation import AUTO_THRESHOLDS
 
     work = n_chains * n_vis * (n_betas - 1)
     print(f"\nAIS log Z, RBM {n_vis}x{n_hid}, {n_chains} chains, {n_betas} temperatures, float32, torch {torch.__version__}, {args.threads} thread(s), "
