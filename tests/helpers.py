@@ -1,5 +1,9 @@
 """Helpers shared by several test files (not a test module: pytest collects test_*.py only)."""
 
+import contextlib
+import datetime
+import socket
+
 import torch
 
 from ebm.energies import BernoulliRBM
@@ -56,3 +60,45 @@ def break_torch_compile(monkeypatch):
         return fail
 
     monkeypatch.setattr(torch, "compile", broken_compile)
+
+
+@contextlib.contextmanager
+def gloo_rank(rank: int, world: int, port: int):
+    """Run the block as rank ``rank`` of a localhost gloo group of ``world`` processes (one thread).
+
+    A bounded timeout makes a lost peer fail the collective instead of hanging the suite, and a
+    barrier ends the block: rank 0 hosts the TCP store, so nobody tears down before everybody is
+    done (a rank still talking to the store in destroy_process_group waited on a dead peer once in CI).
+    """
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
+    torch.set_num_threads(1)
+    try:
+        yield
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def run_gloo_ranks(worker, out_dir, world: int = 2, timeout: float = 120.0) -> dict:
+    """Spawn ``world`` processes running the module-level ``worker(rank, world, port, out_dir)``,
+    which saves ``out_dir/rank{r}.pt``; fail on a hang or a non-zero exit; return ``{rank: loaded}``."""
+    import torch.multiprocessing as mp
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = [mp.get_context("spawn").Process(target=worker, args=(r, world, port, str(out_dir))) for r in range(world)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=timeout)
+    hung = [p.name for p in procs if p.exitcode is None]
+    for p in procs:
+        if p.exitcode is None:
+            p.kill()
+            p.join()
+    assert not hung, f"DDP workers did not finish within {timeout:.0f} s: {hung}"
+    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    return {r: torch.load(f"{out_dir}/rank{r}.pt", weights_only=True) for r in range(world)}

@@ -6,14 +6,13 @@ uniform assignment, a hand-counted Hungarian accuracy; then a 2-process DDP equi
 losses that gather across processes, and bad input.
 """
 
-import datetime
 import itertools
 import math
-import socket
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import gloo_rank, run_gloo_ranks
 from torch import nn
 
 from ebm.evaluate import ari, clustering_accuracy, nmi
@@ -312,11 +311,6 @@ def test_estep_bad_input():
 
 
 # ----------------------------------------------------------------------------- DDP equivalence
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class _Both(nn.Module):
     """Network + loss in one module, so DDP averages the loss's own parameters (CC heads, ProPos predictor) too."""
@@ -349,11 +343,7 @@ def _data():
 
 
 def _worker(rank, world, port, out_dir):
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
-    torch.set_num_threads(1)
-    try:
+    with gloo_rank(rank, world, port):
         out = {}
         x_a, x_b = _data()
         rows = slice(rank * 4, rank * 4 + 4)
@@ -364,27 +354,10 @@ def _worker(rank, world, port, out_dir):
             loss.backward()
             out[name] = (loss.item(), [p.grad.clone() for p in model.parameters()])
         torch.save(out, f"{out_dir}/rank{rank}.pt")
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
 
 
 def test_ddp_two_processes_equal_one_process_on_the_concatenated_batch(tmp_path):
-    import torch.multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, str(tmp_path))) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    for p in procs:
-        if p.exitcode is None:
-            p.kill()
-            p.join()
-    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
-    res = {r: torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)}
+    res = run_gloo_ranks(_worker, tmp_path)
     x_a, x_b = _data()
     for name in ("cc", "propos", "pcl"):
         model = _Both(name)

@@ -1,21 +1,11 @@
 """DDP equivalence on CPU: 2 gloo processes (localhost) give the loss and gradients of one process
 on the concatenated batch, for losses that need the global batch."""
 
-import datetime
-import socket
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from helpers import gloo_rank, run_gloo_ranks
 
 from ebm.distributed import gather
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _make(seed=0):
@@ -43,10 +33,7 @@ def _losses():
 
 
 def _worker(rank, world, port, out_dir):
-    # A bounded timeout: a lost peer fails the collective instead of hanging the suite.
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
-    torch.set_num_threads(1)
-    try:
+    with gloo_rank(rank, world, port):
         out = {}
         for name, loss_fn in _losses().items():
             net, x_a, x_b = _make()
@@ -60,29 +47,10 @@ def _worker(rank, world, port, out_dir):
         gather(z * (rank + 1)).sum().backward()
         out["gather_grad"] = z.grad.clone()
         torch.save(out, f"{out_dir}/rank{rank}.pt")
-        # Rank 0 hosts the TCP store: nobody tears down before everybody is done, or a rank still
-        # talking to the store in destroy_process_group can wait on a dead peer (seen once in CI).
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
 
 
 def test_two_process_gloo_equals_one_process_on_concatenated_batch(tmp_path):
-    ctx = mp.get_context("spawn")
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, str(tmp_path))) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    hung = [p.name for p in procs if p.exitcode is None]
-    for p in procs:
-        if p.exitcode is None:
-            p.kill()
-            p.join()
-    assert not hung, f"DDP workers did not finish within 120 s: {hung}"
-    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
-    results = {r: torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)}
+    results = run_gloo_ranks(_worker, tmp_path)
     for name, loss_fn in _losses().items():
         net, x_a, x_b = _make()
         loss = loss_fn(net(x_a), net(x_b))

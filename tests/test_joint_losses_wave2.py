@@ -3,15 +3,12 @@ paper's formula, float64 gradchecks, batch-permutation (and scale) invariances, 
 facts (DirectCLR ignores coordinates >= d0, IFM at ε = 0 is InfoNCE, VICRegL's matches on a
 hand-made case, EBCLR's replay buffer and SGLD), DDP equivalence with 2 gloo processes, bad input."""
 
-import datetime
 import math
-import socket
 
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from helpers import gloo_rank, run_gloo_ranks
 from torch import nn
 
 from ebm.augment import GaussianJitter
@@ -278,12 +275,6 @@ def test_bad_input_is_refused_with_a_fix(call, exc, fragment):
 
 
 # ---------------------------------------------------------------- DDP
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_losses():
     ebclr = EBCLR(lambda x, g: x, (5,), temperature=0.5, generative_weight=0.3, l2_weight=0.01)
     vicregl = VICRegL(alpha=0.5, num_matches=(2, 1))
@@ -313,9 +304,7 @@ def _make():
 
 
 def _worker(rank, world, port, out_dir):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=60))
-    torch.set_num_threads(1)
-    try:
+    with gloo_rank(rank, world, port):
         out = {}
         for name, loss_fn in _ddp_losses().items():
             net, x_a, x_b = _make()
@@ -325,27 +314,10 @@ def _worker(rank, world, port, out_dir):
             loss.backward()
             out[name] = (loss.item(), [p.grad.clone() for p in net.parameters()])
         torch.save(out, f"{out_dir}/rank{rank}.pt")
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
 
 
 def test_two_process_gloo_equals_one_process_on_concatenated_batch(tmp_path):
-    ctx = mp.get_context("spawn")
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, str(tmp_path))) for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    hung = [p.name for p in procs if p.exitcode is None]
-    for p in procs:
-        if p.exitcode is None:
-            p.kill()
-            p.join()
-    assert not hung, f"DDP workers did not finish within 120 s: {hung}"
-    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
-    results = {r: torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)}
+    results = run_gloo_ranks(_worker, tmp_path)
     for name, loss_fn in _ddp_losses().items():
         net, x_a, x_b = _make()
         loss = loss_fn(net(x_a), net(x_b))
