@@ -38,7 +38,8 @@ from ebm.registry import register_energy
 
 __all__ = ["GaussianEncoder", "LatentEBMVAE", "LOG_VAR_RANGE"]
 
-LOG_VAR_RANGE = (-12.0, 6.0)  # the encoder's log variance is squashed into this range (no 0 or ∞ variances)
+LOG_VAR_RANGE = (-12.0, 6.0)
+"""The encoder's log variance is squashed into this range, so no posterior variance is 0 or ∞."""
 
 
 class GaussianEncoder(nn.Module):
