@@ -83,3 +83,4 @@ FIT_2D = {
     "VAE + latent EBM prior": fit_2d_vae_latent_ebm,
     "divergence triangle": fit_2d_divergence_triangle,
 }
+"""Table name -> 2-D builder ``(x, *, steps, generator) -> Energy``, for the principles table."""
