@@ -17,11 +17,29 @@ def _make(seed=0):
     return net, x_a, x_b
 
 
+def _vicregl_on_made_up_maps():
+    from ebm.objectives import VICRegL
+
+    vicregl = VICRegL(alpha=0.5, num_matches=(2, 1))
+
+    def maps(z):  # a 2x2 "feature map" and fixed cell locations made from the embedding, row by row
+        y = torch.stack([z, 0.8 * z.flip(1) + 0.1, 1.2 * z.roll(1, 1) - 0.05, 0.5 * z], 1).reshape(-1, 2, 2, z.shape[1])  # (n, 2, 2, d); no isometric copies, no distance ties
+        loc = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=z.dtype).reshape(1, 2, 2, 2).expand(z.shape[0], 2, 2, 2)
+        return y, loc
+
+    def loss(a, b):
+        (ya, la), (yb, lb) = maps(a), maps(b)
+        return vicregl(a, b, ya, yb, la, lb * 1.3 + torch.tensor([0.31, 0.17], dtype=a.dtype))  # no distance ties
+
+    return loss
+
+
 def _losses():
-    from ebm.objectives import DCL, EMPSSL, MMCR, MSN, BarlowTwins, FroSSL, InfoNCE, KoLeo, LeJEPA, VICReg
+    from ebm.objectives import DCL, EBCLR, EMPSSL, IFM, MMCR, MSN, BarlowTwins, DirectCLR, FroSSL, InfoNCE, KoLeo, LeJEPA, VICReg
     from ebm.objectives.jepa import JEPALoss
 
     lejepa, msn = LeJEPA(lambda_=0.5, n_directions=8), MSN(4, 6, generator=torch.Generator().manual_seed(0)).double()
+    ebclr = EBCLR(lambda x, g: x, (5,), temperature=0.5, generative_weight=0.3, l2_weight=0.01)
     return {
         "infonce": InfoNCE(0.5), "vicreg": VICReg(), "barlow": BarlowTwins(), "dcl": DCL(),
         # multi-view losses, fed the two views; LeJEPA's directions from the same seed on every rank
@@ -29,6 +47,9 @@ def _losses():
         "lejepa": lambda a, b: lejepa(a, b, generator=torch.Generator().manual_seed(3)),
         "msn": msn,  # anchors = view a, targets = view b (detached)
         "jepa": lambda a, b: JEPALoss(variance_weight=2.0, covariance_weight=0.5)(a, b, a),  # prediction = context = a, target b (detached inside)
+        "directclr": DirectCLR(3, 0.5), "ifm": IFM(0.2, 0.5),
+        "ebclr": lambda a, b: ebclr.loss(a, b, 0.5 * a.flip(1) - 0.2),  # negatives made row by row
+        "vicregl": _vicregl_on_made_up_maps(),
     }
 
 

@@ -1,14 +1,13 @@
 """DirectCLR, IFM, VICRegL and EBCLR: each against an independent loop / numpy computation of its
 paper's formula, float64 gradchecks, batch-permutation (and scale) invariances, the method-specific
 facts (DirectCLR ignores coordinates >= d0, IFM at ε = 0 is InfoNCE, VICRegL's matches on a
-hand-made case, EBCLR's replay buffer and SGLD), DDP equivalence with 2 gloo processes, bad input."""
+hand-made case, EBCLR's replay buffer and SGLD), bad input; their DDP equivalence is in test_joint_ddp.py."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
-from helpers import gloo_rank, run_gloo_ranks
 from torch import nn
 
 from ebm.augment import GaussianJitter
@@ -274,56 +273,4 @@ def test_bad_input_is_refused_with_a_fix(call, exc, fragment):
     assert "Fix:" in str(info.value)
 
 
-# ---------------------------------------------------------------- DDP
-def _ddp_losses():
-    ebclr = EBCLR(lambda x, g: x, (5,), temperature=0.5, generative_weight=0.3, l2_weight=0.01)
-    vicregl = VICRegL(alpha=0.5, num_matches=(2, 1))
-
-    def maps(z):  # a 2x2 "feature map" and fixed cell locations made from the embedding, row by row
-        y = torch.stack([z, 0.8 * z.flip(1) + 0.1, 1.2 * z.roll(1, 1) - 0.05, 0.5 * z], 1).reshape(-1, 2, 2, z.shape[1])  # (n, 2, 2, d); no isometric copies, no distance ties
-        loc = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=z.dtype).reshape(1, 2, 2, 2).expand(z.shape[0], 2, 2, 2)
-        return y, loc
-
-    def vicregl_fn(a, b):
-        (ya, la), (yb, lb) = maps(a), maps(b)
-        return vicregl(a, b, ya, yb, la, lb * 1.3 + torch.tensor([0.31, 0.17], dtype=a.dtype))  # no distance ties
-
-    return {
-        "directclr": DirectCLR(3, 0.5), "ifm": IFM(0.2, 0.5),
-        "ebclr": lambda a, b: ebclr.loss(a, b, 0.5 * a.flip(1) - 0.2),  # negatives made row by row
-        "vicregl": vicregl_fn,
-    }
-
-
-def _make():
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(5, 6), torch.nn.Tanh(), torch.nn.Linear(6, 4)).double()
-    g = torch.Generator().manual_seed(1)
-    x_a = torch.randn(8, 5, generator=g, dtype=torch.float64)
-    return net, x_a, x_a + 0.2 * torch.randn(8, 5, generator=g, dtype=torch.float64)
-
-
-def _worker(rank, world, port, out_dir):
-    with gloo_rank(rank, world, port):
-        out = {}
-        for name, loss_fn in _ddp_losses().items():
-            net, x_a, x_b = _make()
-            ddp = torch.nn.parallel.DistributedDataParallel(net)
-            rows = slice(rank * 4, rank * 4 + 4)
-            loss = loss_fn(ddp(x_a[rows]), ddp(x_b[rows]))
-            loss.backward()
-            out[name] = (loss.item(), [p.grad.clone() for p in net.parameters()])
-        torch.save(out, f"{out_dir}/rank{rank}.pt")
-
-
-def test_two_process_gloo_equals_one_process_on_concatenated_batch(tmp_path):
-    results = run_gloo_ranks(_worker, tmp_path)
-    for name, loss_fn in _ddp_losses().items():
-        net, x_a, x_b = _make()
-        loss = loss_fn(net(x_a), net(x_b))
-        loss.backward()
-        for r in range(2):
-            got_loss, got_grads = results[r][name]
-            assert got_loss == pytest.approx(loss.item(), rel=1e-12), name
-            for g_ddp, p in zip(got_grads, net.parameters()):
-                torch.testing.assert_close(g_ddp, p.grad, rtol=1e-10, atol=1e-12)
+# DDP equivalence of all four losses: tests/test_joint_ddp.py (one pair of processes for every gathering loss).
