@@ -50,6 +50,22 @@ def _checked_entry_point(method):
     return wrapper
 
 
+def _combined_terms(energies, combinator: type) -> list[Energy]:
+    """The terms of a combination (sum or OR) of ``energies``: nested combinations of the same kind
+    flattened, at least two, all ``Energy`` instances over one event shape."""
+    flat: list[Energy] = []
+    for e in energies:
+        if not isinstance(e, Energy):
+            raise TypeError(format_error("energies", "ebm.Energy instances", type(e).__name__, "wrap callables in an Energy subclass"))
+        flat.extend(e.terms if isinstance(e, combinator) else [e])
+    if len(flat) < 2:
+        raise ValueError(format_error("energies", "at least two energies", f"{len(flat)}", "pass two or more energies"))
+    shapes = {tuple(e.event_shape) for e in flat}
+    if len(shapes) != 1:
+        raise ValueError(format_error("energies", "one common event shape", f"event shapes {sorted(shapes)}", "combine energies over the same space"))
+    return flat
+
+
 def _as_event_shape(event_shape) -> torch.Size:
     """``2`` or ``(2,)`` or ``torch.Size([2])`` -> ``torch.Size([2])``; raises on anything else."""
     if isinstance(event_shape, bool):
@@ -270,18 +286,7 @@ class SumEnergy(Energy):
     """
 
     def __init__(self, *energies: Energy):
-        flat: list[Energy] = []
-        for e in energies:
-            if not isinstance(e, Energy):
-                raise TypeError(format_error("energies", "ebm.Energy instances", type(e).__name__, "wrap callables in an Energy subclass"))
-            flat.extend(e.terms if isinstance(e, SumEnergy) else [e])
-        if len(flat) < 2:
-            raise ValueError(format_error("energies", "at least two energies", f"{len(flat)}", "pass two or more energies"))
-        shapes = {tuple(e.event_shape) for e in flat}
-        if len(shapes) != 1:
-            raise ValueError(
-                format_error("energies", "one common event shape", f"event shapes {sorted(shapes)}", "combine energies over the same space")
-            )
+        flat = _combined_terms(energies, SumEnergy)
         super().__init__(flat[0].event_shape)
         self.terms = nn.ModuleList(flat)
 
@@ -362,16 +367,7 @@ class OrEnergy(Energy):
     """
 
     def __init__(self, *energies: Energy):
-        flat: list[Energy] = []
-        for e in energies:
-            if not isinstance(e, Energy):
-                raise TypeError(format_error("energies", "ebm.Energy instances", type(e).__name__, "wrap callables in an Energy subclass"))
-            flat.extend(e.terms if isinstance(e, OrEnergy) else [e])
-        if len(flat) < 2:
-            raise ValueError(format_error("energies", "at least two energies", f"{len(flat)}", "pass two or more energies"))
-        shapes = {tuple(e.event_shape) for e in flat}
-        if len(shapes) != 1:
-            raise ValueError(format_error("energies", "one common event shape", f"event shapes {sorted(shapes)}", "combine energies over the same space"))
+        flat = _combined_terms(energies, OrEnergy)
         super().__init__(flat[0].event_shape)
         self.terms = nn.ModuleList(flat)
 
