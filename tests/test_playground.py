@@ -300,6 +300,27 @@ def test_export_returns_a_png_drawn_by_ebm_plot_and_leaves_no_file(client):
     assert os.listdir(export_dir) == []
 
 
+def test_a_dropped_frame_carries_its_grid_only_into_a_frame_of_the_same_build():
+    """A slow page drops frames; the grid of a dropped frame must not leak into a new scene's frame."""
+    import asyncio
+
+    from ebm.playground.server import _Outbox
+
+    loop = asyncio.new_event_loop()
+    try:
+        box = _Outbox(loop)
+        box._put({"type": "frame", "scene": 1, "grid": "old", "data": [[0, 0]], "losses": [1.0]})
+        box._put({"type": "frame", "scene": 1, "losses": [0.5]})  # same build: keeps what the page needs
+        same = box.take()[-1]
+        assert same["grid"] == "old" and same["data"] == [[0, 0]] and same["losses"] == [1.0, 0.5]
+        box._put({"type": "frame", "scene": 1, "grid": "old", "losses": [1.0]})
+        box._put({"type": "frame", "scene": 2, "status": "click to draw", "losses": []})  # a new build
+        fresh = box.take()[-1]
+        assert "grid" not in fresh and fresh["losses"] == [] and box.dropped == 2
+    finally:
+        loop.close()
+
+
 def test_drawn_points_over_the_socket_build_the_model(client):
     with client.websocket_connect("/ws") as ws:
         ws.send_json({"type": "settings", "settings": {"data": "drawn", "model": "gmm", "components": 2}})

@@ -48,7 +48,9 @@ class _Outbox:
     """The newest unsent frame plus a queue of replies, filled from worker threads, drained by one coroutine.
 
     Frames replace each other (a slow page drops frames, memory stays flat); a dropped frame's
-    landscape grid or data is carried into the frame that replaces it, so nothing the page needs is lost.
+    landscape grid, data and losses are carried into the frame that replaces it when both belong to the
+    same build of the scene, so nothing the page needs is lost. A frame of a new build carries nothing
+    from the old one (its own first frame has its own grid, or none yet when there is no model).
     Replies (errors, states, exports, pongs) are never dropped, up to a bound.
     """
 
@@ -69,6 +71,7 @@ class _Outbox:
         if message.get("type") == "frame":
             if self.frame is not None:
                 self.dropped += 1
+            if self.frame is not None and self.frame.get("scene") == message.get("scene"):
                 for key in ("grid", "score", "data"):
                     if key in self.frame and key not in message:
                         message[key] = self.frame[key]
