@@ -141,6 +141,39 @@ def test_counter_keyed_step_is_consistent_and_reproducible(monkeypatch, name, en
         torch.testing.assert_close(rate * 30, (rate * 30).round())  # accepted steps / 30
 
 
+def test_large_batch_unrolls_only_a_self_drawing_unadjusted_step(monkeypatch):
+    """At a batch too large for the small-batch unrolling, ULA drawing its own noise still makes
+    several steps per compiled call (its call's fixed cost shows at any size), the same chains as
+    one step per call; MALA stays at one step per call and is compiled with inductor's tiling
+    heuristic off (its accept kernel would otherwise stay scalar)."""
+    import samplers._base as base
+
+    calls, options = [], []
+
+    def counting_compile(fn, **kw):
+        options.append(kw.get("options", {}))
+
+        def run(*args):
+            calls.append(args[5].shape[0] if args[5].dim() == 2 else 1)  # keys (m, 2): m steps per call
+            return fn(*args)
+        return run
+
+    monkeypatch.setattr(torch, "compile", counting_compile)
+    noise_source(monkeypatch, "counter")
+    x0 = torch.randn(20_000, 2, generator=torch.Generator().manual_seed(1))  # 40,000 entries > the budget
+    r4 = ULA(0.1, compile=True).run(gauss_energy, x0, 9, generator=torch.Generator().manual_seed(0))
+    assert calls == [4, 4, 1]
+    assert "cpp.enable_tiling_heuristics" not in options[-1]
+    monkeypatch.setattr(base, "_MIN_UNROLL_SELF_DRAWN", 1)
+    calls.clear()
+    r1 = ULA(0.1, compile=True).run(gauss_energy, x0, 9, generator=torch.Generator().manual_seed(0))
+    assert calls == [1] * 9
+    torch.testing.assert_close(r4.x, r1.x, rtol=0, atol=1e-6)  # the same keys, step by step
+    calls.clear()
+    MALA(0.3, compile=True).run(gauss_energy, x0, 3, generator=torch.Generator().manual_seed(0))
+    assert calls == [1, 1, 1] and options[-1]["cpp.enable_tiling_heuristics"] is False
+
+
 @pytest.mark.parametrize("make", [lambda: MALA(0.5, compile=True), lambda: HMC(0.3, n_leapfrog=5, compile=True)], ids=["mala", "hmc"])
 def test_counter_keyed_metropolis_samplers_are_exact(monkeypatch, make):
     """Moments of N(0, Σ) from the counter-keyed step, within 5 Monte-Carlo standard errors.
