@@ -56,10 +56,14 @@ _NOISE_BUDGET = 1 << 18
 # at 100,000 chains a Metropolis step gains nothing from it and only lengthens the compilation).
 _MAX_UNROLL = 8
 _UNROLL_BUDGET = 1 << 15
-# ...except an unadjusted (ULA) step drawing its own noise from counter keys: its call is short
-# enough at any batch that the call's fixed cost (guards, wrappers, the Python loop) shows, so it
-# unrolls at least this many (100,000 2-D chains under AVX-512: +12%). Fed pre-drawn noise it does
-# not (4 steps of noise at that size fall out of cache: 17% slower under AVX2).
+# ...except an unadjusted (ULA) step drawing its own noise from counter keys on an energy object
+# (one with a score method): its call is short enough at any batch that the call's fixed cost
+# (guards, wrappers, the Python loop) shows, so it unrolls at least this many (100,000 2-D chains
+# under AVX-512, process time under load: Gaussian +14-17%, banana +9%, an MLP energy +10%). A bare
+# function energy, differentiated by the sampler, steps once per call: unrolled, the benchmark's
+# 2-D Gaussian callable was 21% slower (its broadcast over the 2-wide event axis pulled the next
+# step's work into inductor's masked 2-lane loop). Fed pre-drawn noise no step unrolls at that
+# size (4 steps of noise fall out of cache: 17% slower under AVX2).
 _MIN_UNROLL_SELF_DRAWN = 4
 
 
@@ -215,6 +219,7 @@ class GradientSampler:
         self._auto = AutoCompile(compile, "gradient", type(self).__name__)
         self.compile = self._auto.option
         self._fused = self.compile is True  # this run's decision (set by run)
+        self._own_score = False  # the energy has a score method (set by run)
         self._compiled = None  # (energy, fn, compiled step) of the last run, reused by later runs
         self.step_size = check_positive("step_size", step_size, fix="pass a small positive step size, e.g. 1e-2")
         self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
@@ -381,7 +386,7 @@ class GradientSampler:
         per_call = 1
         if self._fused and adapt is None and traj is None and energies is None:
             per_call = max(1, min(_MAX_UNROLL, _UNROLL_BUDGET // max(1, x.numel())))
-            if not self.metropolis and not self._predrawn_noise(x.device):
+            if not self.metropolis and self._own_score and not self._predrawn_noise(x.device):
                 per_call = max(per_call, _MIN_UNROLL_SELF_DRAWN)
         t = 0
         while t < n_steps:
@@ -456,6 +461,7 @@ class GradientSampler:
         batch = x0.shape[0]
         dev, dt = x0.device, x0.dtype
         self._fused = self._auto.fused((id(energy), tuple(x0.shape), dt, dev), x0.numel() * (self.warmup_steps + n_steps), dev)
+        self._own_score = hasattr(energy, "score") or hasattr(energy, "energy_and_score")  # not a bare function
         with torch.no_grad(), trusted_inputs(), _tracing_autograd(self._fused):
             fn = self._energy_fn(energy) if (self.needs_energy or self.record_energies) else self._score_fn(energy)
             state = self._init_state(fn, x0)

@@ -142,9 +142,9 @@ def test_counter_keyed_step_is_consistent_and_reproducible(monkeypatch, name, en
 
 
 def test_large_batch_unrolls_only_a_self_drawing_unadjusted_step(monkeypatch):
-    """At a batch too large for the small-batch unrolling, ULA drawing its own noise still makes
-    several steps per compiled call (its call's fixed cost shows at any size), the same chains as
-    one step per call; MALA stays at one step per call and is compiled with inductor's tiling
+    """At a batch too large for the small-batch unrolling, ULA drawing its own noise on an energy
+    object still makes several steps per compiled call (its call's fixed cost shows at any size),
+    the same chains as one step per call; a bare function steps once per call; MALA stays at one step per call and is compiled with inductor's tiling
     heuristic off (its accept kernel would otherwise stay scalar)."""
     import samplers._base as base
 
@@ -161,12 +161,15 @@ def test_large_batch_unrolls_only_a_self_drawing_unadjusted_step(monkeypatch):
     monkeypatch.setattr(torch, "compile", counting_compile)
     noise_source(monkeypatch, "counter")
     x0 = torch.randn(20_000, 2, generator=torch.Generator().manual_seed(1))  # 40,000 entries > the budget
-    r4 = ULA(0.1, compile=True).run(gauss_energy, x0, 9, generator=torch.Generator().manual_seed(0))
+    r4 = ULA(0.1, compile=True).run(AnalyticGauss(), x0, 9, generator=torch.Generator().manual_seed(0))
     assert calls == [4, 4, 1]
+    calls.clear()
+    ULA(0.1, compile=True).run(gauss_energy, x0, 3, generator=torch.Generator().manual_seed(0))
+    assert calls == [1, 1, 1]  # a bare function, differentiated by the sampler, steps once per call
     assert "cpp.enable_tiling_heuristics" not in options[-1]
     monkeypatch.setattr(base, "_MIN_UNROLL_SELF_DRAWN", 1)
     calls.clear()
-    r1 = ULA(0.1, compile=True).run(gauss_energy, x0, 9, generator=torch.Generator().manual_seed(0))
+    r1 = ULA(0.1, compile=True).run(AnalyticGauss(), x0, 9, generator=torch.Generator().manual_seed(0))
     assert calls == [1] * 9
     torch.testing.assert_close(r4.x, r1.x, rtol=0, atol=1e-6)  # the same keys, step by step
     calls.clear()
