@@ -55,6 +55,8 @@ _NOISE_BUDGET = 1 << 18
 # _UNROLL_BUDGET entries (measured on a 2-core CPU: 1,000 2-D chains run ≈ 2x faster at 8 than at 1;
 # at 100,000 chains a Metropolis step gains nothing from it and only lengthens the compilation).
 _MAX_UNROLL = 8
+# Counter keys (16 bytes a step) are drawn this many steps at a time (1 MiB).
+_KEY_CHUNK = 1 << 16
 _UNROLL_BUDGET = 1 << 15
 # ...except an unadjusted (ULA) step drawing its own noise from counter keys on an energy object
 # (one with a score method): its call is short enough at any batch that the call's fixed cost
@@ -374,7 +376,7 @@ class GradientSampler:
         x = state.x
         batch = x.shape[0]
         if self._fused and not self._predrawn_noise(x.device):
-            chunk = n_steps  # counter keys are two integers a step: draw the run's keys at once
+            chunk = min(n_steps, _KEY_CHUNK)  # counter keys are two integers a step: draw many at once
         else:
             chunk = max(1, min(n_steps, _NOISE_BUDGET // max(1, x.numel())))
         sqrt2eps = eps.mul(2).sqrt_() if isinstance(eps, torch.Tensor) else math.sqrt(2 * eps)
