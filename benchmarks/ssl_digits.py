@@ -47,6 +47,7 @@ from ebm.train import train
 
 D = 8
 BATCH = 256
+LR = 2e-3  # Adam, every method
 
 
 def load_split():
@@ -170,6 +171,8 @@ METHODS = [
     "byol", "simsiam", "dino", "data2vec", "mmcr", "koleo", "lejepa", "msn", "emp_ssl", "frossl",
     "clusterfit", "propos", "cc", "pcl", "jepa", "mae", "directclr", "ifm", "ebclr",
 ]
+# Predictor learning rate ÷ the shared lr (Session 7, issue 17): the non-contrastive predictor methods.
+PREDICTOR_LR_SCALE = {"simsiam": 10.0}
 CLUSTERFIT_K = 30  # ClusterFit over-clusters (K larger than the number of classes)
 STEPS_PER_EPOCH = 10
 
@@ -212,7 +215,28 @@ def evaluate(f, xtr, ytr, xte, yte, task=None):
             *cluster_scores(torch.cat([ztr, zte]), y_all), own_acc)
 
 
-def _train(f, task, batch_fn, budget, steps, g, callbacks=()):
+def optimizer_for(energy, task, lr=LR, predictor_lr_scale=1.0):
+    """Adam over the encoder and the task's modules; the predictor's parameters at ``predictor_lr_scale × lr``.
+
+    A faster predictor is the non-contrastive recipe of Tian, Chen & Ganguli (2021), "Understanding
+    self-supervised learning dynamics without contrastive pairs", arXiv:2102.06810 (the predictor
+    must track the correlation of its input faster than the encoder changes; DirectPred sets it in
+    closed form), and SimSiam's §4.4 (Chen & He 2021, arXiv:2011.10566: the predictor's learning
+    rate is not decayed). Returns ``'adam'`` (ebm.train builds it) when there is nothing to scale.
+    """
+    pred = getattr(task, "predictor", None)
+    if predictor_lr_scale == 1.0 or pred is None:
+        return "adam"
+    fast = {id(p) for p in pred.parameters()}
+    seen, slow, quick = set(), [], []
+    for p in [*energy.parameters(), *task.parameters()]:
+        if p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            (quick if id(p) in fast else slow).append(p)
+    return torch.optim.Adam([{"params": slow}, {"params": quick, "lr": lr * predictor_lr_scale}], lr=lr)
+
+
+def _train(f, task, batch_fn, budget, steps, g, callbacks=(), predictor_lr_scale=1.0):
     """Train for ``steps`` optimiser steps if given, else for ``budget`` seconds; returns (wall s, steps)."""
     t0 = time.perf_counter()
     energy = JointEmbeddingEnergy(f, event_shape=(64,))
@@ -220,7 +244,8 @@ def _train(f, task, batch_fn, budget, steps, g, callbacks=()):
         epochs, stop = max(1, -(-steps // STEPS_PER_EPOCH)), []
     else:
         epochs, stop = 10_000, [lambda state: time.perf_counter() - t0 > budget]
-    hist = train(energy, task, batch_fn, epochs=epochs, steps_per_epoch=STEPS_PER_EPOCH, lr=2e-3, generator=g, callbacks=[*callbacks, *stop], progress=False)
+    opt = optimizer_for(energy, task, LR, predictor_lr_scale)
+    hist = train(energy, task, batch_fn, epochs=epochs, steps_per_epoch=STEPS_PER_EPOCH, lr=LR, optimizer=opt, generator=g, callbacks=[*callbacks, *stop], progress=False)
     return time.perf_counter() - t0, len(hist.losses)
 
 
@@ -257,7 +282,7 @@ def run_method(name, split, budget, seed=0, steps=None):
     if hasattr(getattr(task, "loss", None), "e_step"):  # PCL, ProPos: k-means of the whole training set by the target encoder
         epochs = max(1, est_steps // STEPS_PER_EPOCH)
         callbacks.append(ClusteringEStep(task.loss, xtr, task.target, every=max(1, epochs // 20), warmup=max(1, epochs // 5), generator=g))
-    wall, n_steps = _train(f, task, batch_fn, budget, steps, g, callbacks)
+    wall, n_steps = _train(f, task, batch_fn, budget, steps, g, callbacks, PREDICTOR_LR_SCALE.get(name, 1.0))
     return (*evaluate(f, xtr, ytr, xte, yte, task), wall, n_steps)
 
 
@@ -268,7 +293,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None, help="fixed optimiser steps per method instead of a time budget")
     p.add_argument("--methods", nargs="*", default=METHODS)
     p.add_argument("--no-baselines", action="store_true", help="skip the raw-pixel, PCA and untrained rows")
-    p.add_argument("--seed", type=int, default=0, help="seed of the encoder initialisation, batches and augmentations")
+    p.add_argument("--seed", type=int, nargs="+", default=[0],
+                   help="seed(s) of the encoder initialisation, batches and augmentations; with several, each cell is the mean "
+                        "over the seeds and the linear probe is 'mean ± sd' (sample standard deviation)")
     args = p.parse_args(argv)
     budget = 4.0 if args.quick else args.budget
     torch.set_num_threads(1)
@@ -287,16 +314,24 @@ def main(argv=None):
                      *cluster_scores(torch.cat([ptr, pte]), y_all), float("nan"), 0.0, 0))
         torch.manual_seed(0)
         rows.append(("untrained encoder", *evaluate(encoder(), *split), 0.0, 0))
+    rows = [(*row, None) for row in rows]  # baselines are deterministic: no spread
     for name in args.methods:
-        rows.append((name, *run_method(name, split, budget, seed=args.seed, steps=args.steps)))
-        print(f"  done {name}: probe {rows[-1][1]:.3f}, k-means ACC {rows[-1][4]:.3f}, {rows[-1][-1]} steps", flush=True)
+        runs = []
+        for seed in args.seed:
+            runs.append(run_method(name, split, budget, seed=seed, steps=args.steps))
+            print(f"  done {name} (seed {seed}): probe {runs[-1][0]:.3f}, k-means ACC {runs[-1][3]:.3f}, {runs[-1][-1]} steps", flush=True)
+        cols = torch.tensor([[float(v) for v in run] for run in runs], dtype=torch.float64)  # (n_seeds, 9)
+        sd = cols[:, 0].std().item() if len(runs) > 1 else None
+        rows.append((name, *cols.mean(0).tolist()[:-1], round(cols[:, -1].mean().item()), sd))
     budget_text = f"{args.steps} optimiser steps" if args.steps else f"{budget:g} s"
-    print(f"\n8-dim embeddings, digits (train {len(xtr)}, test {len(xte)}), {budget_text} per method, batch {BATCH}, Adam lr 2e-3, 1 thread\n")
+    seed_text = f"seed {args.seed[0]}" if len(args.seed) == 1 else f"seeds {', '.join(map(str, args.seed))} (mean; probe mean ± sd)"
+    print(f"\n8-dim embeddings, digits (train {len(xtr)}, test {len(xte)}), {budget_text} per method, batch {BATCH}, Adam lr 2e-3, 1 thread, {seed_text}\n")
     print("| method | linear probe | 5-NN | RankMe | k-means ACC | NMI | ARI | own clusters ACC | train s | steps |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, lp, knn, rm, acc, nm, ar, own, wall, n_steps in rows:
+    for name, lp, knn, rm, acc, nm, ar, own, wall, n_steps, sd in rows:
         own_text = "" if own != own else f"{own:.3f}"
-        print(f"| {name} | {lp:.3f} | {knn:.3f} | {rm:.2f} | {acc:.3f} | {nm:.3f} | {ar:.3f} | {own_text} | {wall:.0f} | {n_steps} |")
+        lp_text = f"{lp:.3f}" if sd is None else f"{lp:.3f} ± {sd:.3f}"
+        print(f"| {name} | {lp_text} | {knn:.3f} | {rm:.2f} | {acc:.3f} | {nm:.3f} | {ar:.3f} | {own_text} | {wall:.0f} | {int(n_steps)} |")
 
 
 if __name__ == "__main__":
