@@ -10,6 +10,9 @@ own 10-way cluster assignment (CC's cluster head, PCL's and ProPos's k = 10 prot
 accuracy is a column too. Baselines: raw pixels, PCA to 8 dimensions and the untrained encoder.
 VICReg, VCReg and Barlow Twins use a 512-wide expander head, TiCo a 64-wide one, SimSiam a
 projector and a bottleneck predictor; the probes always read the 8-dim encoder output.
+Per-method settings from the papers (session 7, issue 17): the predictor methods (BYOL, SimSiam,
+data2vec-style) train their predictor at 10× the shared learning rate (`optimizer_for`), BYOL's
+predictor is 16× wider inside than out, data2vec uses β = 2 (its image setting) and DINO τ_t = 0.04.
 
 The clustering family needs its E-step (k-means of the whole training set by the target encoder):
 `ClusteringEStep` callbacks for PCL and ProPos; ClusterFit spends half the budget pre-training with
@@ -21,6 +24,7 @@ Usage:
     python3 benchmarks/ssl_digits.py --steps 600      # 600 optimiser steps per method
     python3 benchmarks/ssl_digits.py --quick          # 4 s per method
     python3 benchmarks/ssl_digits.py --budget 120 --methods infonce vicreg
+    python3 benchmarks/ssl_digits.py --steps 600 --no-baselines --methods byol dino --seed 0 1 2   # mean ± sd
 Prints a markdown table.
 """
 

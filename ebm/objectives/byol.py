@@ -8,7 +8,18 @@ BYOL's cosine momentum schedule) gives ``z'``. With ℓ2-normalisation and stop-
     L = mean_i ℒ(p_a,i, z'_b,i) + mean_i ℒ(p_b,i, z'_a,i)        (the symmetrised loss)
 
 Reference: Grill et al. (2020), "Bootstrap Your Own Latent: A New Approach to Self-Supervised
-Learning", arXiv:2006.07733 (eq. 2; τ_base = 0.996 with the cosine schedule).
+Learning", arXiv:2006.07733 (eq. 2; τ_base = 0.996 with the cosine schedule; the predictor is an
+MLP 16× wider inside than its output, 256 → 4096 → 256).
+
+Training note for both losses (the predictor + stop-gradient family): the predictor should adapt
+faster than the encoder. Tian, Chen & Ganguli (2021), "Understanding Self-Supervised Learning
+Dynamics without Contrastive Pairs", arXiv:2102.06810, show the predictor's relative learning rate
+governs whether and how fast these methods escape collapse (DirectPred sets the predictor in closed
+form instead); SimSiam's §4.4 keeps the predictor's learning rate fixed (not decayed). On the 8×8
+digits at 600 steps a predictor learning rate 10× the encoder's raised the linear probe from
+0.93 → 0.94 (BYOL, with the 16×-wide predictor) and 0.92 → 0.95 (SimSiam), 3 seeds
+(`benchmarks/ssl_digits.py`, BENCHMARKS.md, SSL digits, Session 7): give the predictor its own
+optimiser parameter group.
 """
 
 from __future__ import annotations
