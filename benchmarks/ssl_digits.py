@@ -231,10 +231,11 @@ def optimizer_for(energy, task, lr=LR, predictor_lr_scale=1.0):
     """Adam over the encoder and the task's modules; the predictor's parameters at ``predictor_lr_scale × lr``.
 
     A faster predictor is the non-contrastive recipe of Tian, Chen & Ganguli (2021), "Understanding
-    self-supervised learning dynamics without contrastive pairs", arXiv:2102.06810 (the predictor
-    must track the correlation of its input faster than the encoder changes; DirectPred sets it in
-    closed form), and SimSiam's §4.4 (Chen & He 2021, arXiv:2011.10566: the predictor's learning
-    rate is not decayed). Returns ``'adam'`` (ebm.train builds it) when there is nothing to scale.
+    self-supervised learning dynamics without contrastive pairs", arXiv:2102.06810 (the predictor's
+    relative learning rate is one of the factors that decide collapse; DirectPred sets the predictor
+    in closed form), and SimSiam §4.2, Table 1 (Chen & He 2021, arXiv:2011.10566: a fixed predictor
+    learning rate did slightly better than a decayed one). Returns ``'adam'`` (ebm.train builds it)
+    when there is nothing to scale.
     """
     pred = getattr(task, "predictor", None)
     if predictor_lr_scale == 1.0 or pred is None:

@@ -13,10 +13,10 @@ MLP 16× wider inside than its output, 256 → 4096 → 256).
 
 Training note for both losses (the predictor + stop-gradient family): the predictor should adapt
 faster than the encoder. Tian, Chen & Ganguli (2021), "Understanding Self-Supervised Learning
-Dynamics without Contrastive Pairs", arXiv:2102.06810, show the predictor's relative learning rate
-governs whether and how fast these methods escape collapse (DirectPred sets the predictor in closed
-form instead); SimSiam's §4.4 keeps the predictor's learning rate fixed (not decayed). On the 8×8
-digits at 600 steps (`benchmarks/ssl_digits.py`, 3 seeds; BENCHMARKS.md, SSL digits, Session 7) a
+Dynamics without Contrastive Pairs", arXiv:2102.06810, analyse the predictor's relative learning
+rate as one of the factors that decide whether these methods collapse (DirectPred sets the
+predictor in closed form instead); SimSiam (Chen & He 2021, §4.2, Table 1) found a fixed, undecayed
+predictor learning rate slightly better than a decayed one. On the 8×8 digits at 600 steps (`benchmarks/ssl_digits.py`, 3 seeds; BENCHMARKS.md, SSL digits, Session 7) a
 predictor learning rate 10× the encoder's raised SimSiam's linear probe from 0.920 to 0.948, and
 BYOL's from 0.930 to 0.942 together with the 16×-wide predictor (0.938 with that predictor alone):
 give the predictor its own optimiser parameter group.
