@@ -129,7 +129,7 @@ def make_task(name, f, n_train, g, steps):
         # 0.04 → 0.07 warm-up used before gave 0.91 at 600 steps, see BENCHMARKS.md).
         return TwoViewObjective(DINO(64), aug, head=head, target=EMATarget(nn.Sequential(f, head), 0.99))
     if name == "data2vec":
-        # β = 2: the authors' image setting (their released data2vec-vision config; 0.25 is their speech one).
+        # β = 2: the authors' image setting (their released data2vec-vision config); the class default is 0.25.
         return TwoViewObjective(Data2Vec(beta=2.0), aug, predictor=predictor(), target=EMATarget(f, 0.99))
     if name == "jepa":
         # Context and target are two DigitAugment views: i.i.d. draws that expose no relative
