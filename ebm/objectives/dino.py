@@ -13,7 +13,7 @@ sharpening stops the uniform collapse that centring alone would cause.
 
 Reference: Caron, Touvron, Misra, Jégou, Mairal, Bojanowski & Joulin (2021), "Emerging Properties
 in Self-Supervised Vision Transformers", arXiv:2104.14294 (τ_s = 0.1, centre momentum m = 0.9; τ_t
-warmed up from 0.04 to at most 0.07 over the first 30 epochs). The default here is τ_t = 0.04
+warmed up from 0.04 to 0.07 over the first 30 epochs). The default here is τ_t = 0.04
 throughout, the authors' released default (their training script's ``teacher_temp`` and
 ``warmup_teacher_temp`` are both 0.04, with 0.07 named as the upper end before training becomes
 unstable). On the 8×8 digits at 600 steps (`benchmarks/ssl_digits.py`, 3 seeds) τ_t = 0.04 gave a
