@@ -294,6 +294,18 @@ def test_dino_formula_centre_and_schedule():
     t_b.requires_grad_(True), s_a.requires_grad_(True)
     dino(s_a, t_b).backward()
     assert s_a.grad is not None and t_b.grad is None
+
+
+def test_dino_default_teacher_temperature_is_the_authors_constant_004():
+    # Session 7 (issue 17): τ_t = 0.04 at every step by default (DINO's released default), τ_s = 0.1, m = 0.9.
+    s_a, t_b = views(n=5, d=4, seed=3)
+    dino = DINO(4).double()
+    assert (dino.student_temperature, dino.warmup_steps, dino.center_momentum) == (0.1, 0, 0.9)
+    for _ in range(3):
+        assert dino.current_teacher_temperature() == 0.04
+        pt = torch.softmax((t_b - dino.center) / 0.04, dim=1)
+        expected = -(pt * torch.log_softmax(s_a / 0.1, dim=1)).sum(1).mean().item()
+        assert dino(s_a, t_b).item() == pytest.approx(expected, rel=1e-10)
     dino.reset()
     assert int(dino.step) == 0 and dino.center.abs().sum() == 0
 

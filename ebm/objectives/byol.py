@@ -8,7 +8,18 @@ BYOL's cosine momentum schedule) gives ``z'``. With ℓ2-normalisation and stop-
     L = mean_i ℒ(p_a,i, z'_b,i) + mean_i ℒ(p_b,i, z'_a,i)        (the symmetrised loss)
 
 Reference: Grill et al. (2020), "Bootstrap Your Own Latent: A New Approach to Self-Supervised
-Learning", arXiv:2006.07733 (eq. 2; τ_base = 0.996 with the cosine schedule).
+Learning", arXiv:2006.07733 (eq. 2; τ_base = 0.996 with the cosine schedule; the predictor is an
+MLP 16× wider inside than its output, 256 → 4096 → 256).
+
+Training note for both losses (the predictor + stop-gradient family): the predictor should adapt
+faster than the encoder. Tian, Chen & Ganguli (2021), "Understanding Self-Supervised Learning
+Dynamics without Contrastive Pairs", arXiv:2102.06810, analyse the predictor's relative learning
+rate as one of the factors that decide whether these methods collapse (DirectPred sets the
+predictor in closed form instead); SimSiam (Chen & He 2021, §4.2, Table 1) found a fixed, undecayed
+predictor learning rate slightly better than a decayed one. On the 8×8 digits at 600 steps (`benchmarks/ssl_digits.py`, 3 seeds; BENCHMARKS.md, SSL digits, Session 7) a
+predictor learning rate 10× the encoder's raised SimSiam's linear probe from 0.920 to 0.948, and
+BYOL's from 0.930 to 0.942 together with the 16×-wide predictor (0.938 with that predictor alone):
+give the predictor its own optimiser parameter group.
 """
 
 from __future__ import annotations
