@@ -80,7 +80,8 @@ class LISTA(_UnrolledISTA):
     Attributes:
         tied: encoder ``W_e (f, k)`` and inhibition ``S (k, k)``; untied: ``encoders``
             (``n_layers`` tensors ``(f, k)``) and ``inhibitions`` (``n_layers − 1`` tensors ``(k, k)``;
-            layer 0 has none). thresholds: ``(n_layers,)`` or ``(1,)``. dictionary (buffer ``(k, f)``), alpha.
+            layer 0 has none). thresholds: ``(n_layers,)`` or ``(1,)``. dictionary (buffer ``(k, f)``), alpha,
+            tied, shared_threshold.
 
     Raises:
         ValueError: a bad dictionary, ``alpha < 0`` or ``n_layers < 1``; ``tied=False`` with
@@ -100,7 +101,7 @@ class LISTA(_UnrolledISTA):
             raise TypeError(format_error("tied", "a bool", type(tied).__name__, "pass tied=True or tied=False"))
         if not tied and shared_threshold:
             raise ValueError(format_error("shared_threshold", "False when tied=False", "True", "untie the thresholds too, or keep tied=True"))
-        self.tied = tied
+        self.tied, self.shared_threshold = tied, bool(shared_threshold)
         d, L = self.dictionary, self._lipschitz
         k = d.shape[0]
         w = d.T / L  # (f, k)
@@ -281,7 +282,8 @@ def lista_warm_start(source: LISTA, n_layers: int, *, tied: bool | None = None) 
         tied: tie the new network's weights (default: as the source).
 
     Returns:
-        A new `LISTA` (parameters are copies, not shared with ``source``).
+        A new `LISTA` (parameters are copies, not shared with ``source``), with the source's
+        ``shared_threshold`` setting when tied (an untied network has one threshold per layer).
 
     Raises:
         TypeError: ``source`` is not a `LISTA`, or ``tied`` not a bool.
@@ -303,8 +305,7 @@ def lista_warm_start(source: LISTA, n_layers: int, *, tied: bool | None = None) 
         raise TypeError(format_error("tied", "a bool or None", type(tied).__name__, "pass tied=True, tied=False or leave it out"))
     if tied and not source.tied:
         raise ValueError(format_error("tied", "False for an untied source", "True", "warm-start an untied network (tied=False), or start from a tied source"))
-    shared = source.thresholds.shape[0] == 1 and tied
-    net = LISTA(source.dictionary, source.alpha, n_layers, shared_threshold=shared, tied=tied)
+    net = LISTA(source.dictionary, source.alpha, n_layers, shared_threshold=source.shared_threshold and tied, tied=tied)
     m = source.n_layers
     last = lambda layer: min(layer, m - 1)  # noqa: E731  (the source layer a new layer copies)
     with torch.no_grad():
