@@ -17,7 +17,7 @@ iterations that reach the same error. This script reproduces that measurement he
    improving: LISTAEarlyStopping lowers the learning rate by --factor after --patience epochs
    without improvement and stops when it would go below --min-lr, or at --max-epochs epochs or
    --cpu-seconds of CPU time per network (budgets in epochs and CPU time, not wall clock: the
-   machine is shared), keeping the best epoch's parameters. Each network starts from the trained
+   machine is shared), keeping the best epoch's parameters (the start counts as epoch 0). Each network starts from the trained
    shallower one (lista_warm_start: shared W_e, S and thresholds copied, the extra layers repeating
    the last threshold; --no-warm-start starts each from ISTA). With --untied, a second row trains
    untied networks (one W_l, S_l per layer; Chen et al. 2018) of 2..16 layers, each started from
@@ -73,6 +73,7 @@ def fit(net, data, val, args, generator):
     """Train ``net`` to convergence on the validation error; returns (epochs run, the callback)."""
     stop = LISTAEarlyStopping(*val, patience=args.patience, factor=args.factor, min_lr=args.min_lr, min_improvement=args.min_improvement,
                               max_epochs=args.max_epochs, cpu_seconds=args.cpu_seconds)
+    stop.record_start(net)  # epoch 0: a warm-started network never ends worse than it started
     hist = train(net, lista_supervised_loss, data, epochs=args.max_epochs, batch_size=args.batch_size, lr=args.lr, generator=generator,
                  progress=False, callbacks=[stop])
     stop.restore(net)

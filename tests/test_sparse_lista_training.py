@@ -114,3 +114,16 @@ def test_early_stopping_bad_validation_data():
         LISTAEarlyStopping(x, torch.zeros_like(z))
     with pytest.raises(ValueError, match="x_val"):
         LISTAEarlyStopping(x.clone().fill_(float("nan")), z)
+
+
+def test_record_start_keeps_a_warm_start_that_training_cannot_beat():
+    # lr so large that every epoch is worse than the start: the start (epoch 0) is restored.
+    x, d, z = _problem()
+    net = LISTA(d, 0.2, n_layers=3)
+    stop = LISTAEarlyStopping(x[200:], z[200:], max_epochs=3)
+    start = stop.record_start(net)
+    before = [p.detach().clone() for p in net.parameters()]
+    train(net, lista_supervised_loss, (x[:200], z[:200]), epochs=3, batch_size=50, lr=0.5, generator=torch.Generator().manual_seed(0),
+          progress=False, callbacks=[stop])
+    assert min(stop.errors) > start and stop.best_epoch == 0 and stop.start_error == start == stop.best_error
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before))

@@ -58,6 +58,7 @@ def _lista_as_published(out_dir: Path, generator: torch.Generator, quick: bool) 
     for depth in depths:
         net = LISTA(d, alpha, n_layers=depth) if net is None else lista_warm_start(net, depth)
         stop = LISTAEarlyStopping(va, z_va, patience=3, max_epochs=1 if quick else 15)
+        stop.record_start(net)
         train(net, lista_supervised_loss, (tr, z_tr), epochs=1 if quick else 15, batch_size=100, lr=1e-3, generator=generator, progress=False, callbacks=[stop])
         stop.restore(net)
         with torch.no_grad():

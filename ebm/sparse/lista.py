@@ -335,7 +335,8 @@ class LISTAEarlyStopping:
     ``factor`` (reduce-on-plateau); when that would take it below ``min_lr``, training stops. It
     also stops after ``max_epochs`` epochs or ``cpu_seconds`` of process CPU time
     (``time.process_time()``, counted from the callback's creation: a budget that does not depend
-    on how loaded a shared machine is). Whenever it stops the run it loads the best parameters back
+    on how loaded a shared machine is). `record_start` scores the untrained (e.g. warm-started)
+    network as epoch 0. Whenever it stops the run it loads the best parameters back
     into the model; call `restore` after `ebm.train.train` in case the run ended by its own
     ``epochs`` instead.
 
@@ -350,7 +351,8 @@ class LISTAEarlyStopping:
         cpu_seconds: stop once the process has used this much CPU time (None: no limit).
 
     Attributes:
-        errors: validation error after each epoch. best_error, best_epoch (1-based; 0 = the start).
+        errors: validation error after each epoch. best_error, best_epoch (1-based; 0 = the
+        start, when `record_start` scored it). start_error: the error `record_start` measured.
         lr_decays: how many times the learning rate was lowered. stop_reason: ``"plateau"``,
         ``"max_epochs"``, ``"cpu_seconds"`` or None (still running). cpu_time: CPU seconds used so far.
 
@@ -362,9 +364,9 @@ class LISTAEarlyStopping:
         >>> x, z = torch.randn(60, 8), torch.randn(60, 16)   # signals and their optimal codes, e.g. fista(x, D, 0.1).codes
         >>> stop = LISTAEarlyStopping(x[40:], z[40:], patience=3, max_epochs=200)
         >>> net = LISTA(D, 0.1, n_layers=4)
-        >>> # train(net, lista_supervised_loss, (x[:40], z[:40]), epochs=200, callbacks=[stop]); stop.restore(net)
-        >>> stop.error(net) > 0
+        >>> stop.record_start(net) > 0   # epoch 0: the untrained network
         True
+        >>> # train(net, lista_supervised_loss, (x[:40], z[:40]), epochs=200, callbacks=[stop]); stop.restore(net)
     """
 
     def __init__(self, x_val: Tensor, z_val: Tensor, *, patience: int = 5, factor: float = 0.5, min_lr: float = 1e-5,
@@ -389,8 +391,22 @@ class LISTAEarlyStopping:
         self.errors: list[float] = []
         self.best_error, self.best_epoch, self.lr_decays = float("inf"), 0, 0
         self.stop_reason: str | None = None
+        self.start_error: float | None = None
         self._best_state = None
         self._bad = 0
+
+    def record_start(self, model: torch.nn.Module) -> float:
+        """Score ``model`` before training (epoch 0) and keep its parameters as the best so far.
+
+        With a warm-started network this guarantees that training never ends worse (on the
+        validation split) than where it started. Returns the starting error.
+        """
+        e = self.error(model)
+        if e < self.best_error:
+            self.best_error, self.best_epoch, self._bad = e, 0, 0
+            self._best_state = copy.deepcopy(model.state_dict())
+        self.start_error = e
+        return e
 
     @property
     def cpu_time(self) -> float:
