@@ -95,6 +95,9 @@ def test_early_stopping_cpu_budget():
     stop = LISTAEarlyStopping(x[40:], z[40:], cpu_seconds=1e-9)
     hist = train(LISTA(d, 0.2, 2), lista_supervised_loss, (x[:40], z[:40]), epochs=50, progress=False, callbacks=[stop])
     assert hist.epochs_done == 1 and stop.stop_reason == "cpu_seconds" and stop.cpu_time > 0
+    spent = stop.cpu_time
+    sum(range(200_000))  # CPU work after the stop is not counted
+    assert stop.cpu_time == spent
 
 
 @pytest.mark.parametrize("kwargs,match", [({"factor": 1.0}, "factor"), ({"factor": 0.0}, "factor"), ({"patience": 0}, "patience"),

@@ -354,7 +354,7 @@ class LISTAEarlyStopping:
         errors: validation error after each epoch. best_error, best_epoch (1-based; 0 = the
         start, when `record_start` scored it). start_error: the error `record_start` measured.
         lr_decays: how many times the learning rate was lowered. stop_reason: ``"plateau"``,
-        ``"max_epochs"``, ``"cpu_seconds"`` or None (still running). cpu_time: CPU seconds used so far.
+        ``"max_epochs"``, ``"cpu_seconds"`` or None (still running). cpu_time: CPU seconds used (until the stop).
 
     Raises:
         ValueError / TypeError: bad arguments (shapes, non-finite codes, out-of-range settings).
@@ -387,7 +387,7 @@ class LISTAEarlyStopping:
         self.min_improvement = check_nonnegative("min_improvement", min_improvement)
         self.max_epochs = None if max_epochs is None else check_int("max_epochs", max_epochs, minimum=1)
         self.cpu_seconds = None if cpu_seconds is None else check_positive("cpu_seconds", cpu_seconds)
-        self._cpu0 = time.process_time()
+        self._cpu0, self._cpu_end = time.process_time(), None
         self.errors: list[float] = []
         self.best_error, self.best_epoch, self.lr_decays = float("inf"), 0, 0
         self.stop_reason: str | None = None
@@ -410,7 +410,8 @@ class LISTAEarlyStopping:
 
     @property
     def cpu_time(self) -> float:
-        return time.process_time() - self._cpu0
+        """CPU seconds from the callback's creation to its stop (or `restore`), or to now while running."""
+        return (time.process_time() if self._cpu_end is None else self._cpu_end) - self._cpu0
 
     def error(self, model: torch.nn.Module) -> float:
         """The validation prediction error of ``model`` now."""
@@ -446,11 +447,14 @@ class LISTAEarlyStopping:
         if self.stop_reason is None and self.cpu_seconds is not None and self.cpu_time >= self.cpu_seconds:
             self.stop_reason = "cpu_seconds"
         if self.stop_reason is not None:
+            self._cpu_end = time.process_time()
             self.restore(model)
             return True
         return False
 
     def restore(self, model: torch.nn.Module) -> None:
-        """Load the best parameters seen so far into ``model`` (nothing to do before the first epoch)."""
+        """Load the best parameters seen so far into ``model`` (nothing to do before the first epoch); stops the CPU clock."""
+        if self._cpu_end is None:
+            self._cpu_end = time.process_time()
         if self._best_state is not None:
             model.load_state_dict(self._best_state)
