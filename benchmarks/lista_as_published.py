@@ -147,8 +147,8 @@ def main():
     }
     grid = sorted({m for m in list(range(1, 21)) + [round(1.25**i) for i in range(14, 60)] if m <= args.max_iter})
     curves = {name: error_curve(fn, z_te, grid) for name, fn in solvers.items()}
-    print("\n| LISTA | layers | epochs (best) | lr decays | stop | CPU s | prediction error (validation) | prediction error (test) | ISTA iterations to reach it | FISTA | CoD | FISTA iterations / layers |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| LISTA | layers | epochs (best) | lr decays | stop | CPU s | prediction error (validation) | prediction error (test) | ISTA iterations to reach it | FISTA | CoD | ISTA iterations / layers | FISTA iterations / layers |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     show = lambda m: str(m) if m is not None else f"> {args.max_iter}"  # noqa: E731
     with torch.no_grad():
@@ -157,9 +157,9 @@ def main():
             need = {name: first_reaching(fn, z_te, curves[name], err) for name, fn in solvers.items()}
             rows.append((kind, depth, err, need))
             epochs, cb = info[(kind, depth)]
-            ratio = f"{need['FISTA'] / depth:.1f}x" if need["FISTA"] else f"> {args.max_iter / depth:.0f}x"
+            ratio = lambda name: f"{need[name] / depth:.1f}x" if need[name] else f"> {args.max_iter / depth:.0f}x"  # noqa: E731
             print(f"| {kind} | {depth} | {epochs} ({cb.best_epoch}) | {cb.lr_decays} | {cb.stop_reason} | {cb.cpu_time:.0f} | {cb.best_error:.4f} | {err:.4f} | "
-                  f"{show(need['ISTA'])} | {show(need['FISTA'])} | {show(need['CoD'])} | {ratio} |")
+                  f"{show(need['ISTA'])} | {show(need['FISTA'])} | {show(need['CoD'])} | {ratio('ISTA')} | {ratio('FISTA')} |")
     print("\n| iterations | " + " | ".join(solvers) + " |\n|---|---|---|---|")
     for m in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]:
         if m in grid:
