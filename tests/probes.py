@@ -516,6 +516,12 @@ def helper_targets() -> list[Target]:
         T("sparse:lipschitz_constant", "dictionary", "D", lambda v: sparse.lipschitz_constant(v), lambda: dictionary.clone(), accepted=pure | {"shape"}),
         T("sparse:soft_threshold", "u", "D", lambda v: sparse.soft_threshold(v, 0.1), xs, accepted=pure | {"empty", "ndim", "shape", "int"}),
         T("sparse:LISTA", "dictionary", "D", lambda v: sparse.LISTA(v, 0.1, 2), lambda: dictionary.clone(), accepted=pure | {"shape"}),
+        T("sparse:lista_warm_start", "n_layers", "D", lambda v: sparse.lista_warm_start(sparse.LISTA(dictionary, 0.1, 2), v), lambda: 3, mutations=(),
+          bad={"zero": 0, "negative": -1, "fraction": 2.5, "string": "3"}),
+        T("sparse:LISTAEarlyStopping", "x_val", "D", lambda v: sparse.LISTAEarlyStopping(v, torch.randn(6, 5, generator=g0())).error(sparse.LISTA(dictionary, 0.1, 2)), xs),
+        # the prediction error is computed in float64 from codes of any float dtype
+        T("sparse:LISTAEarlyStopping", "z_val", "D", lambda v: sparse.LISTAEarlyStopping(xs(), v).error(sparse.LISTA(dictionary, 0.1, 2)),
+          lambda: torch.randn(6, 5, generator=g0()), accepted=frozenset({"other_float", "float16"})),
         T("data:make_toy", "n", "A", lambda v: data_mod.make_toy("moons", v, g0()), lambda: 8, mutations=(),
           bad={"zero": 0, "negative": -3, "fraction": 2.5, "string": "8"}),
         T("data:make_toy", "name", "A", lambda v: data_mod.make_toy(v, 8, g0()), lambda: "moons", mutations=(), bad={"unknown": "spirals3", "none": None}),

@@ -14,6 +14,7 @@ from ebm.demos import register_demo
 from ebm.energies import SparseCodingEnergy
 from ebm.sparse import (
     LISTA,
+    LISTAEarlyStopping,
     coordinate_descent,
     duality_gap,
     fista,
@@ -21,6 +22,7 @@ from ebm.sparse import (
     learn_dictionary,
     lista_objective_loss,
     lista_supervised_loss,
+    lista_warm_start,
     prediction_error,
     sample_image_patches,
 )
@@ -41,26 +43,31 @@ def _gap_curves(x, d, alpha, depths, solver):
 def _lista_as_published(out_dir: Path, generator: torch.Generator, quick: bool) -> Path:
     """Gregor & LeCun (2010)'s measurement: code prediction error ‖z − z*‖²/‖z*‖² vs iterations on natural patches.
 
-    A small version of ``benchmarks/lista_as_published.py`` (BENCHMARKS.md, "LISTA as published").
+    A small version of ``benchmarks/lista_as_published.py`` (BENCHMARKS.md, "LISTA as published"):
+    each network starts from the trained shallower one (`lista_warm_start`) and keeps its best
+    epoch on a validation split (`LISTAEarlyStopping`), within a small epoch budget.
     """
     size, atoms, alpha = (8, 64, 0.5) if quick else (10, 100, 0.5)
-    n_train, n_test = (600, 200) if quick else (4000, 500)
-    x = sample_image_patches(n_train + n_test, size, generator=generator, dtype=torch.float32)  # (n, size²)
-    tr, te = x[:n_train], x[n_train:]
+    n_train, n_val, n_test = (500, 100, 200) if quick else (3500, 500, 500)
+    x = sample_image_patches(n_train + n_val + n_test, size, generator=generator, dtype=torch.float32)  # (n, size²)
+    tr, va, te = x[:n_train], x[n_train : n_train + n_val], x[n_train + n_val :]
     d = learn_dictionary(tr, atoms, alpha, n_epochs=1 if quick else 5, method="online", batch_size=200, generator=generator).dictionary
-    z_tr, z_te = (fista(v, d, alpha, tol=1e-6, max_iter=20_000).codes for v in (tr, te))
+    z_tr, z_va, z_te = (fista(v, d, alpha, tol=1e-6, max_iter=20_000).codes for v in (tr, va, te))
     depths = (1, 2, 4) if quick else (1, 2, 4, 8, 16)
-    lista_err = []
+    lista_err, net = [], None
     for depth in depths:
-        net = LISTA(d, alpha, n_layers=depth)
-        train(net, lista_supervised_loss, (tr, z_tr), epochs=1 if quick else 15, batch_size=100, lr=1e-3, generator=generator, progress=False)
+        net = LISTA(d, alpha, n_layers=depth) if net is None else lista_warm_start(net, depth)
+        stop = LISTAEarlyStopping(va, z_va, patience=3, max_epochs=1 if quick else 15)
+        stop.record_start(net)
+        train(net, lista_supervised_loss, (tr, z_tr), epochs=1 if quick else 15, batch_size=100, lr=1e-3, generator=generator, progress=False, callbacks=[stop])
+        stop.restore(net)
         with torch.no_grad():
             lista_err.append(prediction_error(net(te), z_te))
     iters = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64] + ([] if quick else [96, 128, 192, 256, 384, 512])
     fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
     for name, solve in (("ISTA", lambda m: ista(te, d, alpha, max_iter=m, tol=0).codes), ("FISTA", lambda m: fista(te, d, alpha, max_iter=m, tol=0, restart=False).codes), ("CoD (one coordinate per iteration)", lambda m: coordinate_descent(te, d, alpha, m))):
         ax.loglog(iters, [prediction_error(solve(m), z_te) for m in iters], label=name)
-    ax.loglog(depths, lista_err, "ko-", label="LISTA (trained), x = layers")
+    ax.loglog(depths, lista_err, "ko-", label="LISTA (trained, warm-started), x = layers")
     ax.set(xlabel="iterations / layers", ylabel="prediction error ‖z − z*‖² / ‖z*‖²", title=f"Gregor & LeCun's measure: {size}×{size} natural patches, {atoms} atoms")
     ax.grid(alpha=0.3, which="both")
     ax.legend()

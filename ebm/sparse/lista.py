@@ -22,17 +22,27 @@ objective of the output codes) and `lista_supervised_loss` (mean squared error t
 e.g. from `fista`). Both take ``n_layers=t`` to score the output of layer ``t``: layer-wise training
 (Chen et al. 2018; Liu et al. 2019, arXiv:1812.00086) is one `ebm.train.train` call per stage
 ``t = 1..n_layers`` with ``functools.partial(loss, n_layers=t)`` (layers after ``t`` get no gradient).
+
+Training to convergence: `lista_warm_start` builds a deeper network from a trained shallower one
+(its encoder, inhibition matrix and thresholds copied), and `LISTAEarlyStopping` is an
+`ebm.train.train` callback that measures the held-out prediction error every epoch, lowers the
+learning rate on a plateau, stops when it no longer improves (or at an epoch / CPU-time budget) and
+restores the best parameters.
 """
 
 from __future__ import annotations
 
+import copy
+import time
+
 import torch
 from torch import Tensor, nn
 
-from ebm._validation import check_int, check_tensor, format_error
+from ebm._validation import check_int, check_nonnegative, check_positive, check_tensor, format_error
 from ebm.sparse.problem import _check_alpha, check_dictionary, check_signals, lipschitz_constant, shrink
 
-__all__ = ["LISTA", "ALISTA", "lista_objective_loss", "lista_supervised_loss", "prediction_error", "iterations_to_reach"]
+__all__ = ["LISTA", "ALISTA", "lista_objective_loss", "lista_supervised_loss", "prediction_error", "iterations_to_reach",
+           "lista_warm_start", "LISTAEarlyStopping"]
 
 
 class _UnrolledISTA(nn.Module):
@@ -70,7 +80,8 @@ class LISTA(_UnrolledISTA):
     Attributes:
         tied: encoder ``W_e (f, k)`` and inhibition ``S (k, k)``; untied: ``encoders``
             (``n_layers`` tensors ``(f, k)``) and ``inhibitions`` (``n_layers − 1`` tensors ``(k, k)``;
-            layer 0 has none). thresholds: ``(n_layers,)`` or ``(1,)``. dictionary (buffer ``(k, f)``), alpha.
+            layer 0 has none). thresholds: ``(n_layers,)`` or ``(1,)``. dictionary (buffer ``(k, f)``), alpha,
+            tied, shared_threshold.
 
     Raises:
         ValueError: a bad dictionary, ``alpha < 0`` or ``n_layers < 1``; ``tied=False`` with
@@ -90,7 +101,7 @@ class LISTA(_UnrolledISTA):
             raise TypeError(format_error("tied", "a bool", type(tied).__name__, "pass tied=True or tied=False"))
         if not tied and shared_threshold:
             raise ValueError(format_error("shared_threshold", "False when tied=False", "True", "untie the thresholds too, or keep tied=True"))
-        self.tied = tied
+        self.tied, self.shared_threshold = tied, bool(shared_threshold)
         d, L = self.dictionary, self._lipschitz
         k = d.shape[0]
         w = d.T / L  # (f, k)
@@ -246,3 +257,204 @@ def iterations_to_reach(errors, target: float) -> int | None:
         if e <= target:
             return m
     return None
+
+
+def lista_warm_start(source: LISTA, n_layers: int, *, tied: bool | None = None) -> LISTA:
+    """A `LISTA` of ``n_layers`` layers that starts from a trained ``source`` network.
+
+    Training a deep unrolled encoder from the ISTA initialisation is slow; a common practice is to
+    grow it: train a shallow network, then start the deeper one from it. Layer ``l`` of the new
+    network takes the parameters of the source's layer ``min(l, m − 1)`` (``m = source.n_layers``):
+
+    - tied → tied: the encoder ``W_e (f, k)`` and inhibition ``S (k, k)`` are copied; per-layer
+      thresholds ``θ_0..θ_{m−1}`` are copied and the extra layers repeat ``θ_{m−1}`` (a shared
+      threshold stays shared);
+    - tied → untied (``tied=False``): every layer gets ``W_l = W_e`` and ``S_l = S`` (Chen et al.
+      2018's untied network starting from the tied one's map: same output at the start);
+    - untied → untied: ``W_l, S_l, θ_l`` copied for ``l < m``, the extra layers repeat the last ones.
+
+    The copy is exact: for ``n_layers = m`` the new network's output equals the source's; for a
+    deeper one its first ``m`` layers do. The dictionary, ``alpha`` and dtype/device are the source's.
+
+    Args:
+        source: a trained `LISTA`.
+        n_layers: depth of the new network (>= 1; smaller than the source's keeps its first layers).
+        tied: tie the new network's weights (default: as the source).
+
+    Returns:
+        A new `LISTA` (parameters are copies, not shared with ``source``), with the source's
+        ``shared_threshold`` setting when tied (an untied network has one threshold per layer).
+
+    Raises:
+        TypeError: ``source`` is not a `LISTA`, or ``tied`` not a bool.
+        ValueError: ``n_layers < 1``; an untied source into a tied network (which layer's
+            matrices to keep is not defined).
+
+    Example:
+        >>> D = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+        >>> shallow = LISTA(D, 0.1, n_layers=2)   # ... train it ...
+        >>> deep = lista_warm_start(shallow, 4)
+        >>> bool(torch.equal(deep.encoder, shallow.encoder)), deep.thresholds.shape
+        (True, torch.Size([4]))
+    """
+    if not isinstance(source, LISTA):
+        raise TypeError(format_error("source", "a trained LISTA", type(source).__name__, "pass the LISTA network to start from"))
+    n_layers = check_int("n_layers", n_layers, minimum=1)
+    tied = source.tied if tied is None else tied
+    if not isinstance(tied, bool):
+        raise TypeError(format_error("tied", "a bool or None", type(tied).__name__, "pass tied=True, tied=False or leave it out"))
+    if tied and not source.tied:
+        raise ValueError(format_error("tied", "False for an untied source", "True", "warm-start an untied network (tied=False), or start from a tied source"))
+    net = LISTA(source.dictionary, source.alpha, n_layers, shared_threshold=source.shared_threshold and tied, tied=tied)
+    m = source.n_layers
+    last = lambda layer: min(layer, m - 1)  # noqa: E731  (the source layer a new layer copies)
+    with torch.no_grad():
+        if tied:
+            net.encoder.copy_(source.encoder)
+            net.inhibition.copy_(source.inhibition)
+        else:
+            for layer in range(n_layers):
+                net.encoders[layer].copy_(source.encoder if source.tied else source.encoders[last(layer)])
+            for layer in range(1, n_layers):  # inhibitions[l − 1] belongs to layer l
+                if source.tied:
+                    net.inhibitions[layer - 1].copy_(source.inhibition)
+                elif m > 1:  # a 1-layer untied source has no inhibition: the new ones keep ISTA's I − D Dᵀ/L
+                    net.inhibitions[layer - 1].copy_(source.inhibitions[max(last(layer), 1) - 1])
+        for layer in range(net.thresholds.shape[0]):
+            net.thresholds[layer].copy_(source._threshold(last(layer)))
+    return net
+
+
+class LISTAEarlyStopping:
+    """`ebm.train.train` callback: held-out prediction error, learning-rate decay on plateaus, early stopping.
+
+    After every epoch it measures Gregor & LeCun's prediction error
+    ``e = Σ‖model(x_val) − z*‖² / Σ‖z*‖²`` on a validation split (keep it separate from the test
+    signals). An epoch *improves* when ``e < best · (1 − min_improvement)``; the best parameters are
+    kept. After ``patience`` epochs without improvement every learning rate is multiplied by
+    ``factor`` (reduce-on-plateau); when that would take it below ``min_lr``, training stops. It
+    also stops after ``max_epochs`` epochs or ``cpu_seconds`` of process CPU time
+    (``time.process_time()``, counted from the callback's creation: a budget that does not depend
+    on how loaded a shared machine is). `record_start` scores the untrained (e.g. warm-started)
+    network as epoch 0. Whenever it stops the run it loads the best parameters back
+    into the model; call `restore` after `ebm.train.train` in case the run ended by its own
+    ``epochs`` instead.
+
+    Args:
+        x_val: ``(n, f)`` validation signals. z_val: ``(n, k)`` their optimal codes (e.g. `fista`
+            at a small ``tol``), not all zero.
+        patience: epochs without improvement before the learning rate is lowered (>= 1).
+        factor: learning-rate multiplier on a plateau, in ``(0, 1)``.
+        min_lr: stop instead of lowering the learning rate below this (> 0).
+        min_improvement: relative decrease of ``e`` that counts as an improvement (>= 0).
+        max_epochs: stop after this many epochs (None: no limit).
+        cpu_seconds: stop once the process has used this much CPU time (None: no limit).
+
+    Attributes:
+        errors: validation error after each epoch. best_error, best_epoch (1-based; 0 = the
+        start, when `record_start` scored it). start_error: the error `record_start` measured.
+        lr_decays: how many times the learning rate was lowered. stop_reason: ``"plateau"``,
+        ``"max_epochs"``, ``"cpu_seconds"`` or None (still running). cpu_time: CPU seconds used (until the stop).
+
+    Raises:
+        ValueError / TypeError: bad arguments (shapes, non-finite codes, out-of-range settings).
+
+    Example:
+        >>> D = torch.nn.functional.normalize(torch.randn(16, 8), dim=1)
+        >>> x, z = torch.randn(60, 8), torch.randn(60, 16)   # signals and their optimal codes, e.g. fista(x, D, 0.1).codes
+        >>> stop = LISTAEarlyStopping(x[40:], z[40:], patience=3, max_epochs=200)
+        >>> net = LISTA(D, 0.1, n_layers=4)
+        >>> stop.record_start(net) > 0   # epoch 0: the untrained network
+        True
+        >>> # train(net, lista_supervised_loss, (x[:40], z[:40]), epochs=200, callbacks=[stop]); stop.restore(net)
+    """
+
+    def __init__(self, x_val: Tensor, z_val: Tensor, *, patience: int = 5, factor: float = 0.5, min_lr: float = 1e-5,
+                 min_improvement: float = 1e-3, max_epochs: int | None = None, cpu_seconds: float | None = None):
+        check_tensor("x_val", x_val, ndim=2, floating=True, finite=True, nonempty=True)
+        check_tensor("z_val", z_val, ndim=2, floating=True, finite=True, nonempty=True)
+        if z_val.shape[0] != x_val.shape[0]:
+            raise ValueError(format_error("z_val", f"one row of codes per validation signal ({x_val.shape[0]} rows)", f"{z_val.shape[0]} rows",
+                                          "pass the optimal codes of x_val"))
+        if not bool((z_val != 0).any()):
+            raise ValueError(format_error("z_val", "codes with at least one non-zero entry", "all zeros", "lower alpha, or use other validation signals"))
+        self.x_val, self.z_val = x_val, z_val
+        self.patience = check_int("patience", patience, minimum=1)
+        self.factor = check_positive("factor", factor)
+        if self.factor >= 1:
+            raise ValueError(format_error("factor", "a learning-rate multiplier in (0, 1)", repr(factor), "pass e.g. factor=0.5"))
+        self.min_lr = check_positive("min_lr", min_lr)
+        self.min_improvement = check_nonnegative("min_improvement", min_improvement)
+        self.max_epochs = None if max_epochs is None else check_int("max_epochs", max_epochs, minimum=1)
+        self.cpu_seconds = None if cpu_seconds is None else check_positive("cpu_seconds", cpu_seconds)
+        self._cpu0, self._cpu_end = time.process_time(), None
+        self.errors: list[float] = []
+        self.best_error, self.best_epoch, self.lr_decays = float("inf"), 0, 0
+        self.stop_reason: str | None = None
+        self.start_error: float | None = None
+        self._best_state = None
+        self._bad = 0
+
+    def record_start(self, model: torch.nn.Module) -> float:
+        """Score ``model`` before training (epoch 0) and keep its parameters as the best so far.
+
+        With a warm-started network this guarantees that training never ends worse (on the
+        validation split) than where it started. Returns the starting error.
+        """
+        e = self.error(model)
+        if e < self.best_error:
+            self.best_error, self.best_epoch, self._bad = e, 0, 0
+            self._best_state = copy.deepcopy(model.state_dict())
+        self.start_error = e
+        return e
+
+    @property
+    def cpu_time(self) -> float:
+        """CPU seconds from the callback's creation to its stop (or `restore`), or to now while running."""
+        return (time.process_time() if self._cpu_end is None else self._cpu_end) - self._cpu0
+
+    def error(self, model: torch.nn.Module) -> float:
+        """The validation prediction error of ``model`` now."""
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            codes = model(self.x_val)  # (n, k)
+        model.train(was_training)
+        return prediction_error(codes, self.z_val)
+
+    def __call__(self, state) -> bool:
+        model, epoch = state.model, len(self.errors) + 1
+        e = self.error(model)
+        if e != e:  # NaN: the loss guard of train stops divergence first; this is a last check
+            raise ValueError(format_error("model", "finite codes on the validation signals", "NaN codes", "lower the learning rate"))
+        self.errors.append(e)
+        if e < self.best_error * (1 - self.min_improvement):
+            self.best_error, self.best_epoch, self._bad = e, epoch, 0
+            self._best_state = copy.deepcopy(model.state_dict())
+        else:
+            self._bad += 1
+        if self._bad >= self.patience:
+            self._bad = 0
+            groups = state.optimizer.param_groups
+            if any(g["lr"] * self.factor < self.min_lr for g in groups):
+                self.stop_reason = "plateau"
+            else:
+                for g in groups:
+                    g["lr"] *= self.factor
+                self.lr_decays += 1
+        if self.stop_reason is None and self.max_epochs is not None and epoch >= self.max_epochs:
+            self.stop_reason = "max_epochs"
+        if self.stop_reason is None and self.cpu_seconds is not None and self.cpu_time >= self.cpu_seconds:
+            self.stop_reason = "cpu_seconds"
+        if self.stop_reason is not None:
+            self._cpu_end = time.process_time()
+            self.restore(model)
+            return True
+        return False
+
+    def restore(self, model: torch.nn.Module) -> None:
+        """Load the best parameters seen so far into ``model`` (nothing to do before the first epoch); stops the CPU clock."""
+        if self._cpu_end is None:
+            self._cpu_end = time.process_time()
+        if self._best_state is not None:
+            model.load_state_dict(self._best_state)
