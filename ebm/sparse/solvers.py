@@ -354,7 +354,11 @@ def _proximal_gradient(
                 sub = stable.nonzero().squeeze(1)
                 every = sub.numel() == z.shape[0]  # skip a full-size gather when all rows are tried
                 # Accepted codes go straight into codes (in the dtype of x).
-                accept = active_set_polish(z if every else z[sub], problem, rows if every else rows[sub], tol, out=codes, rounds=polish_rounds, native=native_polish)
+                z_sub, b_sub = (z, b) if every else (z[sub], b[sub])
+                # The first guess needs B − z G: one batched GEMM pair in the iterations' dtype
+                # (as cheap as one step) instead of k-long axpys per signal in the C polish.
+                grad = _gradient(z_sub, b_sub, d_c, w, L, thin) if native_polish else None
+                accept = active_set_polish(z_sub, problem, rows if every else rows[sub], tol, out=codes, rounds=polish_rounds, native=native_polish, grad=grad)
                 polished[sub[accept]] = True
         compact = bool((done | polished).any())
         if compact:
@@ -387,6 +391,16 @@ def _proximal_gradient(
     if compile_flag == "auto" and eager_seconds > 0:
         compile_policy.record_eager(key, work, eager_seconds)
     return SparseCode(codes, n_iter, converged)
+
+
+def _gradient(z: Tensor, b: Tensor, d_c: Tensor | None, w: Tensor, L: Tensor, thin: bool) -> Tensor:
+    """``B − z G`` ``(m, k)`` from the iterations' operators: ``L (b + (z D) W)`` with ``W = −Dᵀ/L``
+    (thin), or ``L (b + z (I − G/L) − z)``; ``z, b = B/L`` ``(m, k)``."""
+    if thin:
+        g = torch.addmm(b, torch.mm(z, d_c), w)  # (m, k) (B − z G)/L
+    else:
+        g = torch.addmm(b, z, w).sub_(z)  # (m, k)
+    return g.mul_(L)
 
 
 def _check(problem, z, rows, tol, criterion, step, rdtype) -> Tensor:
