@@ -24,8 +24,8 @@ Speed (see BENCHMARKS.md, "Sparse coding"):
 * ``polish=True`` tries, at every check from iteration ``polish_after`` on, a few active-set
   rounds with exact solves on the support (`ebm.sparse.active_set.active_set_polish`) and accepts
   a signal's code only when its duality gap meets ``tol``. A polish round costs about as much as
-  20-30 float32 iterations (10-15 in C, below), so it waits until the iterations have nearly found
-  the supports: ``polish_after`` defaults to 50 (40 for the C polish).
+  20-30 float32 iterations (5-7 in C, below), so it waits until the iterations have nearly
+  found the supports: ``polish_after`` defaults to 50 (30 for the C polish).
 * The plain call is the fast certified path: ``compute_dtype="auto"`` iterates in float32 for
   float64 ``x`` when the polish certifies the result, ``polish="auto"`` polishes whenever the gap
   criterion stops the solve, and rows the polish has not certified by ``polish_after + 100``
@@ -159,7 +159,7 @@ def fista(
             compiler and cached; the torch implementation is used where it cannot be built).
         polish_rounds: primal-dual active-set rounds per polish attempt.
         polish_after: first iteration at which the polish is tried (at the checks from then on);
-            default 40 with the C polish, else 50 (see the module docstring).
+            default 30 with the C polish, else 50 (see the module docstring).
         compile: fuse the iterations with ``torch.compile`` (static shapes, full graph; see the
             module docstring): ``True``, ``False``, or ``"auto"`` (default), which compiles on
             CPU once a configuration's eager iterations in this process would have cost as
@@ -226,9 +226,10 @@ def _proximal_gradient(
     # The C polish (one signal at a time, `ebm.sparse.native`) wherever it builds, else torch's.
     native_polish = polish and native.usable(dev, rdtype)
     if polish_after is None:
-        # A round of the C polish costs about as much as 10-15 float32 iterations, of the torch
-        # polish 20-30: the cheaper one pays off earlier (BENCHMARKS.md, "Against scikit-learn").
-        polish_after = 40 if native_polish else 50
+        # A round of the C polish costs about as much as 5-7 float32 iterations, of the torch
+        # polish 20-30: the cheaper one pays off earlier. On the scikit-learn benchmark (AVX2,
+        # one thread) 25-30 were best, 40 cost 7% more, 20 13% more (BENCHMARKS.md, "Sparse coding").
+        polish_after = 30 if native_polish else 50
     polish_after = check_int("polish_after", polish_after, minimum=0)
     if not isinstance(restart, bool):
         raise TypeError(format_error("restart", "True or False", f"{type(restart).__name__} {restart!r}", "pass restart=True or restart=False"))
