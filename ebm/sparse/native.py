@@ -106,7 +106,7 @@ static int chol_solve_##SFX(const T* gram, int64_t k, const int64_t* idx, int64_
             T* Cl = C + l * ld;                                                                  \
             if (!(Cl[l] > 0)) return 0; /* not positive definite (or NaN) */                     \
             const T d = SQRT(Cl[l]), inv = (T)1 / d;                                             \
-            Cl[l] = d;                                                                           \
+            Cl[l] = inv; /* the diagonal is kept inverted: the solves multiply */                \
             for (int64_t i = l + 1; i < s; ++i) Cl[i] *= inv;                                    \
             for (int64_t q = l + 1; q < l1; ++q) {                                               \
                 T* Cq = C + q * ld;                                                              \
@@ -138,13 +138,13 @@ static int chol_solve_##SFX(const T* gram, int64_t k, const int64_t* idx, int64_
     }                                                                                            \
     for (int64_t l = 0; l < s; ++l) { /* forward: L y = b, by columns */                         \
         const T* Cl = C + l * ld;                                                                \
-        const T y = b[l] / Cl[l];                                                                \
+        const T y = b[l] * Cl[l];                                                                \
         b[l] = y;                                                                                \
         for (int64_t i = l + 1; i < s; ++i) b[i] -= y * Cl[i];                                   \
     }                                                                                            \
     for (int64_t i = s - 1; i >= 0; --i) { /* backward: Lᵀ z = y; column i of L is row i of Lᵀ */ \
         const T* Ci = C + i * ld;                                                                \
-        b[i] = (b[i] - dot_##SFX(Ci + i + 1, b + i + 1, s - i - 1)) / Ci[i];                     \
+        b[i] = (b[i] - dot_##SFX(Ci + i + 1, b + i + 1, s - i - 1)) * Ci[i];                     \
     }                                                                                            \
     return 1;                                                                                    \
 }                                                                                                \
@@ -339,16 +339,22 @@ void prox_update_##SFX(T* z, T* y, T* t, const T* prod, const T* b, int64_t k, i
             T tr = t[r];                                                                         \
             T tn = (T)0.5 * ((T)1 + SQRT((T)1 + (T)4 * tr * tr));                               \
             if (restart) {                                                                       \
-                T a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                \
+                /* (y − u)·(u − z) in two vector accumulators (explicit: gcc's own version of a  \
+                   four-scalar unrolling reduced horizontally inside the loop). */               \
+                V_##SFX v0 = {0}, v1 = {0};                                                      \
                 int64_t j = 0;                                                                   \
-                for (; j + 4 <= k; j += 4) {                                                     \
-                    a0 += (yr[j] - u[j]) * (u[j] - zr[j]);                                       \
-                    a1 += (yr[j + 1] - u[j + 1]) * (u[j + 1] - zr[j + 1]);                       \
-                    a2 += (yr[j + 2] - u[j + 2]) * (u[j + 2] - zr[j + 2]);                       \
-                    a3 += (yr[j + 3] - u[j + 3]) * (u[j + 3] - zr[j + 3]);                       \
+                for (; j + 2 * VL_##SFX <= k; j += 2 * VL_##SFX) {                               \
+                    const VU_##SFX* yv = (const VU_##SFX*)(yr + j);                              \
+                    const VU_##SFX* uv = (const VU_##SFX*)(u + j);                               \
+                    const VU_##SFX* zv = (const VU_##SFX*)(zr + j);                              \
+                    v0 += (yv[0] - uv[0]) * (uv[0] - zv[0]);                                     \
+                    v1 += (yv[1] - uv[1]) * (uv[1] - zv[1]);                                     \
                 }                                                                                \
+                v0 += v1;                                                                        \
+                T a0 = 0;                                                                        \
+                for (int q = 0; q < VL_##SFX; ++q) a0 += v0[q];                                  \
                 for (; j < k; ++j) a0 += (yr[j] - u[j]) * (u[j] - zr[j]);                        \
-                if ((a0 + a1) + (a2 + a3) > 0) { tr = 1; tn = golden; }                          \
+                if (a0 > 0) { tr = 1; tn = golden; }                                             \
             }                                                                                    \
             const T beta = (tr - 1) / tn;                                                        \
             for (int64_t j = 0; j < k; ++j) {                                                    \
