@@ -208,3 +208,42 @@ def test_ebm_native_march_is_checked_and_keys_the_cache(monkeypatch):
     monkeypatch.setenv("EBM_NATIVE_MARCH", "native; rm -rf /")
     with pytest.raises(ValueError, match="EBM_NATIVE_MARCH: expected a -march value.*Fix:"):
         native.target_march()
+
+
+@needs_kernel
+def test_native_cholesky_panels_match_lapack_on_large_supports():
+    """Supports of 20-60 atoms (several rank-4 panels plus a remainder) against LAPACK's Cholesky."""
+    x, d, alpha = sparse_problem(n=200, k=128, f=64, seed=11)
+    z = _rough_codes(x, d, alpha, iters=10)
+    sizes = (z != 0).sum(1)
+    assert int(sizes.min()) < 30 and int(sizes.max()) > 45  # many panel/remainder combinations
+    ref, ok_ref = support_solve(z, d @ d.T, x @ d.T, alpha, max_support=64, check_signs=False)
+    got, ok = support_solve(z, d @ d.T, x @ d.T, alpha, max_support=64, check_signs=False, native=True)
+    assert torch.equal(ok, ok_ref) and bool(ok.all())
+    torch.testing.assert_close(got, ref, rtol=1e-8, atol=1e-8)
+
+
+@needs_kernel
+@pytest.mark.parametrize("single", [False, True])
+def test_the_polish_takes_the_first_gradient_from_the_caller(single):
+    """``grad0`` (B − z G from a batched GEMM, in float32 for float32 iterates) only places the first
+    guess: the same signals are certified as when the kernel computes it, each within tol."""
+    from ebm.sparse.problem import check_problem
+
+    x, d, alpha = sparse_problem(n=300, k=96, f=32, seed=7)
+    problem, _ = check_problem(x, d, alpha)
+    z = _rough_codes(x, d, alpha, iters=25)
+    z = z.float() if single else z
+    grad0 = (x @ d.T).to(z.dtype) - (z @ d.to(z.dtype)) @ d.T.to(z.dtype)  # (n, k) B − z G
+    rows, tol = torch.arange(300), 1e-8
+    outs = []
+    for g in (None, grad0):
+        out = torch.zeros(300, 96, dtype=torch.float64)
+        outs.append((out, native.pdas_polish_native(problem, z, rows, 1.0, tol, 5, out, 1, grad0=g)))
+    (ref, acc_ref), (got, acc) = outs
+    assert 0 < int(acc.sum()) and torch.equal(acc, acc_ref)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-10)
+    gap, p = duality_gap(x[acc], got[acc], d, alpha), objective(x[acc], got[acc], d, alpha)
+    assert bool((gap <= tol * p * (1 + 1e-6)).all())
+    with pytest.raises(ValueError, match="grad0"):
+        native.pdas_polish_native(problem, z, rows, 1.0, tol, 5, torch.zeros(300, 96, dtype=torch.float64), 1, grad0=grad0[:10])

@@ -129,7 +129,7 @@ def _keep_failed(out: Tensor, ok: Tensor, codes: Tensor) -> tuple[Tensor, Tensor
     return out, ok
 
 
-def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: Tensor, rounds: int = 5, native: bool = False) -> Tensor:
+def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: Tensor, rounds: int = 5, native: bool = False, grad: Tensor | None = None) -> Tensor:
     """A few primal-dual active-set (semismooth Newton) rounds, each certified by the duality gap.
 
     Round r guesses the support and signs from one proximal step of length ``τ = 1/mean(diag G)``,
@@ -147,6 +147,8 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: 
         native: run the rounds in C (`ebm.sparse.native.pdas_polish_native`: the same guesses,
             solves and certificate per signal, without the batched intermediates) when the
             kernel is available on this CPU; else the torch implementation below.
+        grad: ``(m, k)`` ``B − codes G`` of these rows if the caller has it (any floating dtype;
+            it only places the first guess, never the certificate), else None: computed here.
     Returns:
         ``accepted (m,)`` bool.
     """
@@ -158,11 +160,11 @@ def active_set_polish(codes: Tensor, problem, rows: Tensor, tol: float, *, out: 
     if native and native_kernel.usable(codes.device, gram.dtype) and out.dtype == gram.dtype and out.is_contiguous():
         # The same rounds per signal in C: no (m, k) intermediates, no padded batches. The kernel
         # writes rows of out by flat offset, hence the contiguity.
-        return native_kernel.pdas_polish_native(problem, codes, rows, tau, tol, rounds, out, torch.get_num_threads())
+        return native_kernel.pdas_polish_native(problem, codes, rows, tau, tol, rounds, out, torch.get_num_threads(), grad0=grad)
     # The signals still to solve are kept compacted (codes, B − z G, rows), so no round re-gathers
     # full-size tensors; B is read at the support entries only, and accepted rows are written back.
     z_t, rows_t = codes.to(gram.dtype), rows  # (t, k), never modified in place
-    grad_t = gram_terms(problem, z_t, rows=rows_t, with_corr_residual=True)[2]  # (t, k) B − z G
+    grad_t = grad.to(gram.dtype) if grad is not None else gram_terms(problem, z_t, rows=rows_t, with_corr_residual=True)[2]  # (t, k) B − z G
     accepted = torch.zeros(z_t.shape[0], dtype=torch.bool, device=z_t.device)
     todo = torch.arange(z_t.shape[0], device=z_t.device)
     for _ in range(rounds):

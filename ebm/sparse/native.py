@@ -26,12 +26,19 @@ vectors:
   check the signs, write the solution (`support_solve_native`);
 * ``pdas_polish_*``: the whole primal-dual active-set loop of `active_set_polish` — the guess
   ``soft(z + τ (B − z G), τ α)``, the same solve, the residual ``r = x − z D`` over the non-zeros,
-  ``r Dᵀ`` as ``f`` axpys, and the gap with the formulas of `ebm.sparse.problem.gram_terms`
-  (`pdas_polish_native`).
+  ``B − z G`` from the rows of ``G`` at the non-zeros, and the gap with the formulas of
+  `ebm.sparse.problem.gram_terms` (`pdas_polish_native`). The first guess's ``B − z G`` comes
+  from the caller (`ebm.sparse.solvers` forms it for all the signals with one GEMM pair in the
+  iterations' float32, as cheap as one step), and float32 codes are read as they are.
 
 Measured on the development CPU (`benchmarks/sparse_vs_sklearn.py`'s problem, 10,000 signals after
 50 float32 FISTA steps, one thread, best of 5 interleaved): the polish took 0.63-0.75 s with torch
-ops, 0.32-0.37 s with only the solves in C, 0.25-0.29 s all in C.
+ops, 0.32-0.37 s with only the solves in C, 0.25-0.29 s all in C. Session 7 (AVX2 build, after 40
+steps, five rounds, CPU time of one thread on the shared machine): 0.195 s before, 0.114 s after
+the caller's first gradient (0.146 s), the Gram-form ``B − z G`` in explicit vectors and the
+Cholesky in rank-4 panels (2.6 against 3.4 µs for a 36-atom support). Where gcc's own
+vectorisation went wrong (it turned blocked loops into gathers, or reduced a four-way unrolled
+dot product horizontally inside the loop), the kernels use GCC/clang 32-byte vector types.
 
 The source is compiled once per machine with the system C compiler (``cc``, ``-O3 -march=native``,
 or the ``-march`` in ``$EBM_NATIVE_MARCH``, e.g. ``x86-64-v3`` for AVX2) into a cache directory
@@ -66,6 +73,11 @@ _SOURCE = r"""
 #include <string.h>
 
 #define DEFINE_KERNELS(T, SFX, SQRT, TINY)                                                       \
+/* 32-byte vectors of T (GCC/clang vector extensions), and an unaligned alias for loads and      \
+   stores at any T-aligned address. */                                                           \
+typedef T V_##SFX __attribute__((vector_size(32)));                                              \
+typedef T VU_##SFX __attribute__((vector_size(32), aligned(sizeof(T))));                         \
+enum { VL_##SFX = 32 / sizeof(T) };                                                              \
 /* Dot product with eight independent partial sums: one running sum would make every          \
    multiply-add wait for the previous one. */                                                    \
 static inline T dot_##SFX(const T* a, const T* b, int64_t n) {                                   \
@@ -80,43 +92,69 @@ static inline T dot_##SFX(const T* a, const T* b, int64_t n) {                  
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));                                    \
 }                                                                                                \
                                                                                                  \
-/* Solve G[S, S] z = b in place (b becomes z) for the support idx[0..s). The factor is stored   \
-   by columns in C (C[l * ld + i] = L[i][l], i >= l), so the right-looking Cholesky's updates   \
-   and the forward substitution are contiguous, independent multiply-adds that the compiler     \
-   vectorises (a row-wise Cholesky is a chain of dependent dot products and divisions).         \
+/* Solve G[S, S] z = b in place (b becomes z) for the support idx[0..s). The factor is stored    \
+   by columns in C (C[l * ld + i] = L[i][l], i >= l), so the right-looking Cholesky's updates    \
+   and the forward substitution are contiguous, independent multiply-adds that the compiler      \
+   vectorises (a row-wise Cholesky is a chain of dependent dot products and divisions). The      \
+   columns are factorised in panels of four and each panel updates the trailing columns in one   \
+   rank-4 pass: four times fewer short inner loops, whose setup and remainders cost more than    \
+   their arithmetic at s = 30-60 (2.6 against 3.4 us at s = 36, AVX2, BENCHMARKS.md).            \
    Returns 0 when G[S, S] is not numerically positive definite. */                               \
-static int chol_solve_##SFX(const T* gram, int64_t k, const int64_t* idx, int64_t s, T* C,      \
+static int chol_solve_##SFX(const T* gram, int64_t k, const int64_t* idx, int64_t s, T* C,       \
                             int64_t ld, T* b) {                                                  \
     for (int64_t l = 0; l < s; ++l) {                                                            \
         const T* gl = gram + idx[l] * k;                                                         \
         T* Cl = C + l * ld;                                                                      \
         for (int64_t i = l; i < s; ++i) Cl[i] = gl[idx[i]];                                      \
     }                                                                                            \
-    for (int64_t l = 0; l < s; ++l) {                                                            \
-        T* Cl = C + l * ld;                                                                      \
-        if (!(Cl[l] > 0)) return 0; /* not positive definite (or NaN) */                         \
-        const T d = SQRT(Cl[l]), inv = (T)1 / d;                                                 \
-        Cl[l] = d;                                                                               \
-        for (int64_t i = l + 1; i < s; ++i) Cl[i] *= inv;                                        \
-        for (int64_t q = l + 1; q < s; ++q) {                                                    \
-            T* Cq = C + q * ld;                                                                  \
-            const T f = Cl[q];                                                                   \
-            for (int64_t i = q; i < s; ++i) Cq[i] -= f * Cl[i];                                  \
+    for (int64_t l0 = 0; l0 < s; l0 += 4) {                                                      \
+        const int64_t l1 = l0 + 4 < s ? l0 + 4 : s;                                              \
+        for (int64_t l = l0; l < l1; ++l) { /* the panel's own columns, one by one */            \
+            T* Cl = C + l * ld;                                                                  \
+            if (!(Cl[l] > 0)) return 0; /* not positive definite (or NaN) */                     \
+            const T d = SQRT(Cl[l]), inv = (T)1 / d;                                             \
+            Cl[l] = inv; /* the diagonal is kept inverted: the solves multiply */                \
+            for (int64_t i = l + 1; i < s; ++i) Cl[i] *= inv;                                    \
+            for (int64_t q = l + 1; q < l1; ++q) {                                               \
+                T* Cq = C + q * ld;                                                              \
+                const T f = Cl[q];                                                               \
+                for (int64_t i = q; i < s; ++i) Cq[i] -= f * Cl[i];                              \
+            }                                                                                    \
+        }                                                                                        \
+        if (l1 - l0 == 4) { /* rank-4 update of the trailing columns (distinct columns: restrict) */ \
+            const T* __restrict c0 = C + l0 * ld;                                                \
+            const T* __restrict c1 = c0 + ld;                                                    \
+            const T* __restrict c2 = c1 + ld;                                                    \
+            const T* __restrict c3 = c2 + ld;                                                    \
+            for (int64_t q = l1; q < s; ++q) {                                                   \
+                T* __restrict Cq = C + q * ld;                                                   \
+                const T f0 = c0[q], f1 = c1[q], f2 = c2[q], f3 = c3[q];                          \
+                for (int64_t i = q; i < s; ++i)                                                  \
+                    Cq[i] -= (f0 * c0[i] + f1 * c1[i]) + (f2 * c2[i] + f3 * c3[i]);              \
+            }                                                                                    \
+        } else {                                                                                 \
+            for (int64_t l = l0; l < l1; ++l) {                                                  \
+                const T* Cl = C + l * ld;                                                        \
+                for (int64_t q = l1; q < s; ++q) {                                               \
+                    T* Cq = C + q * ld;                                                          \
+                    const T f = Cl[q];                                                           \
+                    for (int64_t i = q; i < s; ++i) Cq[i] -= f * Cl[i];                          \
+                }                                                                                \
+            }                                                                                    \
         }                                                                                        \
     }                                                                                            \
     for (int64_t l = 0; l < s; ++l) { /* forward: L y = b, by columns */                         \
         const T* Cl = C + l * ld;                                                                \
-        const T y = b[l] / Cl[l];                                                                \
+        const T y = b[l] * Cl[l];                                                                \
         b[l] = y;                                                                                \
         for (int64_t i = l + 1; i < s; ++i) b[i] -= y * Cl[i];                                   \
     }                                                                                            \
     for (int64_t i = s - 1; i >= 0; --i) { /* backward: Lᵀ z = y; column i of L is row i of Lᵀ */ \
         const T* Ci = C + i * ld;                                                                \
-        b[i] = (b[i] - dot_##SFX(Ci + i + 1, b + i + 1, s - i - 1)) / Ci[i];                     \
+        b[i] = (b[i] - dot_##SFX(Ci + i + 1, b + i + 1, s - i - 1)) * Ci[i];                     \
     }                                                                                            \
     return 1;                                                                                    \
 }                                                                                                \
-                                                                                                 \
 /* support_solve: signals j in [lo, hi) of `todo`; r = todo[j] is a row of codes (m, k), its     \
    support cols[start[r] .. start[r] + size[r]) (ascending). Solves G[S, S] z = corr[cr, S]     \
    − α sign(codes[r, S]) (cr = corr_rows ? corr_rows[r] : r), writes z into out[r, S] and sets   \
@@ -148,11 +186,14 @@ void support_solve_##SFX(const T* gram, int64_t k, const int64_t* todo, int64_t 
     }                                                                                            \
 }                                                                                                \
                                                                                                  \
-/* r = x − z D over the non-zeros of z (idx, vals: n of them), then grad = r Dᵀ (k), and the    \
-   primal objective and duality gap of z (`ebm.sparse.problem.gram_terms`'s formulas). */       \
-static void gap_terms_##SFX(const T* x, const T* dict, const T* dict_t, int64_t k, int64_t f,  \
-                            const int64_t* idx, const T* vals, int64_t n, double alpha, T* r,    \
-                            T* grad, T* primal, T* gap) {                                        \
+/* r = x − z D over the non-zeros of z (idx, vals: n of them), grad = B − z G (k) from the rows  \
+   of G at the non-zeros (n axpys of length k instead of the f of r Dᵀ: 1.0 against 2.2 us at    \
+   n = 36, k = 256, AVX2; equal to r Dᵀ up to rounding, which moves the dual point's scale by    \
+   about eps), and the primal objective and duality gap of z (the formulas of                    \
+   `ebm.sparse.problem.gram_terms`: r gives ‖r‖² and xᵀr exactly as before). */                  \
+static void gap_terms_##SFX(const T* x, const T* dict, const T* gram, const T* br, int64_t k,    \
+                            int64_t f, const int64_t* idx, const T* vals, int64_t n,             \
+                            double alpha, T* r, T* grad, T* primal, T* gap) {                    \
     T l1 = 0;                                                                                    \
     for (int64_t p = 0; p < f; ++p) r[p] = x[p];                                                 \
     for (int64_t i = 0; i < n; ++i) {                                                            \
@@ -161,12 +202,27 @@ static void gap_terms_##SFX(const T* x, const T* dict, const T* dict_t, int64_t 
         for (int64_t p = 0; p < f; ++p) r[p] -= v * di[p];                                       \
         l1 += v < 0 ? -v : v;                                                                    \
     }                                                                                            \
-    /* grad = r Dᵀ as f contiguous axpys over the rows of Dᵀ (f, k): independent lanes. */       \
-    for (int64_t j = 0; j < k; ++j) grad[j] = 0;                                                 \
-    for (int64_t p = 0; p < f; ++p) {                                                            \
-        const T rp = r[p];                                                                       \
-        const T* dp = dict_t + p * k;                                                            \
-        for (int64_t j = 0; j < k; ++j) grad[j] += rp * dp[j];                                   \
+    /* grad = B − Σ_i v_i G[idx_i], 8 vectors of entries at a time held in registers across the  \
+       n rows (explicit vectors: gcc turned the plain-C blocks into gathers across the rows). */ \
+    int64_t j0 = 0;                                                                              \
+    for (; j0 + 8 * VL_##SFX <= k; j0 += 8 * VL_##SFX) {                                         \
+        const VU_##SFX* bj = (const VU_##SFX*)(br + j0);                                         \
+        V_##SFX a0 = bj[0], a1 = bj[1], a2 = bj[2], a3 = bj[3];                                  \
+        V_##SFX a4 = bj[4], a5 = bj[5], a6 = bj[6], a7 = bj[7];                                  \
+        for (int64_t i = 0; i < n; ++i) {                                                        \
+            const T v = vals[i];                                                                 \
+            const VU_##SFX* g = (const VU_##SFX*)(gram + idx[i] * k + j0);                       \
+            a0 -= v * g[0]; a1 -= v * g[1]; a2 -= v * g[2]; a3 -= v * g[3];                      \
+            a4 -= v * g[4]; a5 -= v * g[5]; a6 -= v * g[6]; a7 -= v * g[7];                      \
+        }                                                                                        \
+        VU_##SFX* o = (VU_##SFX*)(grad + j0);                                                    \
+        o[0] = a0; o[1] = a1; o[2] = a2; o[3] = a3; o[4] = a4; o[5] = a5; o[6] = a6; o[7] = a7;  \
+    }                                                                                            \
+    for (int64_t j = j0; j < k; ++j) grad[j] = br[j];                                            \
+    for (int64_t i = 0; j0 < k && i < n; ++i) {                                                  \
+        const T v = vals[i];                                                                     \
+        const T* g = gram + idx[i] * k;                                                          \
+        for (int64_t j = j0; j < k; ++j) grad[j] -= v * g[j];                                    \
     }                                                                                            \
     T c_inf = 0;                                                                                 \
     for (int64_t j = 0; j < k; ++j) {                                                            \
@@ -187,15 +243,18 @@ static void gap_terms_##SFX(const T* x, const T* dict, const T* dict_t, int64_t 
     *gap = g > 0 ? g : 0;                                                                        \
 }                                                                                                \
                                                                                                  \
-/* The whole primal-dual active-set polish of `ebm.sparse.active_set.active_set_polish`, one    \
-   signal at a time: for j in [lo, hi), signal row = rows[j] with codes z0[j] (k): up to        \
+/* The whole primal-dual active-set polish of `ebm.sparse.active_set.active_set_polish`, one     \
+   signal at a time: for j in [lo, hi), signal row = rows[j] with codes z0[j] (k): up to         \
    `rounds` times, guess S, θ from soft(z + τ (B − z G), τ α), solve on S, and accept when the   \
    candidate's gap ≤ tol · primal (its codes then overwrite out[row], and accepted[j] = 1).      \
-   A failed factorisation or a support above max_s ends the signal's rounds (not accepted).     \
+   A failed factorisation or a support above max_s ends the signal's rounds (not accepted).      \
+   z0 (m, k) is float32 when z_single, else T; g0 (m, k, the type of z0) is B − z0 G when the    \
+   caller has it (one batched GEMM for all the signals, cheaper than k-long axpys per signal;    \
+   it only places the first guess), else NULL and it is computed here.                           \
    work: k * 3 + f + max_s * (max_s + 2) values; iwork: k indices. */                            \
-void pdas_polish_##SFX(const T* x, const T* dict, const T* dict_t, const T* gram, const T* corr, \
-                       int64_t k,                                                                \
-                       int64_t f, const T* z0, const int64_t* rows, int64_t lo, int64_t hi,      \
+void pdas_polish_##SFX(const T* x, const T* dict, const T* gram, const T* corr, int64_t k,       \
+                       int64_t f, const void* z0, const void* g0, int z_single,                  \
+                       const int64_t* rows, int64_t lo, int64_t hi,                              \
                        double alpha, double tau, double tol, int64_t rounds, int64_t max_s,      \
                        T* out, uint8_t* accepted, T* work, int64_t* iwork) {                     \
     T* grad = work;                                                                              \
@@ -209,12 +268,25 @@ void pdas_polish_##SFX(const T* x, const T* dict, const T* dict_t, const T* gram
         const int64_t row = rows[j];                                                             \
         const T* xr = x + row * f;                                                               \
         const T* br = corr + row * k;                                                            \
-        const T* zj = z0 + j * k;                                                                \
         int64_t n = 0;                                                                           \
-        for (int64_t i = 0; i < k; ++i)                                                          \
-            if (zj[i] != 0) { idx[n] = i; vals[n] = zj[i]; ++n; }                                \
+        if (z_single) {                                                                          \
+            const float* zj = (const float*)z0 + j * k;                                          \
+            for (int64_t i = 0; i < k; ++i)                                                      \
+                if (zj[i] != 0) { idx[n] = i; vals[n] = (T)zj[i]; ++n; }                         \
+        } else {                                                                                 \
+            const T* zj = (const T*)z0 + j * k;                                                  \
+            for (int64_t i = 0; i < k; ++i)                                                      \
+                if (zj[i] != 0) { idx[n] = i; vals[n] = zj[i]; ++n; }                            \
+        }                                                                                        \
         T primal, gap;                                                                           \
-        gap_terms_##SFX(xr, dict, dict_t, k, f, idx, vals, n, alpha, r, grad, &primal, &gap);           \
+        if (g0 && z_single) {                                                                    \
+            const float* gj = (const float*)g0 + j * k;                                          \
+            for (int64_t i = 0; i < k; ++i) grad[i] = (T)gj[i];                                  \
+        } else if (g0) {                                                                         \
+            memcpy(grad, (const T*)g0 + j * k, sizeof(T) * k);                                   \
+        } else {                                                                                 \
+            gap_terms_##SFX(xr, dict, gram, br, k, f, idx, vals, n, alpha, r, grad, &primal, &gap); \
+        }                                                                                        \
         /* z as a dense row for the guesses: scatter the non-zeros into theta (reused). */       \
         for (int64_t round = 0; round < rounds; ++round) {                                       \
             memset(theta, 0, sizeof(T) * k);                                                     \
@@ -231,7 +303,7 @@ void pdas_polish_##SFX(const T* x, const T* dict, const T* dict_t, const T* gram
             n = 0;                                                                               \
             for (int64_t i = 0; i < s; ++i)                                                      \
                 if (b[i] != 0) { idx[n] = idx[i]; vals[n] = b[i]; ++n; }                         \
-            gap_terms_##SFX(xr, dict, dict_t, k, f, idx, vals, n, alpha, r, grad, &primal, &gap);       \
+            gap_terms_##SFX(xr, dict, gram, br, k, f, idx, vals, n, alpha, r, grad, &primal, &gap); \
             if (gap <= (T)tol * primal) {                                                        \
                 T* o = out + row * k;                                                            \
                 memset(o, 0, sizeof(T) * k);                                                     \
@@ -241,7 +313,7 @@ void pdas_polish_##SFX(const T* x, const T* dict, const T* dict_t, const T* gram
             }                                                                                    \
         }                                                                                        \
     }                                                                                            \
-} \
+}                                                                                                \
 /* The element-wise part of one proximal-gradient step on rows [lo, hi), fused in one pass     \
    (the products are torch's GEMMs on the caller's side). prod (m, k): (y D) W (thin, then       \
    u = y + b + prod) or y W (square, then u = b + prod); u = soft(u, thr) with exact zeros;      \
@@ -274,16 +346,22 @@ void prox_update_##SFX(T* z, T* y, T* t, const T* prod, const T* b, int64_t k, i
             T tr = t[r];                                                                         \
             T tn = (T)0.5 * ((T)1 + SQRT((T)1 + (T)4 * tr * tr));                               \
             if (restart) {                                                                       \
-                T a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                \
+                /* (y − u)·(u − z) in two vector accumulators (explicit: gcc's own version of a  \
+                   four-scalar unrolling reduced horizontally inside the loop). */               \
+                V_##SFX v0 = {0}, v1 = {0};                                                      \
                 int64_t j = 0;                                                                   \
-                for (; j + 4 <= k; j += 4) {                                                     \
-                    a0 += (yr[j] - u[j]) * (u[j] - zr[j]);                                       \
-                    a1 += (yr[j + 1] - u[j + 1]) * (u[j + 1] - zr[j + 1]);                       \
-                    a2 += (yr[j + 2] - u[j + 2]) * (u[j + 2] - zr[j + 2]);                       \
-                    a3 += (yr[j + 3] - u[j + 3]) * (u[j + 3] - zr[j + 3]);                       \
+                for (; j + 2 * VL_##SFX <= k; j += 2 * VL_##SFX) {                               \
+                    const VU_##SFX* yv = (const VU_##SFX*)(yr + j);                              \
+                    const VU_##SFX* uv = (const VU_##SFX*)(u + j);                               \
+                    const VU_##SFX* zv = (const VU_##SFX*)(zr + j);                              \
+                    v0 += (yv[0] - uv[0]) * (uv[0] - zv[0]);                                     \
+                    v1 += (yv[1] - uv[1]) * (uv[1] - zv[1]);                                     \
                 }                                                                                \
+                v0 += v1;                                                                        \
+                T a0 = 0;                                                                        \
+                for (int q = 0; q < VL_##SFX; ++q) a0 += v0[q];                                  \
                 for (; j < k; ++j) a0 += (yr[j] - u[j]) * (u[j] - zr[j]);                        \
-                if ((a0 + a1) + (a2 + a3) > 0) { tr = 1; tn = golden; }                          \
+                if (a0 > 0) { tr = 1; tn = golden; }                                             \
             }                                                                                    \
             const T beta = (tr - 1) / tn;                                                        \
             for (int64_t j = 0; j < k; ++j) {                                                    \
@@ -372,7 +450,7 @@ def _build():
         fn.argtypes = [ptr, i64, ptr, i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, dbl, i32, ptr, ptr, i64, ptr]
         fn.restype = None
         fn = getattr(lib, f"pdas_polish_{sfx}")
-        fn.argtypes = [ptr, ptr, ptr, ptr, ptr, i64, i64, ptr, ptr, i64, i64, dbl, dbl, dbl, i64, i64, ptr, ptr, ptr, ptr]
+        fn.argtypes = [ptr, ptr, ptr, ptr, i64, i64, ptr, ptr, i32, ptr, i64, i64, dbl, dbl, dbl, i64, i64, ptr, ptr, ptr, ptr]
         fn.restype = None
         fn = getattr(lib, f"prox_update_{sfx}")
         fn.argtypes = [ptr, ptr, ptr, ptr, ptr, i64, i32, dbl, i32, i32, i64, i64, ptr, ptr]
@@ -433,16 +511,20 @@ def _run_ranges(run, n: int, workers: int) -> None:
         list(pool.map(lambda w: run(bounds[w], bounds[w + 1], w), range(workers)))
 
 
-def pdas_polish_native(problem, z0: Tensor, rows: Tensor, tau: float, tol: float, rounds: int, out: Tensor, workers: int) -> Tensor:
+def pdas_polish_native(problem, z0: Tensor, rows: Tensor, tau: float, tol: float, rounds: int, out: Tensor, workers: int, grad0: Tensor | None = None) -> Tensor:
     """`ebm.sparse.active_set.active_set_polish`'s rounds in C, one signal at a time.
 
     Args:
         problem: the `ebm.sparse.problem.SparseProblem` (CPU, float32 or float64; its ``x``,
             ``dictionary``, ``gram`` and ``corr`` are read).
-        z0: ``(m, k)`` starting codes of the problem's rows ``rows (m,)``, any floating dtype.
+        z0: ``(m, k)`` starting codes of the problem's rows ``rows (m,)``, any floating dtype
+            (float32 is read as it is, without a float64 copy).
         tau, tol, rounds: the guess step, the acceptance ``gap ≤ tol · primal`` and the round cap.
         out: ``(n, k)`` contiguous codes in the problem's dtype; each accepted row is overwritten.
         workers: threads over equal ranges of the ``m`` signals.
+        grad0: ``(m, k)`` ``B − z0 G`` of those rows (e.g. from one batched GEMM), or None to
+            compute it per signal here. It only places the first guess (every accepted code is
+            certified by its own gap, computed in the problem's dtype), so float32 will do.
 
     Returns:
         ``accepted (m,)`` bool.
@@ -453,13 +535,19 @@ def pdas_polish_native(problem, z0: Tensor, rows: Tensor, tau: float, tol: float
     fn = _LIB[0].pdas_polish_f64 if dtype == torch.float64 else _LIB[0].pdas_polish_f32
     k, f = problem.dictionary.shape
     max_s = min(k, f)
-    x, d, d_t, gram, corr = (t.contiguous() for t in (problem.x, problem.dictionary, problem.dictionary.T, problem.gram, problem.corr))
-    z0, rows = z0.to(dtype).contiguous(), rows.contiguous()
+    x, d, gram, corr = (t.contiguous() for t in (problem.x, problem.dictionary, problem.gram, problem.corr))
+    zdtype = torch.float32 if z0.dtype == torch.float32 else dtype
+    z0, rows = z0.to(zdtype).contiguous(), rows.contiguous()
     m = z0.shape[0]
+    if grad0 is not None:
+        if grad0.shape != z0.shape:
+            raise ValueError(format_error("grad0", f"shape {tuple(z0.shape)} (that of z0)", f"shape {tuple(grad0.shape)}", "pass B − z0 G of the same rows, or None"))
+        grad0 = grad0.to(zdtype).contiguous()
     accepted = torch.zeros(m, dtype=torch.bool)
     work = torch.empty(max(workers, 1), 3 * k + f + max_s * (max_s + 2), dtype=dtype)
     iwork = torch.empty(max(workers, 1), k, dtype=torch.int64)
-    head = (x.data_ptr(), d.data_ptr(), d_t.data_ptr(), gram.data_ptr(), corr.data_ptr(), k, f, z0.data_ptr(), rows.data_ptr())
+    g0 = grad0.data_ptr() if grad0 is not None else None
+    head = (x.data_ptr(), d.data_ptr(), gram.data_ptr(), corr.data_ptr(), k, f, z0.data_ptr(), g0, int(zdtype != dtype), rows.data_ptr())
     tail = (float(problem.alpha), float(tau), float(tol), int(rounds), max_s, out.data_ptr(), accepted.view(torch.uint8).data_ptr())
 
     def run(lo: int, hi: int, w: int) -> None:

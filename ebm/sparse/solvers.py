@@ -24,8 +24,8 @@ Speed (see BENCHMARKS.md, "Sparse coding"):
 * ``polish=True`` tries, at every check from iteration ``polish_after`` on, a few active-set
   rounds with exact solves on the support (`ebm.sparse.active_set.active_set_polish`) and accepts
   a signal's code only when its duality gap meets ``tol``. A polish round costs about as much as
-  20-30 float32 iterations (10-15 in C, below), so it waits until the iterations have nearly found
-  the supports: ``polish_after`` defaults to 50 (40 for the C polish).
+  20-30 float32 iterations (5-7 in C, below), so it waits until the iterations have nearly
+  found the supports: ``polish_after`` defaults to 50 (30 for the C polish).
 * The plain call is the fast certified path: ``compute_dtype="auto"`` iterates in float32 for
   float64 ``x`` when the polish certifies the result, ``polish="auto"`` polishes whenever the gap
   criterion stops the solve, and rows the polish has not certified by ``polish_after + 100``
@@ -159,7 +159,7 @@ def fista(
             compiler and cached; the torch implementation is used where it cannot be built).
         polish_rounds: primal-dual active-set rounds per polish attempt.
         polish_after: first iteration at which the polish is tried (at the checks from then on);
-            default 40 with the C polish, else 50 (see the module docstring).
+            default 30 with the C polish, else 50 (see the module docstring).
         compile: fuse the iterations with ``torch.compile`` (static shapes, full graph; see the
             module docstring): ``True``, ``False``, or ``"auto"`` (default), which compiles on
             CPU once a configuration's eager iterations in this process would have cost as
@@ -226,9 +226,10 @@ def _proximal_gradient(
     # The C polish (one signal at a time, `ebm.sparse.native`) wherever it builds, else torch's.
     native_polish = polish and native.usable(dev, rdtype)
     if polish_after is None:
-        # A round of the C polish costs about as much as 10-15 float32 iterations, of the torch
-        # polish 20-30: the cheaper one pays off earlier (BENCHMARKS.md, "Against scikit-learn").
-        polish_after = 40 if native_polish else 50
+        # A round of the C polish costs about as much as 5-7 float32 iterations, of the torch
+        # polish 20-30: the cheaper one pays off earlier. On the scikit-learn benchmark (AVX2,
+        # one thread) 25-30 were best, 40 cost 7% more, 20 13% more (BENCHMARKS.md, "Sparse coding").
+        polish_after = 30 if native_polish else 50
     polish_after = check_int("polish_after", polish_after, minimum=0)
     if not isinstance(restart, bool):
         raise TypeError(format_error("restart", "True or False", f"{type(restart).__name__} {restart!r}", "pass restart=True or restart=False"))
@@ -354,7 +355,11 @@ def _proximal_gradient(
                 sub = stable.nonzero().squeeze(1)
                 every = sub.numel() == z.shape[0]  # skip a full-size gather when all rows are tried
                 # Accepted codes go straight into codes (in the dtype of x).
-                accept = active_set_polish(z if every else z[sub], problem, rows if every else rows[sub], tol, out=codes, rounds=polish_rounds, native=native_polish)
+                z_sub, b_sub = (z, b) if every else (z[sub], b[sub])
+                # The first guess needs B − z G: one batched GEMM pair in the iterations' dtype
+                # (as cheap as one step) instead of k-long axpys per signal in the C polish.
+                grad = _gradient(z_sub, b_sub, d_c, w, L, thin) if native_polish else None
+                accept = active_set_polish(z_sub, problem, rows if every else rows[sub], tol, out=codes, rounds=polish_rounds, native=native_polish, grad=grad)
                 polished[sub[accept]] = True
         compact = bool((done | polished).any())
         if compact:
@@ -387,6 +392,16 @@ def _proximal_gradient(
     if compile_flag == "auto" and eager_seconds > 0:
         compile_policy.record_eager(key, work, eager_seconds)
     return SparseCode(codes, n_iter, converged)
+
+
+def _gradient(z: Tensor, b: Tensor, d_c: Tensor | None, w: Tensor, L: Tensor, thin: bool) -> Tensor:
+    """``B − z G`` ``(m, k)`` from the iterations' operators: ``L (b + (z D) W)`` with ``W = −Dᵀ/L``
+    (thin), or ``L (b + z (I − G/L) − z)``; ``z, b = B/L`` ``(m, k)``."""
+    if thin:
+        g = torch.addmm(b, torch.mm(z, d_c), w)  # (m, k) (B − z G)/L
+    else:
+        g = torch.addmm(b, z, w).sub_(z)  # (m, k)
+    return g.mul_(L)
 
 
 def _check(problem, z, rows, tol, criterion, step, rdtype) -> Tensor:
