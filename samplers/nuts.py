@@ -32,8 +32,13 @@ depth-by-depth lockstep batch instead waits, at every iteration, for its deepest
 sampling iterations, mean depth 3): 26,177 leapfrog calls in lockstep against 5,190 ticks, each
 tick about 3.3 times a lockstep call's cost in Python and dispatch overhead at this size, so 1.5
 times less CPU time. Chains meet only where they must: at the end of each mass-adaptation window
-(the mass is shared) and when the run ends; until the others arrive, a chain that is there keeps
-ticking and its results are dropped.
+(the mass is shared) and when the run ends; until the others arrive, a chain that is there is
+idle: its state is saved and, in a small batch, it keeps ticking with its results dropped, while a
+large batch (≥ 512 coordinates) drops idle chains from the ticked set once an eighth of it is idle
+and rebuilds the full set at the barrier. The U-turn checkpoints are stored as in NumPyro's
+iterative build (one slot written per even leaf); a tick of ≥ 512 chains checks each level only on
+the chains that close it (half of them close 2 leaves, a quarter 4, ...), since checking every level
+of every chain made up more than half of a 10,000-chain tick's time.
 ``result.extras["leapfrog_efficiency"]`` reports the fraction of computed leapfrog steps (over
 warm-up and sampling) that a one-chain implementation would also have computed.
 
@@ -58,8 +63,8 @@ from .validation import check_generator, check_int, check_positive, check_probab
 __all__ = ["NUTS"]
 
 _COMPACT_MIN_ELEMENTS = 512
-"""Batches of at least this many coordinates (chains × event size) tick only their running chains
-once a quarter of them are idle; smaller ones are bound by per-call overhead and tick whole."""
+"""Batches of at least this many coordinates (chains × event size) drop idle chains from the ticked
+set once an eighth of the ticked rows are idle; smaller ones are bound by per-call overhead and tick whole."""
 
 _SPARSE_CHECK_MIN_CHAINS = 512
 """Ticks of at least this many chains check the U-turns level by level on the chains that close
@@ -111,11 +116,12 @@ class _Chains:
     prop (b, 2, d) and prop_e (b,): the candidate [x, score] and energy of the trajectory — once
     the iteration ends, the chain's state, from which the next iteration starts; ends (b, 2, 3, d):
     the trajectory's [earliest, latest] leaves, each [x, p, score]; leaf (b, 3, d): the last leaf
-    built; sub (b, 2, d) and sub_e (b,): the candidate of the subtree being built; rho (b, 2, d): momentum sums [trajectory, subtree]; ck (b, L, 2, d): per level, the
-    momentum at the level's first leaf and the subtree's momentum sum before it; h0, log_w,
+    built; sub (b, 2, d) and sub_e (b,): the candidate of the subtree being built; rho (b, 2, d): momentum sums [trajectory, subtree]; ck (b, L, 2, d): U-turn
+    checkpoints, slot popcount(n >> 1) written by an even leaf n of the subtree: its momentum and the
+    subtree's momentum sum before it (slot L - 1 is never read: odd leaves write there); h0, log_w,
     log_w_sub (b,); stats (b, 2): [Σ acceptance, leaves]; eps (b, 1); j (depth of the subtree being
-    built) and k (its leaves so far) (b,) long; forward, divergent, fresh (b,) bool; level (L,) and
-    pow2 (L,): the levels 1..L and their sizes 2^level.
+    built) and k (its leaves so far) (b,) long; forward, divergent, fresh (b,) bool; pop
+    (2^(L-2),) long: popcounts, shared.
     """
 
     __slots__ = ("ends", "leaf", "prop", "prop_e", "sub", "sub_e", "rho", "ck", "h0", "log_w", "log_w_sub",
