@@ -447,10 +447,13 @@ class NUTS:
                     eps_act = eps if act is None else eps[act]
                 if windows:
                     inside = warm & (t >= window_start) & (t < windows[0])
-                    x_now = c.prop[rows[inside], 0]  # (n, d)
+                    # summed over all rows with zeros elsewhere (not over the gathered rows), so that a
+                    # batch that is never compacted adds in the same order as the session-6 build
+                    inside = torch.zeros_like(ended).index_fill_(0, rows[inside], True)[:, None]
+                    x_now = torch.where(inside, c.prop[:, 0], 0.0)  # (rows, d)
                     window_sum = window_sum + x_now.sum(0)
                     window_sq = window_sq + x_now.square().sum(0)
-                    window_n += x_now.shape[0]
+                    window_n += int(inside.sum())
                 drawn = ~warm
                 if bool(drawn.any()):
                     chains, row = ids[drawn], t[drawn] - self.warmup_steps
