@@ -74,12 +74,16 @@ def moment_error(target: str, traj: torch.Tensor) -> str:
     return f"{float((draws.mean(0) - mean).abs().max()):.3f} / {float((draws.var(0) / var - 1).abs().max()):.3f}"
 
 
-def run_ebmkit(job: dict, x0: torch.Tensor, python: Path) -> tuple[float, torch.Tensor]:
+def run_ebmkit(job: dict, x0: torch.Tensor, python: Path, timeout: float | None = None) -> tuple[float, torch.Tensor] | None:
+    """ebmkit's wall time and trajectory, or None when it ran past ``timeout`` seconds."""
     with tempfile.TemporaryDirectory() as tmp:
         torch.save(x0, f"{tmp}/x0.pt")
         job = dict(job, x0=f"{tmp}/x0.pt", out=f"{tmp}/traj.pt")
-        out = subprocess.run([str(python), str(ROOT / "benchmarks/peers/ebmkit_nuts_gwg_runner.py"), json.dumps(job)],
-                             capture_output=True, text=True, check=True, cwd="/tmp")
+        try:
+            out = subprocess.run([str(python), str(ROOT / "benchmarks/peers/ebmkit_nuts_gwg_runner.py"), json.dumps(job)],
+                                 capture_output=True, text=True, check=True, cwd="/tmp", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
         seconds = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
         return seconds, torch.load(f"{tmp}/traj.pt")
 
@@ -97,7 +101,9 @@ def main() -> None:
     ap.add_argument("--no-ablation", action="store_true", help="skip the 'no mass adaptation' row")
     ap.add_argument("--targets", nargs="+", default=["gauss10", "banana"], choices=["gauss10", "banana"])
     ap.add_argument("--no-gwg", action="store_true", help="skip the Gibbs-with-gradients table")
-    ap.add_argument("--ebmkit", type=Path, default=ROOT / ".venv-ebmkit/bin/python")
+    ap.add_argument("--ebmkit", type=Path, default=ROOT / ".venv-ebmkit/bin/python",
+                    help="ebmkit's interpreter (a git worktree has no .venv-ebmkit: pass the main checkout's)")
+    ap.add_argument("--ebmkit-timeout", type=float, default=None, help="seconds before ebmkit's NUTS run is abandoned (its row then reads 'timed out')")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     have_peer = args.ebmkit.exists()
@@ -121,16 +127,20 @@ def main() -> None:
                     r = sampler.run(energy, x0, args.steps, generator=g)
                     seconds = time.perf_counter() - t
                     rows.append((name, seconds, r.trajectory))
+                peer_rate = None
                 if have_peer:
-                    seconds, traj = run_ebmkit({"sampler": "nuts", "target": target, "warmup": args.warmup, "steps": args.steps, "threads": args.threads, "seed": seed}, x0, args.ebmkit)
-                    rows.append(("ebmkit NUTS", seconds, traj))
-                peer_rate = min_ess(rows[-1][2]) / rows[-1][1] if have_peer else None
+                    peer = run_ebmkit({"sampler": "nuts", "target": target, "warmup": args.warmup, "steps": args.steps, "threads": args.threads, "seed": seed}, x0, args.ebmkit, args.ebmkit_timeout)
+                    if peer is None:
+                        print(f"| {target} | {chains} | ebmkit NUTS | {seed} | timed out (> {args.ebmkit_timeout:.0f} s) | - | - | - | - |", flush=True)
+                    else:
+                        rows.append(("ebmkit NUTS", *peer))
+                        peer_rate = min_ess(peer[1]) / peer[0]
                 for name, seconds, traj in rows:
                     ess = min_ess(traj)
                     rates.setdefault(name, []).append(ess / seconds)
                     ratio = f"{ess / seconds / peer_rate:.2f}x" if peer_rate else "-"
                     print(f"| {target} | {chains} | {name} | {seed} | {seconds:.2f} | {ess:.0f} | {ess / seconds:.1f} | {ratio} | {moment_error(target, traj)} |", flush=True)
-            peer = statistics.median(rates["ebmkit NUTS"]) if have_peer else None
+            peer = statistics.median(rates["ebmkit NUTS"]) if rates.get("ebmkit NUTS") else None
             for name, values in rates.items():
                 med = statistics.median(values)
                 summary.append(f"| {target} | {chains} | {name} | {med:.1f} | {f'{med / peer:.2f}x' if peer else '-'} |")

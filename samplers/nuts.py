@@ -32,8 +32,13 @@ depth-by-depth lockstep batch instead waits, at every iteration, for its deepest
 sampling iterations, mean depth 3): 26,177 leapfrog calls in lockstep against 5,190 ticks, each
 tick about 3.3 times a lockstep call's cost in Python and dispatch overhead at this size, so 1.5
 times less CPU time. Chains meet only where they must: at the end of each mass-adaptation window
-(the mass is shared) and when the run ends; until the others arrive, a chain that is there keeps
-ticking and its results are dropped.
+(the mass is shared) and when the run ends; until the others arrive, a chain that is there is
+idle: its state is saved and, in a small batch, it keeps ticking with its results dropped, while a
+large batch (≥ 512 coordinates) drops idle chains from the ticked set once an eighth of it is idle
+and rebuilds the full set at the barrier. The U-turn checkpoints are stored as in NumPyro's
+iterative build (one slot written per even leaf); a tick of ≥ 512 chains checks each level only on
+the chains that close it (half of them close 2 leaves, a quarter 4, ...), since checking every level
+of every chain made up more than half of a 10,000-chain tick's time.
 ``result.extras["leapfrog_efficiency"]`` reports the fraction of computed leapfrog steps (over
 warm-up and sampling) that a one-chain implementation would also have computed.
 
@@ -58,8 +63,13 @@ from .validation import check_generator, check_int, check_positive, check_probab
 __all__ = ["NUTS"]
 
 _COMPACT_MIN_ELEMENTS = 512
-"""Batches of at least this many coordinates (chains × event size) tick only their running chains
-once a quarter of them are idle; smaller ones are bound by per-call overhead and tick whole."""
+"""Batches of at least this many coordinates (chains × event size) drop idle chains from the ticked
+set once an eighth of the ticked rows are idle; smaller ones are bound by per-call overhead and tick whole."""
+
+_SPARSE_CHECK_MIN_CHAINS = 512
+"""Ticks of at least this many chains check the U-turns level by level on the chains that close
+each level (gathered); smaller ones check every level of every chain in one batched call (on this
+project's 2-core Xeon the two break even between 300 and 1,000 banana chains)."""
 
 DIVERGENCE_THRESHOLD = 1000.0
 """An energy error H − H₀ above this ends a trajectory as a divergent transition (Stan's value)."""
@@ -89,6 +99,16 @@ class _ChainwiseDualAveraging(DualAveraging):
         self.t = torch.zeros_like(self.h)
 
 
+def _popcounts(levels: int, device) -> torch.Tensor:
+    """(2^(levels-2),) long: the number of set bits of 0, 1, 2, ... (the checkpoint slot of leaf n is
+    ``popcount(n >> 1)``, and a subtree has at most 2^(levels-1) leaves)."""
+    n = torch.arange(1 << max(levels - 2, 0), device=device)
+    count = torch.zeros_like(n)
+    for bit in range(max(levels - 2, 0)):
+        count += (n >> bit) & 1
+    return count
+
+
 class _Chains:
     """Where every chain stands in its own NUTS iteration: batch-first tensors, ``b`` chains of ``d``
     coordinates, ``L`` tree levels. Pairs and triples are packed so one ``where`` moves them all.
@@ -96,15 +116,16 @@ class _Chains:
     prop (b, 2, d) and prop_e (b,): the candidate [x, score] and energy of the trajectory — once
     the iteration ends, the chain's state, from which the next iteration starts; ends (b, 2, 3, d):
     the trajectory's [earliest, latest] leaves, each [x, p, score]; leaf (b, 3, d): the last leaf
-    built; sub (b, 2, d) and sub_e (b,): the candidate of the subtree being built; rho (b, 2, d): momentum sums [trajectory, subtree]; ck (b, L, 2, d): per level, the
-    momentum at the level's first leaf and the subtree's momentum sum before it; h0, log_w,
+    built; sub (b, 2, d) and sub_e (b,): the candidate of the subtree being built; rho (b, 2, d): momentum sums [trajectory, subtree]; ck (b, L, 2, d): U-turn
+    checkpoints, slot popcount(n >> 1) written by an even leaf n of the subtree: its momentum and the
+    subtree's momentum sum before it (slot L - 1 is never read: odd leaves write there); h0, log_w,
     log_w_sub (b,); stats (b, 2): [Σ acceptance, leaves]; eps (b, 1); j (depth of the subtree being
-    built) and k (its leaves so far) (b,) long; forward, divergent, fresh (b,) bool; level (L,) and
-    pow2 (L,): the levels 1..L and their sizes 2^level.
+    built) and k (its leaves so far) (b,) long; forward, divergent, fresh (b,) bool; pop
+    (2^(L-2),) long: popcounts, shared.
     """
 
     __slots__ = ("ends", "leaf", "prop", "prop_e", "sub", "sub_e", "rho", "ck", "h0", "log_w", "log_w_sub",
-                 "stats", "eps", "j", "k", "forward", "divergent", "fresh", "level", "pow2")
+                 "stats", "eps", "j", "k", "forward", "divergent", "fresh", "pop")
 
     def __init__(self, x, e, s, eps, levels: int):
         b, d = x.shape
@@ -118,8 +139,7 @@ class _Chains:
         self.j = torch.zeros(b, dtype=torch.long, device=x.device)
         self.k = torch.zeros(b, dtype=torch.long, device=x.device)
         self.forward, self.divergent, self.fresh = flags(), flags(), ~flags()
-        self.level = torch.arange(1, levels + 1, device=x.device)  # (L,) levels 1..L: sub-subtrees of 2^level leaves
-        self.pow2 = 2**self.level
+        self.pop = _popcounts(levels, x.device)
 
     _PER_CHAIN = ("ends", "leaf", "prop", "prop_e", "sub", "sub_e", "rho", "ck", "h0", "log_w", "log_w_sub", "stats", "eps",
                   "j", "k", "forward", "divergent", "fresh")
@@ -129,7 +149,7 @@ class _Chains:
         part = object.__new__(_Chains)
         for key in self._PER_CHAIN:
             setattr(part, key, getattr(self, key)[idx])
-        part.level, part.pow2 = self.level, self.pow2
+        part.pop = self.pop
         return part
 
     def put(self, idx: torch.Tensor, part: _Chains) -> None:
@@ -239,28 +259,43 @@ class NUTS:
         take = u[:, 1].log() < delta - log_w_sub_new  # uniform progressive sampling inside the subtree
         c.sub = torch.where(take[:, None, None], torch.stack((x, s), 1), c.sub)
         c.sub_e = torch.where(take, e, c.sub_e)
-        # -- U-turn checks of every sub-subtree (2, 4, ..., 2^j leaves) that ends at this leaf; levels
-        # above the deepest subtree being built never close, so only levels 1..top are touched.
-        k = c.k + 1
-        top = int(c.j.max())
-        if top:
-            pow2 = c.pow2[:top]
-            opens = ((c.k[:, None] % pow2) == 0)[:, :, None, None]  # (b, top): this leaf opens a level
-            ck = torch.where(opens, torch.stack((p, rho_sub), 1)[:, None], c.ck[:, :top])  # (b, top, 2, d)
-            c.ck[:, :top] = ck
-            closes = ((k[:, None] % pow2) == 0) & (c.level[:top] <= c.j[:, None])  # (b, top)
-            q = (rho_sub[:, None] + p[:, None] - ck[:, :, 1]) * inv_m  # (b, top, d): each level's momentum sum, scaled
-            ends_p = torch.stack((ck[:, :, 0], p[:, None].expand_as(q)), 2)  # (b, top, 2, d)
-            turned = (((q[:, :, None] * ends_p).sum(-1) <= 0).any(-1) & closes).any(1)
-        else:
+        # -- U-turn checks of every sub-subtree (2, 4, ..., 2^j leaves) that ends at this leaf, with
+        # checkpoints stored as in NumPyro's iterative build (Phan, Pradhan & Jankowiak 2019,
+        # arXiv:1912.11554): leaf n (0-based, within the subtree) writes, when n is even, the momentum
+        # and the momentum sum before it into slot popcount(n >> 1); when n is odd it closes the
+        # sub-subtrees of 2, 4, ..., 2^m leaves (m = trailing ones of n), whose checkpoints are the
+        # slots popcount(n >> 1), popcount(n >> 1) - 1, ... Only the chains that close a level are
+        # checked (about half of them for 2 leaves, a quarter for 4, ...).
+        n = c.k
+        odd = (n & 1).bool()
+        slot = c.pop[n >> 1]  # (b,)
+        c.ck[torch.arange(b, device=dev), slot.masked_fill(odd, c.ck.shape[1] - 1)] = torch.stack((p, rho_sub), 1)  # odd leaves write the spare slot
+        k = n + 1
+        lsb = k & -k  # 2^m: the largest sub-subtree that closes here
+        if b >= _SPARSE_CHECK_MIN_CHAINS:  # gather the closing chains level by level
             turned = torch.zeros_like(divergent)
+            rows, level = (lsb >= 2).nonzero().flatten(), 1
+            while rows.numel():
+                ck = c.ck[rows, slot[rows] - (level - 1)]  # (r, 2, d): [momentum at the level's first leaf, sum before it]
+                q = (rho_sub[rows] + p[rows] - ck[:, 1]) * inv_m  # (r, d): the level's momentum sum, scaled
+                hit = ((q * ck[:, 0]).sum(-1) <= 0) | ((q * p[rows]).sum(-1) <= 0)
+                turned[rows[hit]] = True
+                level += 1
+                rows = rows[lsb[rows] >= (1 << level)]
+        else:  # few chains: one batched check of every level that closes somewhere (fewer calls)
+            top = int(lsb.max()).bit_length() - 1
+            lv = torch.arange(top, device=dev)  # (top,): levels 1..top
+            ck = c.ck[torch.arange(b, device=dev)[:, None], (slot[:, None] - lv).clamp(min=0)]  # (b, top, 2, d)
+            q = (rho_sub[:, None] + p[:, None] - ck[:, :, 1]) * inv_m  # (b, top, d)
+            hit = ((q * ck[:, :, 0]).sum(-1) <= 0) | ((q * p[:, None]).sum(-1) <= 0)  # (b, top)
+            turned = (hit & (lsb[:, None] >= (2 << lv))).any(1)
         rho_sub = rho_sub + p
         stop = divergent | turned  # the subtree is discarded (Stan)
         c.stats = c.stats + torch.stack((delta.clamp(max=0).exp(), torch.ones_like(delta)), 1)
         c.divergent = c.divergent | divergent
         leaf = torch.stack((x, p, s), 1)
         # -- a completed subtree joins the trajectory
-        complete = ~stop & (k == 2**c.j)
+        complete = ~stop & ((k >> c.j) == 1)  # k == 2^j (k <= 2^j always)
         take_sub = complete & (u[:, 2].log() < log_w_sub_new - c.log_w)  # biased progressive sampling
         c.prop = torch.where(take_sub[:, None, None], c.sub, c.prop)
         c.prop_e = torch.where(take_sub, c.sub_e, c.prop_e)
@@ -368,61 +403,74 @@ class NUTS:
             c = _Chains(x, e, s, eps, levels)
             it = torch.zeros(batch, dtype=torch.long, device=dev)  # iterations each chain has finished
             # Chains meet at barriers, the ends of the mass windows (the mass is shared). A chain
-            # that has reached one, or has finished, is idle: it keeps ticking (cheaper than
-            # gathering the others) but its results are dropped, and it resumes from its saved state.
+            # that has reached one, or has finished, is idle: its state is saved and its results are
+            # dropped. A small batch keeps ticking it (cheaper than gathering the others); a large
+            # one drops idle chains from the ticked set `act` (row r of `c` is chain act[r]) once an
+            # eighth of the rows are idle, and resumes every chain from its saved state at a barrier.
             waiting = torch.zeros(batch, dtype=torch.bool, device=dev)
             done = torch.zeros(batch, dtype=torch.bool, device=dev)
-            saved = {"prop": c.prop, "prop_e": c.prop_e}
-            all_chains = torch.arange(batch, device=dev)
+            saved = {"prop": c.prop.clone(), "prop_e": c.prop_e.clone()}
+            compact = batch * x.shape[1] >= _COMPACT_MIN_ELEMENTS
+            act, eps_act = None, eps  # None: every chain, row r is chain r
             while True:
+                ended, depth, acc, nl, div = self._tick(fn, c, eps_act, inv_m, sqrt_m, generator)  # per row
                 idle = waiting | done
-                # A large batch whose chains are mostly idle ticks the others alone: at this size the
-                # arithmetic, not the per-call overhead, is the cost (small batches tick whole).
-                n_idle = int(idle.sum()) if batch * x.shape[1] >= _COMPACT_MIN_ELEMENTS else 0
-                if 4 * n_idle > batch:
-                    idx = (~idle).nonzero().flatten()
-                    part = c.take(idx)
-                    out = self._tick(fn, part, eps[idx], inv_m, sqrt_m, generator)
-                    c.put(idx, part)
-                    ended, depth, acc, nl, div = (torch.zeros(batch, dtype=v.dtype, device=dev).index_copy(0, idx, v) for v in out)
-                    computed += idx.numel()
+                idle_rows = idle if act is None else idle[act]
+                ended = ended & ~idle_rows
+                if compact:
+                    n_idle = int(idle_rows.sum())
+                    if 8 * n_idle > idle_rows.shape[0]:  # drop the idle rows (their state is saved)
+                        keep = (~idle_rows).nonzero().flatten()
+                        ended, depth, acc, nl, div = ended[keep], depth[keep], acc[keep], nl[keep], div[keep]
+                        c = c.take(keep)
+                        act = keep if act is None else act[keep]
+                        eps_act = eps[act]
+                    computed += idle_rows.shape[0]
                 else:
-                    ended, depth, acc, nl, div = self._tick(fn, c, eps, inv_m, sqrt_m, generator)
                     computed += batch
-                ended = ended & ~idle
-                if not bool(ended.any()):
+                rows = ended.nonzero().flatten()  # rows whose iteration ended
+                if not rows.numel():
                     continue
-                t = it  # the iteration each ended chain has just finished
-                it = it + ended
-                needed += float(nl[ended].sum())
-                warm = ended & (t < self.warmup_steps)
+                ids = rows if act is None else act[rows]  # their chains
+                t = it[ids]  # the iteration each has just finished
+                it[ids] = t + 1
+                nl, acc, div, depth = nl[rows], acc[rows], div[rows], depth[rows]
+                needed += float(nl.sum())
+                warm = t < self.warmup_steps
                 if adapt is not None and bool(warm.any()):
-                    adapt.update(acc.clamp(min=1e-300).log(), warm)
+                    wid = ids[warm]
+                    mask = torch.zeros(batch, dtype=torch.bool, device=dev).index_fill_(0, wid, True)
+                    log_acc = torch.zeros(batch, dtype=dt, device=dev).index_copy_(0, wid, acc[warm].clamp(min=1e-300).log())
+                    adapt.update(log_acc, mask)
                     # A chain past its warm-up samples with its averaged ε̄ (frozen: it gets no updates).
                     eps = torch.where((it >= self.warmup_steps)[:, None], adapt.final(), adapt.eps)
+                    eps_act = eps if act is None else eps[act]
                 if windows:
-                    inside = (warm & (t >= window_start) & (t < windows[0]))[:, None]
-                    x_now = torch.where(inside, c.prop[:, 0], 0.0)
+                    inside = warm & (t >= window_start) & (t < windows[0])
+                    # summed over all rows with zeros elsewhere (not over the gathered rows), so that a
+                    # batch that is never compacted adds in the same order as the session-6 build
+                    inside = torch.zeros_like(ended).index_fill_(0, rows[inside], True)[:, None]
+                    x_now = torch.where(inside, c.prop[:, 0], 0.0)  # (rows, d)
                     window_sum = window_sum + x_now.sum(0)
                     window_sq = window_sq + x_now.square().sum(0)
                     window_n += int(inside.sum())
-                drawn = ended & (t >= self.warmup_steps)
+                drawn = ~warm
                 if bool(drawn.any()):
-                    chains = all_chains[drawn]
-                    row = t[chains] - self.warmup_steps
-                    depths[row, chains] = depth[chains]
-                    n_div += drawn & div
-                    accept_total += torch.where(drawn, acc, 0.0)
-                    leapfrogs += torch.where(drawn, nl, 0.0)
+                    chains, row = ids[drawn], t[drawn] - self.warmup_steps
+                    depths[row, chains] = depth[drawn]
+                    n_div[chains] += div[drawn].long()
+                    accept_total[chains] += acc[drawn]
+                    leapfrogs[chains] += nl[drawn]
                     if traj is not None:
                         kept = (row + 1) % thin == 0
-                        traj[(row[kept] + 1) // thin - 1, chains[kept]] = c.prop[chains[kept], 0].view(-1, *event)
-                newly_idle = ended & ((it >= total) | ((it == windows[0]) if windows else False))
-                if bool(newly_idle.any()):
+                        traj[(row[kept] + 1) // thin - 1, chains[kept]] = c.prop[rows[drawn][kept], 0].view(-1, *event)
+                finished = t + 1 >= total
+                stopping = finished | ((t + 1 == windows[0]) if windows else False)
+                if bool(stopping.any()):
                     for key, v in saved.items():
-                        saved[key] = torch.where(newly_idle.view(-1, *([1] * (v.dim() - 1))), getattr(c, key), v)
-                    done |= ended & (it >= total)
-                    waiting |= newly_idle & (it < total)
+                        v[ids[stopping]] = getattr(c, key)[rows[stopping]]
+                    done[ids[stopping & finished]] = True
+                    waiting[ids[stopping & ~finished]] = True
                 if windows and bool(waiting.all()):  # every chain is at the window's end: a new mass
                     var = window_sq / window_n - (window_sum / window_n).square()
                     var = (window_n / (window_n + 5.0)) * var + 1e-3 * (5.0 / (window_n + 5.0))  # Stan's shrinkage
@@ -432,10 +480,9 @@ class NUTS:
                     if adapt is not None:
                         adapt.restart(adapt.eps)
                         eps = adapt.eps
-                    for key, v in saved.items():  # resume every chain from its saved state
-                        setattr(c, key, v)
-                    c.fresh = torch.ones_like(waiting)
-                    c.k = torch.zeros_like(c.k)
+                    # every chain resumes from its saved state and starts a new iteration
+                    c = _Chains(saved["prop"][:, 0], saved["prop_e"].clone(), saved["prop"][:, 1], eps, levels)
+                    act, eps_act = None, eps
                     waiting = torch.zeros_like(waiting)
                 if bool(done.all()):
                     break

@@ -90,3 +90,42 @@ def test_bad_input_gets_a_clear_error(call, exc, fragment):
     with pytest.raises(exc, match=fragment) as info:
         call()
     assert "Fix:" in str(info.value)
+
+
+def test_checkpoint_slots_hold_each_closing_levels_first_leaf():
+    # Enumerate every leaf of subtrees up to 2^9 leaves: leaf n (even) writes slot popcount(n >> 1);
+    # leaf n (odd) closes the sub-subtrees of 2, 4, ..., 2^m leaves (m = trailing ones of n) and reads
+    # slot popcount(n >> 1) - (level - 1), which must still hold that level's first leaf n + 1 - 2^level.
+    from samplers.nuts import _popcounts
+
+    pop = _popcounts(10, "cpu").tolist()
+    for depth in range(10):
+        slots = {}
+        for n in range(2**depth):
+            if n % 2 == 0:
+                slots[pop[n >> 1]] = n
+                continue
+            level = 1
+            while (n + 1) % 2**level == 0:
+                assert slots[pop[n >> 1] - (level - 1)] == n + 1 - 2**level
+                level += 1
+        assert max(slots, default=0) <= max(depth - 1, 0)  # depth <= L - 1: slot L - 1 stays spare
+
+
+def test_gathered_and_batched_uturn_checks_agree_exactly(generator, monkeypatch):
+    # Large ticks check U-turns level by level on gathered chains, small ones all levels at once:
+    # the same checks, so the same random stream gives the same draws bit for bit.
+    import samplers.nuts as nuts
+
+    def banana(x):
+        return x[:, 0].square() / 2 + (x[:, 1] - x[:, 0].square() + 1).square() * 2
+
+    x0 = torch.randn(600, 2, generator=generator, dtype=torch.float64)
+    runs = []
+    for threshold in (1, 10**9):
+        monkeypatch.setattr(nuts, "_SPARSE_CHECK_MIN_CHAINS", threshold)
+        g = torch.Generator().manual_seed(3)
+        runs.append(NUTS(0.05, warmup_steps=0, max_tree_depth=7, thin=1).run(banana, x0, 15, generator=g))
+    assert torch.equal(runs[0].trajectory, runs[1].trajectory)
+    assert torch.equal(runs[0].extras["tree_depth"], runs[1].extras["tree_depth"])
+    assert float(runs[0].extras["tree_depth"].float().mean()) > 4  # deep trees: many levels close
