@@ -217,6 +217,28 @@ else:
     UnfuseFullBiasAddmm = None
 
 
+def _vector_width_option() -> dict:
+    """``{"cpp.simdlen": w}`` with the vector width inductor would pick anyway, or ``{}``.
+
+    Inductor's on-disk cache keys a compiled graph by its config, not by the CPU capability ATen
+    runs with (``ATEN_CPU_CAPABILITY``), so a graph generated in a process limited to AVX2 was loaded
+    by a later AVX-512 process sharing the cache (and the other way round) — measured here:
+    ``fista(..., compile=True)`` on a 60-signal problem then crashed with heap corruption, or
+    returned NaN codes. Naming the width it picks puts the capability in the cache key; the code
+    generated is the same. Left alone when the user set ``simdlen`` or the pick is unavailable.
+    """
+    try:
+        import torch._inductor.config as inductor_config
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+        if inductor_config.cpp.simdlen is not None:
+            return {}
+        width = pick_vec_isa().bit_width()
+    except Exception:  # noqa: BLE001 - an optional refinement of the cache key, never a failure
+        return {}
+    return {"cpp.simdlen": width} if width else {}
+
+
 def compile_step(fn, *, options: dict | None = None, on_failure=None, unfuse_full_bias: bool = True):
     """Compile ``fn`` (fullgraph, static shapes) into a callable that reports compile failures clearly.
 
@@ -229,7 +251,7 @@ def compile_step(fn, *, options: dict | None = None, on_failure=None, unfuse_ful
     then and on every later call (the step is a pure function: nothing ran before the failure).
     """
     fresh = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    options = dict(options or {})
+    options = {**_vector_width_option(), **(options or {})}
     if unfuse_full_bias and UnfuseFullBiasAddmm is not None:
         options.setdefault("post_grad_custom_post_pass", UnfuseFullBiasAddmm())
     kwargs = {"options": options} if options else {}

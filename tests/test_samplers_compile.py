@@ -459,3 +459,23 @@ def test_compiled_samplers_run_an_ebm_energy(make):
     x0 = torch.randn(200, 2, generator=torch.Generator().manual_seed(1))
     r = make().run(Gaussian(torch.zeros(2), COV), x0, 50, generator=torch.Generator().manual_seed(0))
     assert bool(torch.isfinite(r.x).all())
+
+
+def test_compiled_steps_key_inductors_cache_by_the_vector_width(monkeypatch):
+    """Inductor's disk cache does not key graphs by ATEN_CPU_CAPABILITY: an AVX2 process's graph loaded
+    by an AVX-512 process crashed (fista(compile=True), shared cache). compile_step names the width."""
+    import torch._inductor.config as inductor_config
+    from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+    from samplers.compilation import compile_step
+
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: seen.append(kw.get("options", {})) or fn)
+    compile_step(lambda x: x + 1)
+    width = pick_vec_isa().bit_width()
+    assert seen[-1].get("cpp.simdlen") == (width or None)
+    monkeypatch.setattr(inductor_config.cpp, "simdlen", 256)  # a user's own choice is left alone
+    compile_step(lambda x: x + 1)
+    assert "cpp.simdlen" not in seen[-1]
+    compile_step(lambda x: x + 1, options={"cpp.enable_tiling_heuristics": False})
+    assert seen[-1]["cpp.enable_tiling_heuristics"] is False and "cpp.simdlen" not in seen[-1]
