@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ebm._validation import check_tensor, format_error
 from ebm.energy import Energy
 
-__all__ = ["check_batch", "check_energy", "check_continuous_data", "check_binary_data", "flip_energy_deltas", "as_flat", "frozen"]
+__all__ = ["check_batch", "check_energy", "check_continuous_data", "check_binary_data", "flip_energy_deltas", "as_flat", "frozen", "trained_encoder"]
 
 
 def check_batch(name: str, x: Tensor, *, min_batch: int = 1, why: str = "") -> Tensor:
@@ -161,3 +161,10 @@ def frozen(module: nn.Module):
     finally:
         for p in params:
             p.requires_grad_(True)
+
+
+def trained_encoder(model: nn.Module) -> nn.Module:
+    """The encoder a joint-embedding objective trains: ``model.f`` for a JointEmbeddingEnergy, else the model itself."""
+    from ebm.energies.joint import JointEmbeddingEnergy  # the energies import the objectives' modules
+
+    return model.f if isinstance(model, JointEmbeddingEnergy) else model

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from ebm._validation import check_energy_input, check_generator, check_int, check_nonnegative, check_positive, check_probability, format_error
 from ebm.distributed import gather
-from ebm.objectives._common import check_batch
+from ebm.objectives._common import check_batch, trained_encoder
 from ebm.objectives._pairs import check_embeddings, check_pair
 from ebm.registry import register_objective
 
@@ -184,11 +184,7 @@ class EBCLR(nn.Module):
         return con + self.generative_weight * ebclr_generative_term(z_a, z_b, z_neg, self.temperature, self.l2_weight)
 
     # ---------------------------------------------------------------- the training step
-    @staticmethod
-    def encoder_of(model: nn.Module) -> nn.Module:
-        from ebm.energies.joint import JointEmbeddingEnergy
-
-        return model.f if isinstance(model, JointEmbeddingEnergy) else model
+    encoder_of = staticmethod(trained_encoder)  # model.f of a JointEmbeddingEnergy, else the model
 
     def online(self, model: nn.Module) -> nn.Module:
         f = self.encoder_of(model)

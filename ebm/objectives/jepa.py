@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ebm._validation import check_energy_input, check_int, check_nonnegative, energy_reference_tensor, format_error
 from ebm.distributed import gather
-from ebm.objectives._common import check_batch
+from ebm.objectives._common import check_batch, trained_encoder
 from ebm.objectives._pairs import check_pair, registry_pair
 from ebm.objectives.momentum import EMATarget
 from ebm.objectives.vicreg import covariance_term, variance_term
@@ -229,12 +229,7 @@ class JEPA(nn.Module):
         self.loss = JEPALoss() if loss is None else loss
         self.augment = augment
 
-    @staticmethod
-    def encoder_of(model: nn.Module) -> nn.Module:
-        """The trained encoder: ``model.f`` for a JointEmbeddingEnergy, else the model itself."""
-        from ebm.energies.joint import JointEmbeddingEnergy
-
-        return model.f if isinstance(model, JointEmbeddingEnergy) else model
+    encoder_of = staticmethod(trained_encoder)  # model.f of a JointEmbeddingEnergy, else the model
 
     def data_event_shape(self, model: nn.Module):
         return getattr(model, "x_event_shape", None) or self.event_shape

@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ebm._validation import check_choice, format_error
+from ebm.objectives._common import trained_encoder
 from ebm.objectives.byol import BYOL, SimSiam
 from ebm.objectives.data2vec import Data2Vec
 from ebm.objectives.dino import DINO
@@ -83,12 +84,7 @@ class TwoViewObjective(nn.Module):
         self.predictor = predictor
         self.target = target
 
-    @staticmethod
-    def encoder_of(model: nn.Module) -> nn.Module:
-        """The trained encoder: ``model.f`` for a JointEmbeddingEnergy, else the model itself."""
-        from ebm.energies.joint import JointEmbeddingEnergy
-
-        return model.f if isinstance(model, JointEmbeddingEnergy) else model
+    encoder_of = staticmethod(trained_encoder)  # model.f of a JointEmbeddingEnergy, else the model
 
     def online(self, model: nn.Module) -> nn.Module:
         """``head ∘ f`` as one module (the network an EMATarget follows)."""
