@@ -6,6 +6,7 @@ from helpers import sparse_problem
 
 from ebm.sparse import duality_gap, fista, ista, native, objective
 from ebm.sparse.active_set import support_solve
+import samplers.native as samplers_native
 
 needs_kernel = pytest.mark.skipif(not native.available(), reason="no C compiler to build the native support solver")
 
@@ -76,7 +77,7 @@ def test_available_is_false_without_a_compiler(monkeypatch, tmp_path):
     monkeypatch.setattr(native, "_LIB", [])
     monkeypatch.setenv("EBM_PLAYGROUND_CACHE", str(tmp_path))
     monkeypatch.setenv("CC", "no-such-compiler-xyz")
-    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    monkeypatch.setattr(samplers_native.shutil, "which", lambda name: None)
     assert native.available() is False
     with pytest.raises(RuntimeError, match="not available"):
         native.support_solve_native(*([None] * 12), workers=1)

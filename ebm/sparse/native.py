@@ -40,11 +40,11 @@ Cholesky in rank-4 panels (2.6 against 3.4 µs for a 36-atom support). Where gcc
 vectorisation went wrong (it turned blocked loops into gathers, or reduced a four-way unrolled
 dot product horizontally inside the loop), the kernels use GCC/clang 32-byte vector types.
 
-The source is compiled once per machine with the system C compiler (``cc``, ``-O3 -march=native``,
-or the ``-march`` in ``$EBM_NATIVE_MARCH``, e.g. ``x86-64-v3`` for AVX2) into a cache directory
-(``$EBM_PLAYGROUND_CACHE``, default ``~/.cache/ebm-playground``), keyed by the source, the
-compiler, the CPU and the ``-march``, and loaded with ``ctypes``, which releases the GIL during a
-call, so worker threads take disjoint signal ranges in parallel. float64 and float32 on CPU.
+The source is compiled once per machine by `samplers.native.build_shared_library` (the system C
+compiler, ``-O3 -march=native`` or the ``-march`` in ``$EBM_NATIVE_MARCH``, e.g. ``x86-64-v3`` for
+AVX2, into a cache directory keyed by the source, the compiler, the CPU and the ``-march``) and
+loaded with ``ctypes``, which releases the GIL during a call, so worker threads take disjoint
+signal ranges in parallel. float64 and float32 on CPU.
 `available` says whether it could be built; when it cannot, the callers use the torch
 implementation (same algorithm).
 """
@@ -52,18 +52,14 @@ implementation (same algorithm).
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from ebm._validation import format_error
+from samplers.native import build_shared_library, target_march  # noqa: F401  (target_march re-exported)
 
 __all__ = ["available", "pdas_polish_native", "prox_steps_native", "support_solve_native", "usable"]
 
@@ -386,62 +382,15 @@ _LIB_PATH: list = []
 BLOCK_ROWS = 256  # rows per block of `prox_steps_native`
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("EBM_PLAYGROUND_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ebm-playground")
-    return Path(root)
-
-
-def _cpu_id() -> str:
-    # -march=native code must not be loaded on another CPU that shares the cache directory.
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line for line in f if line.startswith("flags")), platform.processor())
-    except OSError:
-        return platform.processor() + platform.machine()
-
-
-def target_march() -> str:
-    """The ``-march`` the kernels are built for: ``$EBM_NATIVE_MARCH``, default ``native`` (the running CPU).
-
-    ``EBM_NATIVE_MARCH=x86-64-v3`` builds for AVX2 (Haswell and later, AMD Zen), e.g. to measure
-    on an AVX-512 machine what an AVX2 one gets (``benchmarks/sparse_vs_sklearn.py --isa avx2``);
-    the build cache is keyed on it.
-    """
-    march = os.environ.get("EBM_NATIVE_MARCH", "native").strip() or "native"
-    if not all(c.isalnum() or c in "-_.+" for c in march):
-        raise ValueError(format_error("EBM_NATIVE_MARCH", "a -march value such as native or x86-64-v3", repr(march), "unset it, or set one word such as x86-64-v3"))
-    return march
-
-
 def library_path() -> Path | None:
     """Where the built kernels live (None when they could not be built), e.g. to inspect them with objdump."""
     return _LIB_PATH[0] if available() and _LIB_PATH else None
 
 
 def _build():
-    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
-    if compiler is None:
+    lib_path = build_shared_library("support_solve", _SOURCE)
+    if lib_path is None:
         return None
-    march = target_march()
-    key = hashlib.sha256("\0".join((_SOURCE, compiler, _cpu_id(), platform.system(), march)).encode()).hexdigest()[:16]
-    suffix = ".dylib" if platform.system() == "Darwin" else ".so"
-    lib_path = _cache_dir() / f"support_solve_{key}{suffix}"
-    if not lib_path.exists():
-        lib_path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            src = Path(tmp) / "support_solve.c"
-            src.write_text(_SOURCE)
-            built = Path(tmp) / f"lib{suffix}"
-            arch = [f"-march={march}"]
-            if march == "native" and " avx512f" in _cpu_id():
-                # gcc's default for these CPUs is 256-bit vectors; 512 measured a few per cent faster.
-                arch.append("-mprefer-vector-width=512")
-            cmd = [compiler, "-O3", *arch, "-fPIC", "-shared", "-o", str(built), str(src), "-lm"]
-            if subprocess.run(cmd, capture_output=True, check=False).returncode != 0:
-                cmd = [c for c in cmd if c not in arch]  # e.g. a compiler that does not know this CPU
-                if subprocess.run(cmd, capture_output=True, check=False).returncode != 0:
-                    return None
-            os.replace(built, lib_path)  # atomic: a concurrent builder never sees half a library
     lib = ctypes.CDLL(str(lib_path))
     _LIB_PATH[:] = [lib_path]
     ptr, i64, dbl, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_int
