@@ -2,9 +2,11 @@
 
 import contextlib
 import datetime
+import math
 import socket
 
 import torch
+from scipy import stats
 
 from ebm.energies import BernoulliRBM
 
@@ -102,3 +104,38 @@ def run_gloo_ranks(worker, out_dir, world: int = 2, timeout: float = 120.0) -> d
     assert not hung, f"DDP workers did not finish within {timeout:.0f} s: {hung}"
     assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
     return {r: torch.load(f"{out_dir}/rank{r}.pt", weights_only=True) for r in range(world)}
+
+
+MASK32 = (1 << 32) - 1
+
+
+def battery_pvalues(w: torch.Tensor) -> dict[str, float]:
+    """p-values of frequency, block frequency, runs, lag-1 serial correlation and byte χ² on ``w`` (32-bit words)."""
+    u = w.to(torch.int64) & MASK32  # (n,) unsigned words
+    shifts = torch.arange(32)
+    bits = ((u.unsqueeze(1) >> shifts) & 1).reshape(-1).to(torch.int8)  # (32 n,) bits, word-major
+    n = bits.numel()
+    ones = int(bits.sum())
+    out = {}
+    # SP 800-22 §2.1 monobit frequency: S = Σ(2b - 1), p = erfc(|S| / √(2n)).
+    out["frequency"] = math.erfc(abs(2 * ones - n) / math.sqrt(2 * n))
+    # §2.2 frequency within blocks of M = 1024 bits: χ² = 4M Σ(π_i - ½)² with n/M degrees of freedom.
+    m_block = 1024
+    pi = bits[: n // m_block * m_block].view(-1, m_block).sum(1, dtype=torch.float64) / m_block
+    out["block frequency"] = float(stats.chi2.sf(float(4 * m_block * ((pi - 0.5) ** 2).sum()), pi.numel()))
+    # §2.3 runs: V = number of runs; p = erfc(|V - 2nπ(1-π)| / (2√(2n) π(1-π))).
+    prop = ones / n
+    v = 1 + int((bits[1:] != bits[:-1]).sum())
+    out["runs"] = math.erfc(abs(v - 2 * n * prop * (1 - prop)) / (2 * math.sqrt(2 * n) * prop * (1 - prop)))
+    # Lag-1 serial correlation of the words as uniforms: √n r ~ N(0, 1).
+    x = u.to(torch.float64) / 2.0**32 - 0.5
+    r = float((x[1:] * x[:-1]).mean() / (x * x).mean())
+    out["serial correlation"] = math.erfc(abs(r) * math.sqrt(u.numel()) / math.sqrt(2))
+    # Byte χ²: the 4 bytes of every word, 256 cells, 255 degrees of freedom.
+    b = ((u.unsqueeze(1) >> torch.tensor([0, 8, 16, 24])) & 255).reshape(-1)
+    out["byte chi-square"] = float(stats.chisquare(torch.bincount(b, minlength=256).double().numpy()).pvalue)
+    # Pairs of consecutive words' top 4 bits: 256 cells (serial test of SP 800-22 §2.11, m = 8 bits).
+    top = (u >> 28)
+    pairs = top[:-1:2] * 16 + top[1::2]
+    out["pair chi-square"] = float(stats.chisquare(torch.bincount(pairs, minlength=256).double().numpy()).pvalue)
+    return out
