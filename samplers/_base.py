@@ -24,7 +24,10 @@ Why the loop looks the way it does:
   separate single-threaded pass that writes them to memory (on a CPU at 100,000 2-D chains, drawing
   the noise with ``torch.randn`` cost more than the whole fused step). Same kernels and accept rule
   as the eager loop, different random numbers. The first call pays the compilation (seconds to
-  tens of seconds on a CPU).
+  tens of seconds on a CPU). On a CPU without AVX-512 the in-kernel generators are slower than
+  drawing outside, so there the step reads float32 noise drawn in chunks by the C Philox generator
+  of `samplers.native_normal` (keyed from the caller's generator), or by ``torch.randn`` where that
+  cannot be built (and for float64).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import native_normal
 from .compilation import AutoCompile, compile_step
 from .counter_rng import CounterRNG, default_algorithm
 from ._report import (  # re-exported: the samplers import their result types from here
@@ -336,17 +340,28 @@ class GradientSampler:
     # (the eager loop's draws, in its order), compiled ULA / MALA on 100,000 2-D chains ran at
     # 86 / 47 M chain-steps/s against 83 / 40 drawing their own. Under AVX-512 the counter-based
     # SplitMix64 stays in the kernel (92 / 41 against 81 / 37 fed torch.randn, same run), and so
-    # does every GPU (no noise in memory). Tests force a source with `_noise_source`.
-    _noise_source: str | None = None  # None: per device as above; "counter" or "generator"
+    # does every GPU (no noise in memory). Session 8: where it builds (x86 with AVX2 and a C
+    # compiler), float32 noise for the fused step comes from `samplers.native_normal` — Philox in
+    # AVX2 lanes, 800 M normals/s against torch.randn's 436 M on the same core — keyed from the run's
+    # generator (so, as under AVX-512, not the eager loop's numbers). Tests force a source with
+    # `_noise_source`.
+    _noise_source: str | None = None  # None: per device as above; "counter", "generator" or "native"
 
     def _predrawn_noise(self, device: torch.device) -> bool:
         if self._noise_source is not None:
-            return self._noise_source == "generator"
+            return self._noise_source in ("generator", "native")
         return device.type == "cpu" and default_algorithm(device) == "threefry"
 
+    def _native_noise(self, x: torch.Tensor) -> bool:
+        """Whether a fused step's pre-drawn noise comes from `samplers.native_normal` (float32 on a CPU where it builds)."""
+        if self._noise_source not in (None, "native") or x.dtype != torch.float32 or x.device.type != "cpu":
+            return False
+        return native_normal.available()
+
     def _draw_chunk(self, c: int, x: torch.Tensor, generator):
-        """Randomness for ``c`` steps: noise drawn by ``generator`` (eager, and compiled on a CPU) or
-        ``(c, 2)`` counter keys (compiled elsewhere; see `_predrawn_noise`).
+        """Randomness for ``c`` steps: noise drawn by ``generator`` (eager; compiled on a CPU without
+        AVX-512, through `samplers.native_normal` where it builds) or ``(c, 2)`` counter keys
+        (compiled elsewhere; see `_predrawn_noise`).
 
         Metropolis kernels accept when ``log u < log α``. With ``log α = partial + ½|ξ|²`` (the
         ``½|ξ|²`` is the forward-proposal / initial-kinetic term that MALA and HMC share) the eager
@@ -355,7 +370,10 @@ class GradientSampler:
         """
         if self._fused and not self._predrawn_noise(x.device):
             return CounterRNG.new_keys(c, generator, x.device)
-        noise = torch.randn((c, *x.shape), generator=generator, dtype=x.dtype, device=x.device)  # (c, batch, *event)
+        if self._fused and self._native_noise(x):
+            noise = native_normal.normal((c, *x.shape), generator=generator)  # (c, batch, *event)
+        else:
+            noise = torch.randn((c, *x.shape), generator=generator, dtype=x.dtype, device=x.device)  # (c, batch, *event)
         if not self.metropolis:
             return types.SimpleNamespace(noise=noise, log_u=None)
         if self._fused:  # the fused step forms ½|ξ|² and the threshold itself

@@ -115,3 +115,23 @@ def test_mixture_score_is_weighted_component_scores():
     r = gm.responsibilities(x)
     expected = -(r[0, 0] * (x - gm.means[0]) + r[0, 1] * (x - gm.means[1]))
     torch.testing.assert_close(gm.score(x), expected)
+
+
+@pytest.mark.parametrize("d", [1, 2, 4, 3, 8])
+def test_gaussian_compiled_layout_gives_the_same_numbers(d):
+    """Traced by dynamo, the Gaussian subtracts its mean on 16-wide rows (d dividing 16) and its
+    `score` multiplies by Σ⁻¹ there too (d ≤ 4) so inductor fuses them; any d gives the eager numbers."""
+    torch._dynamo.reset()  # each d is a new graph of the same code objects: stay under dynamo's recompile limit
+    g = torch.Generator().manual_seed(d)
+    a = torch.randn(d, d, generator=g)
+    energy = Gaussian(torch.randn(d, generator=g), a @ a.T + d * torch.eye(d))
+    x = torch.randn(48, d, generator=g)  # 48·d is a multiple of 16 for every d here but 3
+    traced = torch.compile(lambda x: energy.energy_and_score(x), backend="eager", fullgraph=True)
+    e, s = energy.energy_and_score(x)
+    e_traced, s_traced = traced(x)
+    torch.testing.assert_close(e_traced, e, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(s_traced, s, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(traced(x[:5])[1], s[:5], rtol=1e-5, atol=1e-5)  # rows that do not tile
+    traced_score = torch.compile(lambda x: energy.score(x), backend="eager", fullgraph=True)
+    torch.testing.assert_close(traced_score(x), s, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(traced_score(x[:5]), s[:5], rtol=1e-5, atol=1e-5)

@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers import break_torch_compile
 
-from samplers import HMC, MALA, ULA, SamplerDivergedError
+from samplers import HMC, MALA, ULA, SamplerDivergedError, native_normal
 
 COV = torch.tensor([[1.0, 0.8], [0.8, 1.0]])
 PREC = torch.linalg.inv(COV)
@@ -84,7 +84,8 @@ def test_user_errors_inside_the_step_pass_through(monkeypatch):
 
 def noise_source(monkeypatch, source):
     """Force where the fused step gets its noise: "counter" (its own, from counter keys: AVX-512
-    CPUs and GPUs) or "generator" (the run's generator, fed in: other CPUs)."""
+    CPUs and GPUs), "native" (fed in from `samplers.native_normal`, keyed by the run's generator:
+    AVX2 CPUs where it builds) or "generator" (the run's torch.randn, fed in: other CPUs)."""
     for cls in (ULA, MALA, HMC):
         monkeypatch.setattr(cls, "_noise_source", source)
 
@@ -93,9 +94,14 @@ def counter_noise(monkeypatch):
     noise_source(monkeypatch, "counter")
 
 
-def identity_compile(monkeypatch, *, counter=True):
+def identity_compile(monkeypatch, *, counter=True, source=None):
     monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
-    noise_source(monkeypatch, "counter" if counter else "generator")
+    noise_source(monkeypatch, source or ("counter" if counter else "generator"))
+
+
+# The fused step's own random numbers (not the eager loop's): in-kernel counter keys, or the C
+# generator's normals fed in (float32 CPU chains where it builds).
+OWN_NOISE = ["counter", pytest.param("native", marks=pytest.mark.skipif(not native_normal.available(), reason="samplers.native_normal is not built here"))]
 
 
 @pytest.mark.parametrize("name", SAMPLERS)
@@ -112,17 +118,18 @@ def test_fused_step_on_a_cpu_reads_the_eager_loops_draws(monkeypatch, name, ener
         torch.testing.assert_close(r1.acceptance_rate, r0.acceptance_rate)
 
 
+@pytest.mark.parametrize("source", OWN_NOISE)
 @pytest.mark.parametrize("name", SAMPLERS)
 @pytest.mark.parametrize("energy", [gauss_energy, AnalyticGauss()], ids=["callable", "analytic"])
-def test_counter_keyed_step_is_consistent_and_reproducible(monkeypatch, name, energy):
+def test_counter_keyed_step_is_consistent_and_reproducible(monkeypatch, name, energy, source):
     """compile=True with torch.compile stubbed to the identity runs the compiled step eagerly.
 
     Its draws come from counter keys (not the eager loop's randn), so the checks are structural:
     reproducible from the generator, a new seed gives new chains, the cached energy is the
     energy of the returned states, recorded energies/trajectories are consistent, and the
-    acceptance rate is a frequency.
+    acceptance rate is a frequency. The same holds for the C generator's noise fed in.
     """
-    identity_compile(monkeypatch)
+    identity_compile(monkeypatch, source=source)
     r0, r1, r2 = run_pair(SAMPLERS[name], energy)
     for field in ("x", "energy", "acceptance_rate", "trajectory", "energies"):
         a, b = getattr(r1, field), getattr(r2, field)
@@ -177,15 +184,16 @@ def test_large_batch_unrolls_only_a_self_drawing_unadjusted_step(monkeypatch):
     assert calls == [1, 1, 1] and options[-1]["cpp.enable_tiling_heuristics"] is False
 
 
+@pytest.mark.parametrize("source", OWN_NOISE)
 @pytest.mark.parametrize("make", [lambda: MALA(0.5, compile=True), lambda: HMC(0.3, n_leapfrog=5, compile=True)], ids=["mala", "hmc"])
-def test_counter_keyed_metropolis_samplers_are_exact(monkeypatch, make):
+def test_counter_keyed_metropolis_samplers_are_exact(monkeypatch, make, source):
     """Moments of N(0, Σ) from the counter-keyed step, within 5 Monte-Carlo standard errors.
 
     4,000 chains x 200 steps from x0 ~ N(0, Σ) (a stationary start), final states only: the chains
     are independent, so the standard error of a mean is √(Σ_ii / n) and of a (co)variance at most
     √(2 / n) here.
     """
-    identity_compile(monkeypatch)
+    identity_compile(monkeypatch, source=source)
     g = torch.Generator().manual_seed(0)
     x0 = torch.randn(4000, 2, generator=g) @ torch.linalg.cholesky(COV).T
     r = make().run(AnalyticGauss(), x0, 200, generator=g)
@@ -194,9 +202,10 @@ def test_counter_keyed_metropolis_samplers_are_exact(monkeypatch, make):
     assert bool(((torch.cov(r.x.T) - COV).abs() < 5 * (2 / n) ** 0.5).all())
 
 
-def test_counter_keyed_ula_shows_its_exact_stationary_bias(monkeypatch):
+@pytest.mark.parametrize("source", OWN_NOISE)
+def test_counter_keyed_ula_shows_its_exact_stationary_bias(monkeypatch, source):
     """ULA on N(0, 1) with ε = 0.5 has stationary variance 1 / (1 - ε/2) = 4/3 exactly."""
-    identity_compile(monkeypatch)
+    identity_compile(monkeypatch, source=source)
     g = torch.Generator().manual_seed(0)
     r = ULA(0.5, compile=True).run(lambda x: 0.5 * x.square().sum(-1), torch.randn(20000, 1, generator=g), 100, generator=g)
     n = r.x.shape[0]
