@@ -9,7 +9,9 @@ use AVX2 (256-bit) code on an AVX-512 CPU, as on an AVX2-only machine (e.g. an A
 * ``EBM_BENCH_SIMDLEN=256``: read by `configure_inductor` in the child, which sets
   ``torch._inductor.config.cpp.simdlen = 256`` (compiled code in 256-bit vectors) and
   ``cpp.march = "x86-64-v3"`` (inductor otherwise builds with ``-march=native``, and gcc would
-  still emit AVX-512 for the code it vectorises itself).
+  still emit AVX-512 for the code it vectorises itself);
+* ``EBM_NATIVE_MARCH=x86-64-v3``: the project's own C kernels (`samplers.native`: the AVX2 normal
+  generator of the fused samplers, the sparse polish) built for AVX2.
 
 Peers run in the same process or in subprocesses that inherit the environment (ebmkit), so they
 run under the same settings. The same variable names as ``benchmarks/sparse_vs_sklearn.py``.
@@ -22,7 +24,8 @@ import platform
 import subprocess
 import sys
 
-AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell", "EBM_BENCH_SIMDLEN": "256"}
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell", "EBM_BENCH_SIMDLEN": "256",
+            "EBM_NATIVE_MARCH": "x86-64-v3"}
 
 
 def reexec_for_isa() -> None:

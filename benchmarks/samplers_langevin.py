@@ -22,7 +22,9 @@ Hardware bounds for the compiled rows at 100,000 chains, measured in the same ru
   * memory: a stream-like triad ``a = b + s·c`` on 64 MiB float32 arrays gives the bandwidth; if
     only the chain state moved (ULA: read and write the 2-D float32 state, 16 B per chain-step;
     MALA: also the cached energy and score, 40 B) the rate could not exceed bandwidth / bytes;
-  * the noise: each chain-step needs 2 normals. Model (under AVX2; SplitMix64 under AVX-512 is
+  * the noise: each chain-step needs 2 normals. Under AVX2 the fused steps read normals from the C
+    Philox generator (`samplers.native_normal`, ≈ 71 ops per normal, see OPS_PER_NORMAL) where it
+    builds. Model of the in-kernel generators (Threefry under AVX2 without it; SplitMix64 under AVX-512 is
     counted ≈ 57 per normal, see OPS_PER_NORMAL): Threefry-4×32-20 is ≈ 269 32-bit vector
     operations per block of 4 words (20 rounds × (2 add + 2 rotate [shl, shr, and, or] + 2 xor) +
     5 key injections × 5 adds + 4), a float32 uniform 4 more (shift, mask, convert, scale), and a
@@ -62,6 +64,7 @@ sys.path.insert(0, str(ROOT))
 from ebm.energies.analytic import Gaussian  # noqa: E402
 from samplers import MALA, ULA  # noqa: E402
 from samplers.counter_rng import CounterRNG, default_algorithm  # noqa: E402
+from samplers import native_normal  # noqa: E402
 
 COV = [[1.0, 0.8], [0.8, 1.0]]
 MEAN = [0.0, 0.0]
@@ -128,8 +131,26 @@ def bandwidth_gbs(repeats=5):
     return 3 * 4 * n / best / 1e9  # read b, read c, write a
 
 
+def noise_source() -> str:
+    """What the fused steps draw their noise with here: the C Philox generator (CPUs without AVX-512
+    where it builds), else the in-kernel counter-based generator (`default_algorithm`)."""
+    algorithm = default_algorithm(torch.device("cpu"))
+    return "philox-avx2" if algorithm == "threefry" and native_normal.available() else algorithm
+
+
 def noise_only(chains, repeats=5):
-    """Normals per second of a compiled kernel that only draws a step's noise and sums it."""
+    """Normals per second of drawing one step's noise alone (no chain state): the C generator
+    filling a buffer, or a compiled kernel that draws the noise in-kernel and sums it."""
+    if noise_source() == "philox-avx2":
+        out = torch.empty(chains, 2)
+        native_normal.fill_normal_(out, 1, threads=1)
+        best = math.inf
+        for i in range(repeats):
+            t = time.perf_counter()
+            for j in range(10):
+                native_normal.fill_normal_(out, 10 * i + j + 2, threads=1)
+            best = min(best, (time.perf_counter() - t) / 10)
+        return 2 * chains / best
     f = torch.compile(lambda key: CounterRNG(key).normal((chains, 2)).sum(), fullgraph=True, dynamic=False)
     keys = CounterRNG.new_keys(repeats + 1, torch.Generator().manual_seed(1))
     f(keys[0])
@@ -145,7 +166,10 @@ def noise_only(chains, repeats=5):
 # Vector operations per normal (see the module docstring). SplitMix64 (the generator under AVX-512):
 # ≈ 13 operations per 64-bit word (add, multiply by γ, 3 shifts, 3 masks, 3 xors, 2 multiplies) in
 # half-width lanes, counted twice, plus 8 for its two float32 uniforms, per Box-Muller pair.
-OPS_PER_NORMAL = {"threefry": 269 / 4 + 4 + 80 / 2, "splitmix64": (2 * 13 + 8 + 80) / 2}
+# Philox-4×32-10 in C under AVX2 (samplers.native_normal): 10 rounds × (2 × 7 for the two 32 × 32 → 64
+# products of 8 lanes, 4 xors) per 4 words, 3 for a uniform, and a Box-Muller pair ≈ 46 (log ≈ 16,
+# sqrt and scale 2, sine and cosine ≈ 26, 2 multiplies).
+OPS_PER_NORMAL = {"threefry": 269 / 4 + 4 + 80 / 2, "splitmix64": (2 * 13 + 8 + 80) / 2, "philox-avx2": 180 / 4 + 3 + 46 / 2}
 
 
 def noise_model_bound():
@@ -157,7 +181,7 @@ def noise_model_bound():
             mhz = max(float(ln.split(":")[1]) for ln in f if ln.startswith("cpu MHz"))
     except (OSError, ValueError):
         pass
-    return lanes * 2 * mhz * 1e6 / OPS_PER_NORMAL[default_algorithm(torch.device("cpu"))], lanes, mhz
+    return lanes * 2 * mhz * 1e6 / OPS_PER_NORMAL[noise_source()], lanes, mhz
 
 
 def main():
@@ -262,8 +286,8 @@ def main():
                 print(f"- {kind.upper()} {name} at {chains:,} chains: first run (compilation included) {t:.1f} s")
     chains, steps = sizes[1]
     print(f"\nhardware bounds at {chains:,} chains: memory bandwidth (triad, 64 MiB float32, 1 thread) {bw:.1f} GB/s; "
-          f"noise ({default_algorithm(torch.device('cpu'))}): model {model_rate / 1e6:.0f} M normals/s ({OPS_PER_NORMAL[default_algorithm(torch.device('cpu'))]:.0f} ops/normal, {lanes} lanes x 2/cycle x {mhz:.0f} MHz), "
-          f"measured noise-only kernel {'not measured (--no-compile)' if noise_rate != noise_rate else f'{noise_rate / 1e6:.0f} M normals/s'}\n")
+          f"noise ({noise_source()}): model {model_rate / 1e6:.0f} M normals/s ({OPS_PER_NORMAL[noise_source()]:.0f} ops/normal, {lanes} lanes x 2/cycle x {mhz:.0f} MHz), "
+          f"measured noise alone {'not measured (--no-compile)' if noise_rate != noise_rate else f'{noise_rate / 1e6:.0f} M normals/s'}\n")
     print("| ISA | sampler | implementation | chain-steps/s | memory bound (B/chain-step) | % of memory bound | noise bound (model / measured) | % of noise bound (model / measured) |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
     for kind, bytes_per in (("ula", 16), ("mala", 40)):
