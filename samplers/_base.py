@@ -40,8 +40,8 @@ from dataclasses import dataclass
 import torch
 
 from . import native_normal
-from .compilation import AutoCompile, compile_step
-from .counter_rng import CounterRNG, default_algorithm
+from .compilation import AutoCompile, compile_step, fused_steps_read_noise
+from .counter_rng import CounterRNG
 from ._report import (  # re-exported: the samplers import their result types from here
     MAX_ENERGY_ERROR, SamplerDivergedError, SamplerResult, SamplerWarning, _count_dtype, chain_health, diverged_message, divergent_transitions, finish_run,
 )
@@ -350,7 +350,7 @@ class GradientSampler:
     def _predrawn_noise(self, device: torch.device) -> bool:
         if self._noise_source is not None:
             return self._noise_source in ("generator", "native")
-        return device.type == "cpu" and default_algorithm(device) == "threefry"
+        return fused_steps_read_noise(device)
 
     def _native_noise(self, x: torch.Tensor) -> bool:
         """Whether a fused step's pre-drawn noise comes from `samplers.native_normal` (float32 on a CPU where it builds)."""

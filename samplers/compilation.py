@@ -46,9 +46,10 @@ import warnings
 
 import torch
 
+from .counter_rng import default_algorithm
 from .validation import format_error
 
-__all__ = ["check_compile_flag", "compile_step", "CompileError", "AutoCompile", "AUTO_THRESHOLDS", "compile_unavailable"]
+__all__ = ["check_compile_flag", "compile_step", "CompileError", "AutoCompile", "AUTO_THRESHOLDS", "compile_unavailable", "fused_steps_read_noise"]
 
 # Break-even work above which compile="auto" compiles: ≈ (one-off compile time) / (eager minus
 # compiled time per unit of work), units being chain × coordinate × step (Gibbs: unit × sweep, AIS:
@@ -281,3 +282,17 @@ def compile_step(fn, *, options: dict | None = None, on_failure=None, unfuse_ful
             ) from err
 
     return run
+
+
+def fused_steps_read_noise(device) -> bool:
+    """Whether the fused Langevin and HMC steps on ``device`` read noise drawn outside the kernel.
+
+    True on a CPU whose torch kernels do not use AVX-512: there the in-kernel counter-based
+    generators are slower than drawing in chunks (`samplers.native_normal`'s C generator, or
+    ``torch.randn``), so the compiled step takes the noise as an input. Elsewhere (AVX-512 CPUs,
+    GPUs) the step draws its own inside the kernel. The two graphs want different layouts from an
+    energy's small products (`ebm.energies.analytic.Gaussian.score` asks this), so this is the one
+    place the choice is made.
+    """
+    device = torch.device(device)
+    return device.type == "cpu" and default_algorithm(device) == "threefry"
