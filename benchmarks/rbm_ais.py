@@ -9,6 +9,8 @@ N(0, 0.05²) and visible biases set to the log-odds of random "data" with varied
 Rows: the plain call ``ais_log_partition(rbm, ...)`` (no options: ``compile="auto"``, which fuses
 this problem: 100 × 784 × temperatures ≥ the break-even), ``compile=True`` and ``compile=False``.
 
+The floor is also reported against the core's measured FMA peak (benchmarks/peak_flops.py).
+
 Run: python3 benchmarks/rbm_ais.py [--isa native|avx2] [--quick] [--betas N] [--threads N] [--repeats R] [--device cuda]
 (``--isa avx2``: every library with AVX2 code, see benchmarks/isa_env.py; the output is markdown.)
 
@@ -141,6 +143,16 @@ def main() -> None:
         print(f"| {isa} | {name} | {t:.1f} | {t / (n_betas - 1) * 1e3:.2f} | {lz:.2f} | {se_s} | {t / ours:.2f}x | {peer_t / t:.2f}x |")
     if round_ratios:
         print("\nrbms / compiled ebm-playground in each round: " + ", ".join(f"{r:.2f}x" for r in round_ratios))
+    if device.type == "cpu":
+        from peak_flops import fma_peak_gflops
+
+        peak = fma_peak_gflops()
+        floor_gflops = 2 * 2 * n_chains * n_vis * n_hid * (n_betas - 1) / gemm / 1e9  # two products, 2 flops per multiply-add
+        if peak is not None:
+            best_possible = peer_t / (gemm * floor_gflops / peak[0])
+            print(f"\nhardware bound: the two products run at {floor_gflops:.1f} GFLOP/s, {100 * floor_gflops / peak[0]:.0f}% of this core's measured "
+                  f"float32 FMA peak ({peak[0]:.1f} GFLOP/s, {peak[1]}-wide vectors, benchmarks/peak_flops.py); AIS with these two products "
+                  f"can be at most {peer_t / gemm:.2f}x rbms with this BLAS, {best_possible:.2f}x with a GEMM at the FMA peak")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 if __name__ == "__main__":
