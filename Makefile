@@ -28,7 +28,7 @@ test-slow: install-dev
 # gave NaN chains and a segfault in the torch.compile tests; with a separate cache they pass.
 INDUCTOR_AVX2_CACHE ?= $(or $(TMPDIR),/tmp)/ebm-playground-inductor-avx2
 test-slow-avx2: install-dev
-	ATEN_CPU_CAPABILITY=avx2 TORCHINDUCTOR_CACHE_DIR=$(INDUCTOR_AVX2_CACHE) $(PY) -m pytest -q -m slow; rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests collected"; exit 0; fi; exit $$rc
+	ATEN_CPU_CAPABILITY=avx2 EBM_NATIVE_MARCH=x86-64-v3 TORCHINDUCTOR_CACHE_DIR=$(INDUCTOR_AVX2_CACHE) $(PY) -m pytest -q -m slow; rc=$$?; if [ $$rc -eq 5 ]; then echo "no slow tests collected"; exit 0; fi; exit $$rc
 
 install-docs:
 	@scripts/install.sh docs
