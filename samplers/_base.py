@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from . import native_normal
-from .compilation import AutoCompile, compile_step, fused_steps_read_noise
+from .compilation import AutoCompile, compile_step, fused_steps_read_noise, steps_per_call
 from .counter_rng import CounterRNG
 from ._report import (  # re-exported: the samplers import their result types from here
     MAX_ENERGY_ERROR, SamplerDivergedError, SamplerResult, SamplerWarning, _count_dtype, chain_health, diverged_message, divergent_transitions, finish_run,
@@ -55,13 +55,10 @@ __all__ = [
 # Pre-draw at most this many noise entries at once (1 MiB of float32): big enough to amortise the
 # call overhead at small batch, small enough that the chunk stays in cache at large batch.
 _NOISE_BUDGET = 1 << 18
-# Compiled samplers unroll up to _MAX_UNROLL steps into one call while the state is smaller than
-# _UNROLL_BUDGET entries (measured on a 2-core CPU: 1,000 2-D chains run ≈ 2x faster at 8 than at 1;
-# at 100,000 chains a Metropolis step gains nothing from it and only lengthens the compilation).
-_MAX_UNROLL = 8
+# Compiled samplers unroll several steps into one call at small batch: see
+# `samplers.compilation.steps_per_call`.
 # Counter keys (16 bytes a step) are drawn this many steps at a time (1 MiB).
 _KEY_CHUNK = 1 << 16
-_UNROLL_BUDGET = 1 << 15
 # ...except an unadjusted (ULA) step drawing its own noise from counter keys on an energy object
 # (one with a score method): its call is short enough at any batch that the call's fixed cost
 # (guards, wrappers, the Python loop) shows, so it unrolls at least this many (100,000 2-D chains
@@ -405,7 +402,7 @@ class GradientSampler:
         # the Python call and guard check cost about as much as the fused step itself.
         per_call = 1
         if self._fused and adapt is None and traj is None and energies is None:
-            per_call = max(1, min(_MAX_UNROLL, _UNROLL_BUDGET // max(1, x.numel())))
+            per_call = steps_per_call(x.numel())
             if not self.metropolis and self._own_score and not self._predrawn_noise(x.device):
                 per_call = max(per_call, _MIN_UNROLL_SELF_DRAWN)
         t = 0

@@ -117,15 +117,15 @@ def test_mixture_score_is_weighted_component_scores():
     torch.testing.assert_close(gm.score(x), expected)
 
 
-@pytest.mark.parametrize("fed_noise", [True, False], ids=["noise fed in", "noise drawn in-kernel"])
+@pytest.mark.parametrize("fed_noise", [True, False], ids=["products inline", "products by GEMM"])
 @pytest.mark.parametrize("d", [1, 2, 4, 3, 8])
 def test_gaussian_compiled_layout_gives_the_same_numbers(d, fed_noise, monkeypatch):
     """Traced by dynamo, the Gaussian subtracts its mean on 16-wide rows (d dividing 16) and, where
-    the fused samplers feed their noise in, its `score` multiplies by Σ⁻¹ there too (d ≤ 4) so
-    inductor fuses them; every layout gives the eager numbers."""
+    `samplers.compilation.inline_small_products` advises it, its `score` multiplies by Σ⁻¹ there
+    too (d ≤ 4) so inductor fuses them; every layout gives the eager numbers."""
     import ebm.energies.analytic as analytic
 
-    monkeypatch.setattr(analytic, "fused_steps_read_noise", lambda device: fed_noise)
+    monkeypatch.setattr(analytic, "inline_small_products", lambda x: fed_noise)
     torch._dynamo.reset()  # each d is a new graph of the same code objects: stay under dynamo's recompile limit
     g = torch.Generator().manual_seed(d)
     a = torch.randn(d, d, generator=g)

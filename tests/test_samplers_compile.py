@@ -490,3 +490,15 @@ def test_compiled_steps_key_inductors_cache_by_the_vector_width(monkeypatch):
     assert "cpp.simdlen" not in seen[-1]
     compile_step(lambda x: x + 1, options={"cpp.enable_tiling_heuristics": False})
     assert seen[-1]["cpp.enable_tiling_heuristics"] is False and "cpp.simdlen" not in seen[-1]
+
+
+def test_small_products_are_inlined_only_in_one_step_graphs_fed_their_noise(monkeypatch):
+    import samplers.compilation as compilation
+
+    assert compilation.steps_per_call(2_000) == 8 and compilation.steps_per_call(200_000) == 1
+    big, small = torch.zeros(100_000, 2), torch.zeros(1_000, 2)
+    monkeypatch.setattr(compilation, "default_algorithm", lambda device: "threefry")  # a CPU without AVX-512
+    assert compilation.fused_steps_read_noise("cpu") and not compilation.fused_steps_read_noise("meta")
+    assert compilation.inline_small_products(big) and not compilation.inline_small_products(small)
+    monkeypatch.setattr(compilation, "default_algorithm", lambda device: "splitmix64")  # AVX-512: noise drawn in-kernel
+    assert not compilation.fused_steps_read_noise("cpu") and not compilation.inline_small_products(big)

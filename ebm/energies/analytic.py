@@ -15,7 +15,7 @@ from torch import Tensor
 from ebm._validation import check_covariance, check_int, check_positive, check_tensor, check_weights, format_error
 from ebm.energy import Energy, NotEnergy, OrEnergy, SumEnergy, TemperedEnergy
 from ebm.registry import register_energy
-from samplers.compilation import fused_steps_read_noise
+from samplers.compilation import inline_small_products
 
 __all__ = ["Gaussian", "GaussianMixture"]
 
@@ -48,16 +48,10 @@ def _minus_vector(x: Tensor, v: Tensor) -> Tensor:
 def _times_matrix(x: Tensor, m: Tensor, *, inline: bool = True) -> Tensor:
     """``x @ m`` for ``x`` of shape ``(*batch, d)`` and a small ``m`` of shape ``(d, d)``, laid out for compilers.
 
-    Compiled, ``x @ m`` is an external GEMM call: at d = 2 it writes its ``(n, 2)`` output to memory
-    for the next kernel to read, and the GEMM itself is inefficient at that width. For d ≤ 4 the
-    product can be written as d broadcast multiply-adds on 16-wide rows (as in `_minus_vector`),
-    which inductor fuses — but whether that pays depends on the graph around it, so it is done only
-    in `Gaussian.score` and only where the fused samplers feed their noise in
-    (`samplers.compilation.fused_steps_read_noise`: CPUs without AVX-512). Measured on 100,000 2-D
-    chains, one thread, session 8: a ULA step fed noise ran at 116-124 against 103-106 M
-    chain-steps/s with it (AVX2); a ULA step drawing its noise in-kernel (AVX-512) fell from 126 to
-    54 M (inductor then looped the whole step, noise included, over the 2-wide axis), and a MALA
-    step whose energy used it from 57 to 36 M. Same numbers to rounding; eager code keeps the GEMM.
+    With ``inline`` (and while being compiled, d ≤ 4) the product is written as d broadcast
+    multiply-adds on 16-wide rows (as in `_minus_vector`), which inductor fuses instead of calling an
+    external GEMM; `samplers.compilation.inline_small_products` says where that pays (measured
+    there). Same numbers to rounding; eager code keeps the GEMM.
     """
     d = m.shape[0]
     if inline and torch.compiler.is_compiling() and d <= 4 and 16 % d == 0 and x.is_contiguous() and x.numel() % 16 == 0:
@@ -121,7 +115,7 @@ class Gaussian(Energy):
 
     def score(self, x: Tensor, *, create_graph: bool = False) -> Tensor:
         """``-Σ⁻¹ (x - μ)``, shape ``(*batch, d)`` (closed form; laid out for compilers, see `_times_matrix`)."""
-        return -_times_matrix(_minus_vector(x, self.mean), self.precision, inline=fused_steps_read_noise(x.device))
+        return -_times_matrix(_minus_vector(x, self.mean), self.precision, inline=inline_small_products(x))
 
     def log_partition(self) -> Tensor:
         d = self.event_shape[0]
