@@ -159,14 +159,14 @@ class _Chains:
     subtree being built; rho and rho_sub (b, d): momentum sums of the trajectory (before the subtree)
     and of the subtree; ck (b, L, 2, d): U-turn checkpoints, slot popcount(n >> 1) written by an
     even leaf n of the subtree: its momentum and the subtree's momentum sum before it (slot L - 1 is
-    never read: odd leaves write there); h0, log_w, log_w_sub (b,); stats (b, 2): [Σ acceptance,
-    leaves]; eps (b, 1); j (depth of the subtree being built) and k (its leaves so far) (b,) long;
-    forward, divergent, fresh (b,) bool; rows (b,) and ones (b,): 0..b-1 and 1.0, for indexing and
-    counting; slots: the shared `_Slots` tables.
+    never read: odd leaves write there); h0, log_w, log_w_sub, acc (Σ acceptance statistic) and
+    leaves (b,); eps (b, 1); j (depth of the subtree being built) and k (its leaves so far) (b,) long;
+    forward, divergent, fresh (b,) bool; rows (b,) and rows_col (b, 1): 0..b-1, for indexing;
+    slots: the shared `_Slots` tables.
     """
 
     __slots__ = ("ends", "prop", "prop_e", "sub", "sub_e", "rho", "rho_sub", "ck", "h0", "log_w", "log_w_sub",
-                 "stats", "eps", "j", "k", "forward", "divergent", "fresh", "rows", "ones", "slots")
+                 "acc", "leaves", "eps", "j", "k", "forward", "divergent", "fresh", "rows", "rows_col", "slots")
 
     def __init__(self, x, e, s, eps, slots: _Slots):
         b, d = x.shape
@@ -176,14 +176,15 @@ class _Chains:
         self.ends = zeros(b, 2, 3, d)
         self.prop, self.prop_e, self.sub, self.sub_e = torch.stack((x, torch.zeros_like(x), s), 1), e, zeros(b, 3, d), zeros(b)
         self.rho, self.rho_sub, self.ck = zeros(b, d), zeros(b, d), zeros(b, levels, 2, d)
-        self.h0, self.log_w, self.log_w_sub, self.stats = zeros(b), zeros(b), zeros(b), zeros(b, 2)
+        self.h0, self.log_w, self.log_w_sub, self.acc, self.leaves = zeros(b), zeros(b), zeros(b), zeros(b), zeros(b)
         self.eps = eps.expand(b, 1).clone()
         self.j = torch.zeros(b, dtype=torch.long, device=x.device)
         self.k = torch.zeros(b, dtype=torch.long, device=x.device)
         self.forward, self.divergent, self.fresh = flags(), flags(), ~flags()
-        self.rows, self.ones, self.slots = torch.arange(b, device=x.device), torch.ones(b, dtype=x.dtype, device=x.device), slots
+        self.rows = torch.arange(b, device=x.device)
+        self.rows_col, self.slots = self.rows[:, None], slots
 
-    _PER_CHAIN = ("ends", "prop", "prop_e", "sub", "sub_e", "rho", "rho_sub", "ck", "h0", "log_w", "log_w_sub", "stats", "eps",
+    _PER_CHAIN = ("ends", "prop", "prop_e", "sub", "sub_e", "rho", "rho_sub", "ck", "h0", "log_w", "log_w_sub", "acc", "leaves", "eps",
                   "j", "k", "forward", "divergent", "fresh")
 
     def take(self, idx: torch.Tensor) -> _Chains:
@@ -191,7 +192,8 @@ class _Chains:
         part = object.__new__(_Chains)
         for key in self._PER_CHAIN:
             setattr(part, key, getattr(self, key)[idx])
-        part.rows, part.ones, part.slots = self.rows[: idx.shape[0]], self.ones[: idx.shape[0]], self.slots
+        part.rows = self.rows[: idx.shape[0]]
+        part.rows_col, part.slots = part.rows[:, None], self.slots
         return part
 
 
@@ -273,7 +275,8 @@ class NUTS:
         c.ends = torch.where(fresh[:, None, None, None], prop[:, None], c.ends)
         c.log_w = c.log_w.masked_fill(fresh, 0.0)
         rho = torch.where(f1, p0, c.rho)
-        c.stats = c.stats.masked_fill(f1, 0.0)
+        c.acc = c.acc.masked_fill(fresh, 0.0)
+        c.leaves = c.leaves.masked_fill(fresh, 0.0)
         c.j = c.j.masked_fill(fresh, 0)
         c.divergent = c.divergent.masked_fill(fresh, False)
         # -- a new subtree: a direction, the trajectory's end to grow from, empty sums
@@ -306,7 +309,7 @@ class NUTS:
         # sub-subtrees of 2, 4, ..., 2^m leaves (m = trailing ones of n), whose checkpoints are the
         # slots popcount(n >> 1), popcount(n >> 1) - 1, ...
         n, slots = c.k, c.slots
-        c.ck[c.rows, slots.write[n]] = torch.stack((p, rho_sub), 1)  # odd leaves write the spare slot
+        c.ck[c.rows, slots.write.index_select(0, n)] = torch.stack((p, rho_sub), 1)  # odd leaves write the spare slot
         rho_sub = rho_sub + p
         k = n + 1
         lsb = k & -k  # 2^m: the largest sub-subtree that closes here
@@ -330,14 +333,15 @@ class NUTS:
                 else:
                     lv = torch.arange(top, device=n.device)  # (top,): levels 1..top
                     read, closes = (slots.pop[n >> 1][:, None] - lv).clamp(min=0), lsb[:, None] >= (2 << lv)
-                ck = c.ck[c.rows[:, None], read]  # (b, top, 2, d)
+                ck = c.ck[c.rows_col, read]  # (b, top, 2, d)
                 q = (rho_sub[:, None] - ck[:, :, 1]) * inv_m  # (b, top, d): each level's momentum sum, scaled
                 hit = ((q * ck[:, :, 0]).sum(-1) <= 0) | ((q * p[:, None]).sum(-1) <= 0)  # (b, top)
                 stop = divergent | (hit & closes).any(1)
             else:
                 stop = divergent
         # stop: the subtree is discarded (Stan)
-        c.stats = c.stats + torch.stack((delta.clamp(max=0).exp(), c.ones), 1)
+        c.acc = c.acc + delta.clamp(max=0).exp()
+        c.leaves = c.leaves + 1.0
         c.divergent = c.divergent | divergent
         # -- a completed subtree joins the trajectory
         complete = ~stop & ((k >> c.j) == 1)  # k == 2^j (k <= 2^j always)
@@ -353,7 +357,7 @@ class NUTS:
         c.j = torch.where(complete & ~ended, depth, c.j)
         c.k = k.masked_fill(complete | ended, 0)
         c.fresh, c.forward, c.log_w_sub = ended, fwd, log_w_sub_new
-        return ended, depth, c.stats[:, 0] / c.stats[:, 1], c.stats[:, 1], c.divergent
+        return ended, depth, c.acc / c.leaves, c.leaves, c.divergent
 
     @staticmethod
     def _keep(traj, row, chains, x, thin, event) -> None:
@@ -439,6 +443,7 @@ class NUTS:
         accept_total = torch.zeros(batch, dtype=dt, device=dev)
         leapfrogs = torch.zeros(batch, dtype=dt, device=dev)
         computed = needed = 0
+        needed_sum = 0.0  # small batches: leaves of the ended iterations, per chain
         with torch.no_grad(), trusted_inputs():
             x = x0.reshape(batch, -1).clone()
             e, s = base_fn(x0)
@@ -487,7 +492,7 @@ class NUTS:
                     any_warm, any_drawn, any_stopping = torch.stack((warm.any(), drawn.any(), stopping.any())).tolist()
                     if not (any_warm or any_drawn):  # nothing ended
                         continue
-                    needed += float(torch.where(ended, nl, 0.0).sum())
+                    needed_sum = needed_sum + torch.where(ended, nl, 0.0)  # per chain: no sync
                     if any_warm:
                         if adapt is not None:
                             adapt.update(acc.clamp(min=1e-300).log(), warm)
@@ -594,6 +599,6 @@ class NUTS:
         result = SamplerResult(
             x=x, acceptance_rate=accept_total / n_steps, energy=e, trajectory=traj, step_size=eps.flatten(), diverged=diverged,
             extras={"tree_depth": depths, "divergent_transitions": n_div, "n_leapfrog": leapfrogs, "mass": mass.view(event),
-                    "leapfrog_efficiency": needed / max(computed, 1)},
+                    "leapfrog_efficiency": (needed + float(torch.as_tensor(needed_sum).sum())) / max(computed, 1)},
         )
         return finish_run(result, "NUTS", "lower step_size or target a higher acceptance", runaway=chain_health(x0, e_start, x, e), n_steps=n_steps, frozen_fix="raise target_acceptance (e.g. 0.9) or pass a smaller step_size")
