@@ -38,7 +38,10 @@ large batch (≥ 512 coordinates) drops idle chains from the ticked set once an 
 and rebuilds the full set at the barrier. The U-turn checkpoints are stored as in NumPyro's
 iterative build (one slot written per even leaf); a tick of ≥ 512 chains checks each level only on
 the chains that close it (half of them close 2 leaves, a quarter 4, ...), since checking every level
-of every chain made up more than half of a 10,000-chain tick's time.
+of every chain made up more than half of a 10,000-chain tick's time. Below 512 coordinates a tick
+costs its number of torch calls, not its arithmetic: there the per-iteration books (adaptation,
+draws, idle chains) use whole-batch masks instead of gathered rows, the batched check reads its
+checkpoint slots from small tables, and the trajectory's growing end is the newest leaf itself.
 ``result.extras["leapfrog_efficiency"]`` reports the fraction of computed leapfrog steps (over
 warm-up and sampling) that a one-chain implementation would also have computed.
 
