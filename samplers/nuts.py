@@ -38,7 +38,10 @@ large batch (≥ 512 coordinates) drops idle chains from the ticked set once an 
 and rebuilds the full set at the barrier. The U-turn checkpoints are stored as in NumPyro's
 iterative build (one slot written per even leaf); a tick of ≥ 512 chains checks each level only on
 the chains that close it (half of them close 2 leaves, a quarter 4, ...), since checking every level
-of every chain made up more than half of a 10,000-chain tick's time.
+of every chain made up more than half of a 10,000-chain tick's time. Below 512 coordinates a tick
+costs its number of torch calls, not its arithmetic: there the per-iteration books (adaptation,
+draws, idle chains) use whole-batch masks instead of gathered rows, the batched check reads its
+checkpoint slots from small tables, and the trajectory's growing end is the newest leaf itself.
 ``result.extras["leapfrog_efficiency"]`` reports the fraction of computed leapfrog steps (over
 warm-up and sampling) that a one-chain implementation would also have computed.
 
@@ -65,6 +68,15 @@ __all__ = ["NUTS"]
 _COMPACT_MIN_ELEMENTS = 512
 """Batches of at least this many coordinates (chains × event size) drop idle chains from the ticked
 set once an eighth of the ticked rows are idle; smaller ones are bound by per-call overhead and tick whole."""
+
+_ROW_BOOKS_MIN_ELEMENTS = 512
+"""Batches of at least this many coordinates keep the per-iteration books (adaptation, draws, idle
+chains) on the gathered rows whose iteration ended; smaller ones with whole-batch masks, which take
+fewer calls per tick. Compacted batches always keep them on rows."""
+
+_TABLE_MAX_LEVELS = 12
+"""Up to this max_tree_depth the small-batch U-turn check reads its checkpoint slots and closing
+levels from (2^(L-1), L-1) tables (one call each); deeper trees compute them per tick."""
 
 _SPARSE_CHECK_MIN_CHAINS = 512
 """Ticks of at least this many chains check the U-turns level by level on the chains that close
@@ -94,6 +106,9 @@ class _ChainwiseDualAveraging(DualAveraging):
         self.t, self.h = t, h
         self._set(log_eps)
 
+    def _set(self, log_eps: torch.Tensor) -> None:
+        self.eps = log_eps.exp().view(self.shape)  # (batch, 1); NUTS needs no sqrt(2ε)
+
     def restart(self, eps: torch.Tensor) -> None:
         super().restart(eps.expand(self.h.shape[0], 1))
         self.t = torch.zeros_like(self.h)
@@ -109,39 +124,70 @@ def _popcounts(levels: int, device) -> torch.Tensor:
     return count
 
 
-class _Chains:
-    """Where every chain stands in its own NUTS iteration: batch-first tensors, ``b`` chains of ``d``
-    coordinates, ``L`` tree levels. Pairs and triples are packed so one ``where`` moves them all.
+class _Slots:
+    """Look-up tables of the U-turn checkpoints, indexed by a leaf's 0-based position n in its
+    subtree (n < 2^(L-1)); shared by all chains.
 
-    prop (b, 2, d) and prop_e (b,): the candidate [x, score] and energy of the trajectory — once
-    the iteration ends, the chain's state, from which the next iteration starts; ends (b, 2, 3, d):
-    the trajectory's [earliest, latest] leaves, each [x, p, score]; leaf (b, 3, d): the last leaf
-    built; sub (b, 2, d) and sub_e (b,): the candidate of the subtree being built; rho (b, 2, d): momentum sums [trajectory, subtree]; ck (b, L, 2, d): U-turn
-    checkpoints, slot popcount(n >> 1) written by an even leaf n of the subtree: its momentum and the
-    subtree's momentum sum before it (slot L - 1 is never read: odd leaves write there); h0, log_w,
-    log_w_sub (b,); stats (b, 2): [Σ acceptance, leaves]; eps (b, 1); j (depth of the subtree being
-    built) and k (its leaves so far) (b,) long; forward, divergent, fresh (b,) bool; pop
-    (2^(L-2),) long: popcounts, shared.
+    pop (2^(L-2),): popcount, the slot base ``popcount(n >> 1)``; write (2^(L-1),): the slot leaf n
+    writes (``popcount(n >> 1)`` for even n, the spare slot L - 1 for odd n); and, for L ≤
+    ``_TABLE_MAX_LEVELS`` (small batches read them in one call each), read (2^(L-1), L-1): the slot
+    holding level (l+1)'s checkpoint for leaf n, ``max(popcount(n >> 1) - l, 0)``, and closes
+    (2^(L-1), L-1) bool: whether leaf n closes a sub-subtree of 2^(l+1) leaves (``2^(l+1)`` divides n + 1).
     """
 
-    __slots__ = ("ends", "leaf", "prop", "prop_e", "sub", "sub_e", "rho", "ck", "h0", "log_w", "log_w_sub",
-                 "stats", "eps", "j", "k", "forward", "divergent", "fresh", "pop")
+    __slots__ = ("pop", "write", "read", "closes")
 
-    def __init__(self, x, e, s, eps, levels: int):
+    def __init__(self, levels: int, device):
+        self.pop = _popcounts(levels, device)
+        n = torch.arange(1 << (levels - 1), device=device)  # (2^(L-1),)
+        base = self.pop[n >> 1] if levels >= 2 else torch.zeros_like(n)
+        self.write = base.masked_fill((n & 1).bool(), levels - 1)
+        self.read = self.closes = None
+        if levels <= _TABLE_MAX_LEVELS:
+            lv = torch.arange(levels - 1, device=device)  # (L-1,): levels 1..L-1
+            self.read = (base[:, None] - lv).clamp(min=0)  # (2^(L-1), L-1)
+            k = n + 1
+            self.closes = (k & -k)[:, None] >= (2 << lv)  # (2^(L-1), L-1)
+
+
+class _Chains:
+    """Where every chain stands in its own NUTS iteration: batch-first tensors, ``b`` chains of ``d``
+    coordinates, ``L`` tree levels. Triples are packed so one ``where`` moves them all.
+
+    prop (b, 3, d) and prop_e (b,): the candidate [x, p, score] and energy of the trajectory (p is
+    scratch: the start's momentum is written there when an iteration starts) — once the iteration
+    ends, the chain's state, from which the next iteration starts; ends (b, 2, 3, d): the
+    trajectory's [earliest, latest] leaves, each [x, p, score], the subtree being built included
+    (its last leaf is the end it grows from); sub (b, 3, d) and sub_e (b,): the candidate of the
+    subtree being built; rho and rho_sub (b, d): momentum sums of the trajectory (before the subtree)
+    and of the subtree; ck (b, L, 2, d): U-turn checkpoints, slot popcount(n >> 1) written by an
+    even leaf n of the subtree: its momentum and the subtree's momentum sum before it (slot L - 1 is
+    never read: odd leaves write there); h0, log_w, log_w_sub, acc (Σ acceptance statistic) and
+    leaves (b,); eps (b, 1); j (depth of the subtree being built) and k (its leaves so far) (b,) long;
+    forward, divergent, fresh (b,) bool; rows (b,) and rows_col (b, 1): 0..b-1, for indexing;
+    slots: the shared `_Slots` tables.
+    """
+
+    __slots__ = ("ends", "prop", "prop_e", "sub", "sub_e", "rho", "rho_sub", "ck", "h0", "log_w", "log_w_sub",
+                 "acc", "leaves", "eps", "j", "k", "forward", "divergent", "fresh", "rows", "rows_col", "slots")
+
+    def __init__(self, x, e, s, eps, slots: _Slots):
         b, d = x.shape
+        levels = slots.write.shape[0].bit_length()  # 2^(L-1) entries
         zeros = lambda *shape: torch.zeros(*shape, dtype=x.dtype, device=x.device)  # noqa: E731
         flags = lambda: torch.zeros(b, dtype=torch.bool, device=x.device)  # noqa: E731
-        self.ends, self.leaf = zeros(b, 2, 3, d), zeros(b, 3, d)
-        self.prop, self.prop_e, self.sub, self.sub_e = torch.stack((x, s), 1), e, zeros(b, 2, d), zeros(b)
-        self.rho, self.ck = zeros(b, 2, d), zeros(b, levels, 2, d)
-        self.h0, self.log_w, self.log_w_sub, self.stats = zeros(b), zeros(b), zeros(b), zeros(b, 2)
+        self.ends = zeros(b, 2, 3, d)
+        self.prop, self.prop_e, self.sub, self.sub_e = torch.stack((x, torch.zeros_like(x), s), 1), e, zeros(b, 3, d), zeros(b)
+        self.rho, self.rho_sub, self.ck = zeros(b, d), zeros(b, d), zeros(b, levels, 2, d)
+        self.h0, self.log_w, self.log_w_sub, self.acc, self.leaves = zeros(b), zeros(b), zeros(b), zeros(b), zeros(b)
         self.eps = eps.expand(b, 1).clone()
         self.j = torch.zeros(b, dtype=torch.long, device=x.device)
         self.k = torch.zeros(b, dtype=torch.long, device=x.device)
         self.forward, self.divergent, self.fresh = flags(), flags(), ~flags()
-        self.pop = _popcounts(levels, x.device)
+        self.rows = torch.arange(b, device=x.device)
+        self.rows_col, self.slots = self.rows[:, None], slots
 
-    _PER_CHAIN = ("ends", "leaf", "prop", "prop_e", "sub", "sub_e", "rho", "ck", "h0", "log_w", "log_w_sub", "stats", "eps",
+    _PER_CHAIN = ("ends", "prop", "prop_e", "sub", "sub_e", "rho", "rho_sub", "ck", "h0", "log_w", "log_w_sub", "acc", "leaves", "eps",
                   "j", "k", "forward", "divergent", "fresh")
 
     def take(self, idx: torch.Tensor) -> _Chains:
@@ -149,13 +195,9 @@ class _Chains:
         part = object.__new__(_Chains)
         for key in self._PER_CHAIN:
             setattr(part, key, getattr(self, key)[idx])
-        part.pop = self.pop
+        part.rows = self.rows[: idx.shape[0]]
+        part.rows_col, part.slots = part.rows[:, None], self.slots
         return part
-
-    def put(self, idx: torch.Tensor, part: _Chains) -> None:
-        """Write back chains ``idx`` from ``part`` (made by `take`)."""
-        for key in self._PER_CHAIN:
-            setattr(self, key, getattr(self, key).index_copy(0, idx, getattr(part, key)))
 
 
 class NUTS:
@@ -222,95 +264,113 @@ class NUTS:
         the subtree (and maybe the iteration) where it completes, turns or diverges. Updates ``c``
         and returns the per-chain ``ended`` mask with the ``depth``, mean acceptance statistic,
         number of leaves and divergence flag of the iterations that ended."""
-        b, d = c.prop.shape[0], c.prop.shape[2]
-        dt, dev = c.prop.dtype, c.prop.device
-        u = torch.rand(b, 3, generator=generator, dtype=dt, device=dev)  # direction, leaf, subtree draws
+        prop = c.prop
+        b, _, d = prop.shape
+        u = torch.rand(b, 3, generator=generator, dtype=prop.dtype, device=prop.device)  # direction, leaf, subtree draws
+        log_u = u.log()
         # -- a new iteration: momentum, H0, a one-state trajectory
         fresh = c.fresh
         f1 = fresh[:, None]
-        p0 = torch.randn(b, d, generator=generator, dtype=dt, device=dev) * sqrt_m
-        c.h0 = torch.where(fresh, c.prop_e + 0.5 * (p0.square() @ inv_m), c.h0)
+        p0 = torch.randn(b, d, generator=generator, dtype=prop.dtype, device=prop.device) * sqrt_m
+        c.h0 = torch.where(fresh, torch.addmv(c.prop_e, p0.square(), inv_m, alpha=0.5), c.h0)  # E + ½ pᵀM⁻¹p
         c.eps = torch.where(f1, eps, c.eps)  # a trajectory keeps one step size
-        start = torch.stack((c.prop[:, 0], p0, c.prop[:, 1]), 1)  # (b, 3, d)
-        c.ends = torch.where(fresh[:, None, None, None], start[:, None], c.ends)
+        prop[:, 1] = p0  # the momentum slot of the candidate makes it the start leaf [x, p0, score]
+        c.ends = torch.where(fresh[:, None, None, None], prop[:, None], c.ends)
         c.log_w = c.log_w.masked_fill(fresh, 0.0)
-        rho = torch.where(f1, p0, c.rho[:, 0])
-        c.stats = c.stats.masked_fill(f1, 0.0)
+        rho = torch.where(f1, p0, c.rho)
+        c.acc = c.acc.masked_fill(fresh, 0.0)
+        c.leaves = c.leaves.masked_fill(fresh, 0.0)
         c.j = c.j.masked_fill(fresh, 0)
-        c.divergent = c.divergent & ~fresh
+        c.divergent = c.divergent.masked_fill(fresh, False)
         # -- a new subtree: a direction, the trajectory's end to grow from, empty sums
         new = c.k == 0
         fwd = torch.where(new, u[:, 0] < 0.5, c.forward)
-        fw = fwd[:, None]
-        leaf = torch.where(new[:, None, None], torch.where(fw[:, :, None], c.ends[:, 1], c.ends[:, 0]), c.leaf)
+        side = fwd.long()  # (b,): 0 grows the earliest end, 1 the latest
+        leaf = c.ends[c.rows, side]  # (b, 3, d): the end the trajectory grows from (the subtree's last leaf)
         log_w_sub = c.log_w_sub.masked_fill(new, -math.inf)
-        rho_sub = c.rho[:, 1].masked_fill(new[:, None], 0.0)
+        rho_sub = c.rho_sub.masked_fill(new[:, None], 0.0)
         # -- the leaf
-        step = torch.where(fw, c.eps, -c.eps)
+        step = torch.where(fwd[:, None], c.eps, -c.eps)
         x, p, s = leaf.unbind(1)
         p = torch.addcmul(p, step, s, value=0.5)
         x = torch.addcmul(x, step, p * inv_m)
         e, s = fn(x)
         p = torch.addcmul(p, step, s, value=0.5)
-        delta = c.h0 - e - 0.5 * (p.square() @ inv_m)  # log weight of the leaf relative to the start
+        delta = torch.addmv(c.h0 - e, p.square(), inv_m, alpha=-0.5)  # log weight of the leaf relative to the start
         divergent = ~(delta > -DIVERGENCE_THRESHOLD)  # NaN counts as a divergence
         delta = delta.masked_fill(divergent, -math.inf)
         log_w_sub_new = torch.logaddexp(log_w_sub, delta)
-        take = u[:, 1].log() < delta - log_w_sub_new  # uniform progressive sampling inside the subtree
-        c.sub = torch.where(take[:, None, None], torch.stack((x, s), 1), c.sub)
+        take = log_u[:, 1] < delta - log_w_sub_new  # uniform progressive sampling inside the subtree
+        leaf = torch.stack((x, p, s), 1)  # (b, 3, d)
+        c.sub = torch.where(take[:, None, None], leaf, c.sub)
         c.sub_e = torch.where(take, e, c.sub_e)
+        c.ends[c.rows, side] = leaf  # the trajectory's end in this direction is the newest leaf
         # -- U-turn checks of every sub-subtree (2, 4, ..., 2^j leaves) that ends at this leaf, with
         # checkpoints stored as in NumPyro's iterative build (Phan, Pradhan & Jankowiak 2019,
         # arXiv:1912.11554): leaf n (0-based, within the subtree) writes, when n is even, the momentum
         # and the momentum sum before it into slot popcount(n >> 1); when n is odd it closes the
         # sub-subtrees of 2, 4, ..., 2^m leaves (m = trailing ones of n), whose checkpoints are the
-        # slots popcount(n >> 1), popcount(n >> 1) - 1, ... Only the chains that close a level are
-        # checked (about half of them for 2 leaves, a quarter for 4, ...).
-        n = c.k
-        odd = (n & 1).bool()
-        slot = c.pop[n >> 1]  # (b,)
-        c.ck[torch.arange(b, device=dev), slot.masked_fill(odd, c.ck.shape[1] - 1)] = torch.stack((p, rho_sub), 1)  # odd leaves write the spare slot
+        # slots popcount(n >> 1), popcount(n >> 1) - 1, ...
+        n, slots = c.k, c.slots
+        c.ck[c.rows, slots.write.index_select(0, n)] = torch.stack((p, rho_sub), 1)  # odd leaves write the spare slot
+        rho_sub = rho_sub + p
         k = n + 1
         lsb = k & -k  # 2^m: the largest sub-subtree that closes here
-        if b >= _SPARSE_CHECK_MIN_CHAINS:  # gather the closing chains level by level
+        if b >= _SPARSE_CHECK_MIN_CHAINS:  # only the chains that close a level, gathered level by level
             turned = torch.zeros_like(divergent)
+            slot = slots.pop[n >> 1]  # (b,)
             rows, level = (lsb >= 2).nonzero().flatten(), 1
             while rows.numel():
                 ck = c.ck[rows, slot[rows] - (level - 1)]  # (r, 2, d): [momentum at the level's first leaf, sum before it]
-                q = (rho_sub[rows] + p[rows] - ck[:, 1]) * inv_m  # (r, d): the level's momentum sum, scaled
+                q = (rho_sub[rows] - ck[:, 1]) * inv_m  # (r, d): the level's momentum sum, scaled
                 hit = ((q * ck[:, 0]).sum(-1) <= 0) | ((q * p[rows]).sum(-1) <= 0)
                 turned[rows[hit]] = True
                 level += 1
                 rows = rows[lsb[rows] >= (1 << level)]
+            stop = divergent | turned
         else:  # few chains: one batched check of every level that closes somewhere (fewer calls)
             top = int(lsb.max()).bit_length() - 1
-            lv = torch.arange(top, device=dev)  # (top,): levels 1..top
-            ck = c.ck[torch.arange(b, device=dev)[:, None], (slot[:, None] - lv).clamp(min=0)]  # (b, top, 2, d)
-            q = (rho_sub[:, None] + p[:, None] - ck[:, :, 1]) * inv_m  # (b, top, d)
-            hit = ((q * ck[:, :, 0]).sum(-1) <= 0) | ((q * p[:, None]).sum(-1) <= 0)  # (b, top)
-            turned = (hit & (lsb[:, None] >= (2 << lv))).any(1)
-        rho_sub = rho_sub + p
-        stop = divergent | turned  # the subtree is discarded (Stan)
-        c.stats = c.stats + torch.stack((delta.clamp(max=0).exp(), torch.ones_like(delta)), 1)
+            if top:
+                if slots.read is not None:
+                    read, closes = slots.read[n, :top], slots.closes[n, :top]  # (b, top)
+                else:
+                    lv = torch.arange(top, device=n.device)  # (top,): levels 1..top
+                    read, closes = (slots.pop[n >> 1][:, None] - lv).clamp(min=0), lsb[:, None] >= (2 << lv)
+                ck = c.ck[c.rows_col, read]  # (b, top, 2, d)
+                q = (rho_sub[:, None] - ck[:, :, 1]) * inv_m  # (b, top, d): each level's momentum sum, scaled
+                hit = ((q * ck[:, :, 0]).sum(-1) <= 0) | ((q * p[:, None]).sum(-1) <= 0)  # (b, top)
+                stop = divergent | (hit & closes).any(1)
+            else:
+                stop = divergent
+        # stop: the subtree is discarded (Stan)
+        c.acc = c.acc + delta.clamp(max=0).exp()
+        c.leaves = c.leaves + 1.0
         c.divergent = c.divergent | divergent
-        leaf = torch.stack((x, p, s), 1)
         # -- a completed subtree joins the trajectory
         complete = ~stop & ((k >> c.j) == 1)  # k == 2^j (k <= 2^j always)
-        take_sub = complete & (u[:, 2].log() < log_w_sub_new - c.log_w)  # biased progressive sampling
-        c.prop = torch.where(take_sub[:, None, None], c.sub, c.prop)
+        take_sub = complete & (log_u[:, 2] < log_w_sub_new - c.log_w)  # biased progressive sampling
+        c.prop = torch.where(take_sub[:, None, None], c.sub, prop)
         c.prop_e = torch.where(take_sub, c.sub_e, c.prop_e)
-        grow = torch.stack((complete & ~fwd, complete & fwd), 1)  # (b, 2): which end the subtree extends
-        c.ends = torch.where(grow[:, :, None, None], leaf[:, None], c.ends)
         c.log_w = torch.where(complete, torch.logaddexp(c.log_w, log_w_sub_new), c.log_w)
         rho = torch.where(complete[:, None], rho + rho_sub, rho)
-        c.rho = torch.stack((rho, rho_sub), 1)
+        c.rho, c.rho_sub = rho, rho_sub
         depth = c.j + 1
         turned_all = (((rho * inv_m)[:, None] * c.ends[:, :, 1]).sum(-1) <= 0).any(1)
         ended = stop | (complete & (turned_all | (depth >= self.max_tree_depth)))
         c.j = torch.where(complete & ~ended, depth, c.j)
-        c.k = torch.where(complete | ended, 0, k)
-        c.fresh, c.forward, c.leaf, c.log_w_sub = ended, fwd, leaf, log_w_sub_new
-        return ended, depth, c.stats[:, 0] / c.stats[:, 1], c.stats[:, 1], c.divergent
+        c.k = k.masked_fill(complete | ended, 0)
+        c.fresh, c.forward, c.log_w_sub = ended, fwd, log_w_sub_new
+        return ended, depth, c.acc / c.leaves, c.leaves, c.divergent
+
+    @staticmethod
+    def _keep(traj, row, chains, x, thin, event) -> None:
+        """Store the draws ``x (r, d)`` of sampling iteration ``row (r,)`` of ``chains (r,)`` where
+        ``thin`` divides ``row + 1``."""
+        if thin == 1:
+            traj[row, chains] = x.view(-1, *event)
+        else:
+            kept = (row + 1) % thin == 0
+            traj[(row[kept] + 1) // thin - 1, chains[kept]] = x[kept].view(-1, *event)
 
     # ------------------------------------------------------------------ warm-up helpers
     def _initial_step_size(self, fn, x, e, s, sqrt_m, inv_m, generator) -> torch.Tensor:
@@ -370,9 +430,12 @@ class NUTS:
             raise ValueError(format_error("mass", f"shape {tuple(event)} (the event shape)", f"shape {tuple(self.mass.shape)}", "pass one mass per coordinate of a single chain"))
         base_fn = energy_and_score_fn(energy)
 
-        def fn(x_flat):  # the tree works on flat (b, d) states
-            e, s = base_fn(x_flat.view(x_flat.shape[0], *event))
-            return e, s.reshape(x_flat.shape[0], -1)
+        if len(event) == 1:
+            fn = base_fn  # the tree works on flat (b, d) states: these already are
+        else:
+            def fn(x_flat):  # the tree works on flat (b, d) states
+                e, s = base_fn(x_flat.view(x_flat.shape[0], *event))
+                return e, s.reshape(x_flat.shape[0], -1)
 
         dt, dev = x0.dtype, x0.device
         mass = torch.ones(x0[0].numel(), dtype=dt, device=dev) if self.mass is None else self.mass.to(x0).flatten()
@@ -383,6 +446,7 @@ class NUTS:
         accept_total = torch.zeros(batch, dtype=dt, device=dev)
         leapfrogs = torch.zeros(batch, dtype=dt, device=dev)
         computed = needed = 0
+        needed_sum = 0.0  # small batches: leaves of the ended iterations, per chain
         with torch.no_grad(), trusted_inputs():
             x = x0.reshape(batch, -1).clone()
             e, s = base_fn(x0)
@@ -399,79 +463,123 @@ class NUTS:
                 eps = adapt.eps  # (b, 1): each chain adapts its own during the warm-up
             windows = self._mass_windows(self.warmup_steps) if self.warmup_steps and self.adapt_mass else []
             window_start, window_sum, window_sq, window_n = 75, 0.0, 0.0, 0
-            levels = self.max_tree_depth
-            c = _Chains(x, e, s, eps, levels)
+            slots = _Slots(self.max_tree_depth, dev)
+            c = _Chains(x, e, s, eps, slots)
             it = torch.zeros(batch, dtype=torch.long, device=dev)  # iterations each chain has finished
             # Chains meet at barriers, the ends of the mass windows (the mass is shared). A chain
             # that has reached one, or has finished, is idle: its state is saved and its results are
-            # dropped. A small batch keeps ticking it (cheaper than gathering the others); a large
-            # one drops idle chains from the ticked set `act` (row r of `c` is chain act[r]) once an
-            # eighth of the rows are idle, and resumes every chain from its saved state at a barrier.
+            # dropped. A small batch keeps ticking it (cheaper than gathering the others) and keeps
+            # its books with whole-batch masks (a few calls per tick, no gathers); a large one keeps
+            # them on the rows that ended, drops idle chains from the ticked set `act` (row r of `c`
+            # is chain act[r]) once an eighth of the rows are idle, and resumes every chain from its
+            # saved state at a barrier.
             waiting = torch.zeros(batch, dtype=torch.bool, device=dev)
             done = torch.zeros(batch, dtype=torch.bool, device=dev)
+            idle = waiting | done
             saved = {"prop": c.prop.clone(), "prop_e": c.prop_e.clone()}
             compact = batch * x.shape[1] >= _COMPACT_MIN_ELEMENTS
+            by_rows = compact or batch * x.shape[1] >= _ROW_BOOKS_MIN_ELEMENTS
             act, eps_act = None, eps  # None: every chain, row r is chain r
+            warmup = self.warmup_steps
             while True:
                 ended, depth, acc, nl, div = self._tick(fn, c, eps_act, inv_m, sqrt_m, generator)  # per row
-                idle = waiting | done
-                idle_rows = idle if act is None else idle[act]
-                ended = ended & ~idle_rows
-                if compact:
-                    n_idle = int(idle_rows.sum())
-                    if 8 * n_idle > idle_rows.shape[0]:  # drop the idle rows (their state is saved)
-                        keep = (~idle_rows).nonzero().flatten()
-                        ended, depth, acc, nl, div = ended[keep], depth[keep], acc[keep], nl[keep], div[keep]
-                        c = c.take(keep)
-                        act = keep if act is None else act[keep]
-                        eps_act = eps[act]
-                    computed += idle_rows.shape[0]
-                else:
+                if not by_rows:  # ---- small batch: whole-batch masks
                     computed += batch
-                rows = ended.nonzero().flatten()  # rows whose iteration ended
-                if not rows.numel():
-                    continue
-                ids = rows if act is None else act[rows]  # their chains
-                t = it[ids]  # the iteration each has just finished
-                it[ids] = t + 1
-                nl, acc, div, depth = nl[rows], acc[rows], div[rows], depth[rows]
-                needed += float(nl.sum())
-                warm = t < self.warmup_steps
-                if adapt is not None and bool(warm.any()):
-                    wid = ids[warm]
-                    mask = torch.zeros(batch, dtype=torch.bool, device=dev).index_fill_(0, wid, True)
-                    log_acc = torch.zeros(batch, dtype=dt, device=dev).index_copy_(0, wid, acc[warm].clamp(min=1e-300).log())
-                    adapt.update(log_acc, mask)
-                    # A chain past its warm-up samples with its averaged ε̄ (frozen: it gets no updates).
-                    eps = torch.where((it >= self.warmup_steps)[:, None], adapt.final(), adapt.eps)
-                    eps_act = eps if act is None else eps[act]
-                if windows:
-                    inside = warm & (t >= window_start) & (t < windows[0])
-                    # summed over all rows with zeros elsewhere (not over the gathered rows), so that a
-                    # batch that is never compacted adds in the same order as the session-6 build
-                    inside = torch.zeros_like(ended).index_fill_(0, rows[inside], True)[:, None]
-                    x_now = torch.where(inside, c.prop[:, 0], 0.0)  # (rows, d)
-                    window_sum = window_sum + x_now.sum(0)
-                    window_sq = window_sq + x_now.square().sum(0)
-                    window_n += int(inside.sum())
-                drawn = ~warm
-                if bool(drawn.any()):
-                    chains, row = ids[drawn], t[drawn] - self.warmup_steps
-                    depths[row, chains] = depth[drawn]
-                    n_div[chains] += div[drawn].long()
-                    accept_total[chains] += acc[drawn]
-                    leapfrogs[chains] += nl[drawn]
-                    if traj is not None:
-                        kept = (row + 1) % thin == 0
-                        traj[(row[kept] + 1) // thin - 1, chains[kept]] = c.prop[rows[drawn][kept], 0].view(-1, *event)
-                finished = t + 1 >= total
-                stopping = finished | ((t + 1 == windows[0]) if windows else False)
-                if bool(stopping.any()):
+                    ended = ended & ~idle
+                    t = it  # the iteration each chain is in (has just finished, where ended)
+                    it = it + ended
+                    warm = ended & (t < warmup)
+                    drawn = ended & (t >= warmup)
+                    finished = ended & (it >= total)
+                    stopping = (finished | (ended & (it == windows[0]))) if windows else finished
+                    any_warm, any_drawn, any_stopping = torch.stack((warm.any(), drawn.any(), stopping.any())).tolist()
+                    if not (any_warm or any_drawn):  # nothing ended
+                        continue
+                    needed_sum = needed_sum + torch.where(ended, nl, 0.0)  # per chain: no sync
+                    if any_warm:
+                        if adapt is not None:
+                            adapt.update(acc.clamp(min=1e-300).log(), warm)
+                            # A chain past its warm-up samples with its averaged ε̄ (frozen: it gets no updates).
+                            eps = eps_act = torch.where((it >= warmup)[:, None], adapt.final(), adapt.eps)
+                        if windows:
+                            inside = (warm & (t >= window_start) & (t < windows[0]))[:, None]
+                            x_now = torch.where(inside, c.prop[:, 0], 0.0)  # (b, d)
+                            window_sum = window_sum + x_now.sum(0)
+                            window_sq = window_sq + x_now.square().sum(0)
+                            window_n = window_n + inside.sum()
+                    if any_drawn:
+                        chains = drawn.nonzero().flatten()
+                        row = t[chains] - warmup
+                        depths[row, chains] = depth[chains]
+                        n_div += drawn & div
+                        accept_total += torch.where(drawn, acc, 0.0)
+                        leapfrogs += torch.where(drawn, nl, 0.0)
+                        if traj is not None:
+                            self._keep(traj, row, chains, c.prop[chains, 0], thin, event)
+                    if not any_stopping:
+                        continue
+                    for key, v in saved.items():
+                        saved[key] = torch.where(stopping.view(-1, *([1] * (v.dim() - 1))), getattr(c, key), v)
+                    done = done | finished
+                    waiting = waiting | (stopping & ~finished)
+                else:  # ---- large batch: books on the ended rows, idle rows dropped
+                    idle_rows = idle if act is None else idle[act]
+                    ended = ended & ~idle_rows
+                    if compact:
+                        n_idle = int(idle_rows.sum())
+                        if 8 * n_idle > idle_rows.shape[0]:  # drop the idle rows (their state is saved)
+                            keep = (~idle_rows).nonzero().flatten()
+                            ended, depth, acc, nl, div = ended[keep], depth[keep], acc[keep], nl[keep], div[keep]
+                            c = c.take(keep)
+                            act = keep if act is None else act[keep]
+                            eps_act = eps[act]
+                    computed += idle_rows.shape[0] if compact else batch
+                    rows = ended.nonzero().flatten()  # rows whose iteration ended
+                    if not rows.numel():
+                        continue
+                    ids = rows if act is None else act[rows]  # their chains
+                    t = it[ids]  # the iteration each has just finished
+                    it[ids] = t + 1
+                    nl, acc, div, depth = nl[rows], acc[rows], div[rows], depth[rows]
+                    needed += float(nl.sum())
+                    warm = t < warmup
+                    if adapt is not None and bool(warm.any()):
+                        wid = ids[warm]
+                        mask = torch.zeros(batch, dtype=torch.bool, device=dev).index_fill_(0, wid, True)
+                        log_acc = torch.zeros(batch, dtype=dt, device=dev).index_copy_(0, wid, acc[warm].clamp(min=1e-300).log())
+                        adapt.update(log_acc, mask)
+                        eps = torch.where((it >= warmup)[:, None], adapt.final(), adapt.eps)
+                        eps_act = eps if act is None else eps[act]
+                    if windows:
+                        inside = warm & (t >= window_start) & (t < windows[0])
+                        # summed over all rows with zeros elsewhere (not over the gathered rows), so that
+                        # these books add in the same order as the whole-batch ones
+                        inside = torch.zeros_like(ended).index_fill_(0, rows[inside], True)[:, None]
+                        x_now = torch.where(inside, c.prop[:, 0], 0.0)  # (rows, d)
+                        window_sum = window_sum + x_now.sum(0)
+                        window_sq = window_sq + x_now.square().sum(0)
+                        window_n = window_n + inside.sum()
+                    drawn = ~warm
+                    if bool(drawn.any()):
+                        chains, row = ids[drawn], t[drawn] - warmup
+                        depths[row, chains] = depth[drawn]
+                        n_div[chains] += div[drawn].long()
+                        accept_total[chains] += acc[drawn]
+                        leapfrogs[chains] += nl[drawn]
+                        if traj is not None:
+                            self._keep(traj, row, chains, c.prop[rows[drawn], 0], thin, event)
+                    finished = t + 1 >= total
+                    stopping = finished | ((t + 1 == windows[0]) if windows else False)
+                    if not bool(stopping.any()):
+                        continue
                     for key, v in saved.items():
                         v[ids[stopping]] = getattr(c, key)[rows[stopping]]
                     done[ids[stopping & finished]] = True
                     waiting[ids[stopping & ~finished]] = True
+                # ---- someone stopped: a barrier, or the end
+                idle = waiting | done
                 if windows and bool(waiting.all()):  # every chain is at the window's end: a new mass
+                    window_n = int(window_n)
                     var = window_sq / window_n - (window_sum / window_n).square()
                     var = (window_n / (window_n + 5.0)) * var + 1e-3 * (5.0 / (window_n + 5.0))  # Stan's shrinkage
                     mass = var.reciprocal()
@@ -481,9 +589,10 @@ class NUTS:
                         adapt.restart(adapt.eps)
                         eps = adapt.eps
                     # every chain resumes from its saved state and starts a new iteration
-                    c = _Chains(saved["prop"][:, 0], saved["prop_e"].clone(), saved["prop"][:, 1], eps, levels)
+                    c = _Chains(saved["prop"][:, 0], saved["prop_e"].clone(), saved["prop"][:, 2], eps, slots)
                     act, eps_act = None, eps
                     waiting = torch.zeros_like(waiting)
+                    idle = done
                 if bool(done.all()):
                     break
             x, e = saved["prop"][:, 0].contiguous(), saved["prop_e"]
@@ -493,6 +602,6 @@ class NUTS:
         result = SamplerResult(
             x=x, acceptance_rate=accept_total / n_steps, energy=e, trajectory=traj, step_size=eps.flatten(), diverged=diverged,
             extras={"tree_depth": depths, "divergent_transitions": n_div, "n_leapfrog": leapfrogs, "mass": mass.view(event),
-                    "leapfrog_efficiency": needed / max(computed, 1)},
+                    "leapfrog_efficiency": (needed + float(torch.as_tensor(needed_sum).sum())) / max(computed, 1)},
         )
         return finish_run(result, "NUTS", "lower step_size or target a higher acceptance", runaway=chain_health(x0, e_start, x, e), n_steps=n_steps, frozen_fix="raise target_acceptance (e.g. 0.9) or pass a smaller step_size")

@@ -129,3 +129,53 @@ def test_gathered_and_batched_uturn_checks_agree_exactly(generator, monkeypatch)
     assert torch.equal(runs[0].trajectory, runs[1].trajectory)
     assert torch.equal(runs[0].extras["tree_depth"], runs[1].extras["tree_depth"])
     assert float(runs[0].extras["tree_depth"].float().mean()) > 4  # deep trees: many levels close
+
+
+def _same_run(a, b):
+    for key in ("tree_depth", "n_leapfrog", "divergent_transitions", "mass"):
+        assert torch.equal(a.extras[key], b.extras[key]), key
+    assert torch.equal(a.trajectory, b.trajectory) and torch.equal(a.x, b.x)
+    assert torch.equal(a.step_size, b.step_size) and torch.equal(a.acceptance_rate, b.acceptance_rate)
+    assert a.extras["leapfrog_efficiency"] == pytest.approx(b.extras["leapfrog_efficiency"], rel=1e-12)
+
+
+def test_mask_and_row_books_agree_exactly(generator, monkeypatch):
+    # Small batches keep the per-iteration books (step-size adaptation, mass windows, draws, idle
+    # chains at the barriers) with whole-batch masks, large ones on the gathered rows that ended.
+    # Forced onto rows, a small batch (never compacted) must give the same draws bit for bit.
+    import samplers.nuts as nuts
+
+    def banana(x):
+        return x[:, 0].square() / 2 + (x[:, 1] - x[:, 0].square() + 1).square() * 2
+
+    x0 = torch.randn(16, 2, generator=generator, dtype=torch.float64)
+    assert 16 * 2 < nuts._COMPACT_MIN_ELEMENTS
+    runs = []
+    for threshold in (10**9, 1):
+        monkeypatch.setattr(nuts, "_ROW_BOOKS_MIN_ELEMENTS", threshold)
+        g = torch.Generator().manual_seed(5)
+        runs.append(NUTS(0.5, warmup_steps=150, max_tree_depth=3, thin=2).run(banana, x0, 10, generator=g))  # one mass window (75-100)
+    _same_run(*runs)
+    assert not torch.equal(runs[0].extras["mass"], torch.ones(2))  # the window's barrier was crossed
+
+
+def test_slot_tables_and_computed_slots_agree_exactly(generator, monkeypatch):
+    # Up to _TABLE_MAX_LEVELS the batched U-turn check reads checkpoint slots and closing levels from
+    # tables; deeper trees compute them per tick. Both must give the same draws bit for bit.
+    import samplers.nuts as nuts
+
+    slots = nuts._Slots(8, "cpu")
+    for n in range(2**7):
+        k, base = n + 1, slots.pop[n >> 1].item()
+        assert slots.write[n].item() == (7 if n % 2 else base)
+        for level in range(1, 8):
+            assert slots.read[n, level - 1].item() == max(base - (level - 1), 0)
+            assert bool(slots.closes[n, level - 1]) == (k % 2**level == 0)
+    x0 = torch.randn(30, 2, generator=generator, dtype=torch.float64)
+    runs = []
+    for levels in (12, 0):
+        monkeypatch.setattr(nuts, "_TABLE_MAX_LEVELS", levels)
+        g = torch.Generator().manual_seed(2)
+        runs.append(NUTS(0.02, warmup_steps=0, max_tree_depth=8, thin=1).run(lambda x: 0.5 * (x.square() * torch.tensor([1.0, 100.0], dtype=x.dtype)).sum(-1), x0, 10, generator=g))
+    _same_run(*runs)
+    assert float(runs[0].extras["tree_depth"].float().mean()) > 4  # deep trees: many levels close
