@@ -10,7 +10,7 @@ measured 800 M normals/s built for AVX2 (``-march=x86-64-v3``) on the same core 
 Algorithm, block by block (everything modulo 2³²):
 
 * **Philox-4×32-10** (Salmon, Moraes, Dror & Shaw 2011, "Parallel random numbers: as easy as 1, 2,
-  3", SC'11; the generator of cuRAND and JAX's ``rbg`` family): counter ``(c₀, c₁, c₂, c₃)`` =
+  3", SC'11; the generator behind torch's CUDA random numbers, and one of cuRAND's): counter ``(c₀, c₁, c₂, c₃)`` =
   (low and high 32 bits of the block index, 0, 0), key ``(k₀, k₁)`` = the low and high halves of
   the stream's 64-bit key; ten rounds of
 
