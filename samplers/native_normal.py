@@ -46,6 +46,7 @@ SplitMix64 inside the kernel (`samplers.counter_rng`).
 from __future__ import annotations
 
 import ctypes
+import os
 
 import torch
 
@@ -196,7 +197,7 @@ void philox_words(uint64_t key, uint64_t block0, int64_t nblocks, uint32_t *out)
 """
 
 _LIB: list = []  # [ctypes.CDLL or None] once tried
-_POOL: list = []  # [ThreadPoolExecutor] once a fill was split
+_POOL: list = []  # [(pid, workers, ThreadPoolExecutor)] once a fill was split
 
 
 def _load():
@@ -267,11 +268,13 @@ def fill_normal_(out: torch.Tensor, key: int, *, threads: int | None = None) -> 
         lo, hi = bounds[w], bounds[w + 1]
         lib.philox_normal_f32(key, lo // GROUP, hi - lo, base + 4 * lo)
 
-    if not _POOL or _POOL[0]._max_workers < workers:
+    # One pool, made again in a forked child (the parent's threads do not exist there, so its pool
+    # would wait forever) or when more workers are asked for.
+    if not _POOL or _POOL[0][0] != os.getpid() or _POOL[0][1] < workers:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL[:] = [ThreadPoolExecutor(workers, thread_name_prefix="ebm-normal")]
-    list(_POOL[0].map(fill, range(workers)))
+        _POOL[:] = [(os.getpid(), workers, ThreadPoolExecutor(workers, thread_name_prefix="ebm-normal"))]
+    list(_POOL[0][2].map(fill, range(workers)))
     return out
 
 

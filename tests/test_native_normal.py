@@ -122,3 +122,20 @@ def test_without_the_generator_it_says_so_and_samplers_use_torch(monkeypatch):
     with pytest.raises(RuntimeError, match="samplers.native_normal: expected the AVX2 generator built.*Fix: "):
         native_normal.fill_normal_(torch.empty(4), 1)
     assert ULA(0.1)._native_noise(torch.zeros(3, 2)) is False  # the fused step reads torch.randn instead
+
+
+@needs_generator
+def test_a_forked_child_can_split_a_fill_after_its_parent_did():
+    """The parent's worker threads do not exist in a forked child: its fill must not wait on them."""
+    import multiprocessing
+
+    n = 1 << 19
+    parent = native_normal.fill_normal_(torch.empty(n), KEY, threads=2)  # the pool now exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child_sum = pool.apply_async(_fill_sum, (n,)).get(timeout=60)
+    assert child_sum == float(parent.double().sum())
+
+
+def _fill_sum(n):
+    return float(native_normal.fill_normal_(torch.empty(n), KEY, threads=2).double().sum())
