@@ -55,10 +55,10 @@ __all__ = [
 # Pre-draw at most this many noise entries at once (1 MiB of float32): big enough to amortise the
 # call overhead at small batch, small enough that the chunk stays in cache at large batch.
 _NOISE_BUDGET = 1 << 18
-# Compiled samplers unroll several steps into one call at small batch: see
-# `samplers.compilation.steps_per_call`.
 # Counter keys (16 bytes a step) are drawn this many steps at a time (1 MiB).
 _KEY_CHUNK = 1 << 16
+# Compiled samplers unroll several steps into one call at small batch only
+# (`samplers.compilation.steps_per_call`)...
 # ...except an unadjusted (ULA) step drawing its own noise from counter keys on an energy object
 # (one with a score method): its call is short enough at any batch that the call's fixed cost
 # (guards, wrappers, the Python loop) shows, so it unrolls at least this many (100,000 2-D chains

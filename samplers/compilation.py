@@ -315,10 +315,10 @@ def inline_small_products(x: torch.Tensor) -> bool:
     broadcast multiply-adds instead, inductor fuses it, but into a loop over the short event axis.
     That pays only where the fused graph is one step fed its noise — large batches
     (`steps_per_call` = 1) where `fused_steps_read_noise` — and loses elsewhere, because the next
-    unrolled step, or the in-kernel noise, is pulled into that short loop. Measured on 100,000 and
-    1,000 2-D Gaussian ULA chains, one thread, session 8: fed noise at 100,000 chains 116-127
-    against 103-114 M chain-steps/s inline (AVX2); unrolled at 1,000 chains 39 against 56 M; drawing
-    in-kernel at 100,000 chains under AVX-512 54 against 126-132 M. Same numbers either way.
+    unrolled step, or the in-kernel noise, is pulled into that short loop. Measured on 2-D Gaussian
+    ULA chains, one thread, session 8, inline against GEMM: fed noise at 100,000 chains 116-127
+    against 97-114 M chain-steps/s (AVX2); unrolled at 1,000 chains 39 against 56 M; drawing in-kernel
+    at 100,000 chains under AVX-512 54 against 126-132 M. Same numbers either way.
     `ebm.energies.analytic.Gaussian.score` asks this; this module is the one place the sampler's
     graph shape is decided.
     """

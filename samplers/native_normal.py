@@ -51,7 +51,7 @@ import os
 import torch
 
 from .native import build_shared_library
-from .validation import check_generator, format_error
+from .validation import check_generator, check_int, format_error
 
 __all__ = ["available", "fill_normal_", "normal", "philox_words"]
 
@@ -231,6 +231,12 @@ def _require():
     return _LIB[0]
 
 
+def _check_u64(name: str, value, fix: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 64:
+        raise ValueError(format_error(name, "an int in [0, 2**64)", repr(value), fix))
+    return value
+
+
 def fill_normal_(out: torch.Tensor, key: int, *, threads: int | None = None) -> torch.Tensor:
     """Fill ``out`` (float32, contiguous, CPU, any shape) with the first ``out.numel()`` normals of stream ``key``.
 
@@ -248,13 +254,13 @@ def fill_normal_(out: torch.Tensor, key: int, *, threads: int | None = None) -> 
         TypeError / ValueError: ``out`` is not a contiguous float32 CPU tensor, or ``key`` is out of range.
     """
     lib = _require()
+    threads = torch.get_num_threads() if threads is None else check_int("threads", threads, minimum=1)
     if not isinstance(out, torch.Tensor) or out.dtype != torch.float32 or out.device.type != "cpu" or not out.is_contiguous():
         found = f"{type(out).__name__}" if not isinstance(out, torch.Tensor) else f"a {out.dtype} tensor on {out.device}{'' if out.is_contiguous() else ', not contiguous'}"
         raise TypeError(format_error("out", "a contiguous float32 tensor on the CPU", found, "pass torch.empty(shape) (float32, CPU)"))
-    if not isinstance(key, int) or not 0 <= key < 1 << 64:
-        raise ValueError(format_error("key", "an int in [0, 2**64)", repr(key), "draw one with torch.randint, or pass a generator to normal()"))
+    _check_u64("key", key, "draw one with torch.randint, or pass a generator to normal()")
     n = out.numel()
-    workers = max(1, min(threads or torch.get_num_threads(), n // _MIN_PARALLEL))
+    workers = max(1, min(threads, n // _MIN_PARALLEL))
     if workers == 1:
         lib.philox_normal_f32(key, 0, n, out.data_ptr())
         return out
@@ -273,6 +279,8 @@ def fill_normal_(out: torch.Tensor, key: int, *, threads: int | None = None) -> 
     if not _POOL or _POOL[0][0] != os.getpid() or _POOL[0][1] < workers:
         from concurrent.futures import ThreadPoolExecutor
 
+        if _POOL and _POOL[0][0] == os.getpid():
+            _POOL[0][2].shutdown(wait=False)  # a smaller pool of this process, replaced
         _POOL[:] = [(os.getpid(), workers, ThreadPoolExecutor(workers, thread_name_prefix="ebm-normal"))]
     list(_POOL[0][2].map(fill, range(workers)))
     return out
@@ -293,8 +301,16 @@ def normal(shape, *, generator: torch.Generator | None = None) -> torch.Tensor:
 
 
 def philox_words(key: int, block0: int, n_blocks: int) -> torch.Tensor:
-    """The raw Philox-4×32-10 words of ``n_blocks`` blocks from ``block0``, shape ``(n_blocks, 4)`` int32 (bit patterns)."""
+    """The raw Philox-4×32-10 words of ``n_blocks`` blocks from ``block0``, shape ``(n_blocks, 4)`` int32 (bit patterns).
+
+    Raises:
+        RuntimeError: the generator is not available here (see `available`).
+        TypeError / ValueError: ``key`` or ``block0`` not an int in ``[0, 2⁶⁴)``, ``n_blocks`` not an int >= 0.
+    """
     lib = _require()
+    _check_u64("key", key, "pass the stream's 64-bit key")
+    _check_u64("block0", block0, "pass the first block's index, e.g. 0")
+    n_blocks = check_int("n_blocks", n_blocks, minimum=0)
     out = torch.empty(n_blocks, 4, dtype=torch.int32)
     lib.philox_words(key, block0, n_blocks, out.data_ptr())
     return out

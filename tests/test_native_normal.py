@@ -108,6 +108,7 @@ def test_normal_is_reproducible_from_the_generator():
     (torch.empty(10), -1, r"key: expected an int in \[0, 2\*\*64\)"),
     (torch.empty(10), 1 << 64, r"key: expected an int in \[0, 2\*\*64\)"),
     (torch.empty(10), 1.5, r"key: expected an int in \[0, 2\*\*64\)"),
+    (torch.empty(10), True, r"key: expected an int in \[0, 2\*\*64\)"),
 ])
 def test_bad_input_is_refused_with_a_fix(out, key, match):
     with pytest.raises((TypeError, ValueError), match=match):
@@ -139,3 +140,15 @@ def test_a_forked_child_can_split_a_fill_after_its_parent_did():
 
 def _fill_sum(n):
     return float(native_normal.fill_normal_(torch.empty(n), KEY, threads=2).double().sum())
+
+
+@needs_generator
+def test_bad_threads_and_block_arguments_are_refused_with_a_fix():
+    with pytest.raises(ValueError, match="threads: .*Fix: "):
+        native_normal.fill_normal_(torch.empty(10), 1, threads=0)
+    with pytest.raises(TypeError, match="threads: expected an integer"):
+        native_normal.fill_normal_(torch.empty(10), 1, threads=1.5)
+    with pytest.raises(ValueError, match=r"block0: expected an int in \[0, 2\*\*64\)"):
+        native_normal.philox_words(1, -1, 4)
+    with pytest.raises(ValueError, match="n_blocks: .*Fix: "):
+        native_normal.philox_words(1, 0, -1)

@@ -45,16 +45,16 @@ def _minus_vector(x: Tensor, v: Tensor) -> Tensor:
     return x - v
 
 
-def _times_matrix(x: Tensor, m: Tensor, *, inline: bool = True) -> Tensor:
+def _times_matrix(x: Tensor, m: Tensor) -> Tensor:
     """``x @ m`` for ``x`` of shape ``(*batch, d)`` and a small ``m`` of shape ``(d, d)``, laid out for compilers.
 
-    With ``inline`` (and while being compiled, d ≤ 4) the product is written as d broadcast
-    multiply-adds on 16-wide rows (as in `_minus_vector`), which inductor fuses instead of calling an
-    external GEMM; `samplers.compilation.inline_small_products` says where that pays (measured
-    there). Same numbers to rounding; eager code keeps the GEMM.
+    While being compiled (d ≤ 4, where `samplers.compilation.inline_small_products` says it pays:
+    measured there) the product is written as d broadcast multiply-adds on 16-wide rows (as in
+    `_minus_vector`), which inductor fuses instead of calling an external GEMM. Same numbers to
+    rounding; eager code keeps the GEMM.
     """
     d = m.shape[0]
-    if inline and torch.compiler.is_compiling() and d <= 4 and 16 % d == 0 and x.is_contiguous() and x.numel() % 16 == 0:
+    if torch.compiler.is_compiling() and d <= 4 and 16 % d == 0 and x.is_contiguous() and x.numel() % 16 == 0 and inline_small_products(x):
         rows = x.reshape(-1, 16 // d, d)  # (n·d/16, 16/d, d)
         out = rows[..., 0:1] * m[0]
         for k in range(1, d):
@@ -115,7 +115,7 @@ class Gaussian(Energy):
 
     def score(self, x: Tensor, *, create_graph: bool = False) -> Tensor:
         """``-Σ⁻¹ (x - μ)``, shape ``(*batch, d)`` (closed form; laid out for compilers, see `_times_matrix`)."""
-        return -_times_matrix(_minus_vector(x, self.mean), self.precision, inline=inline_small_products(x))
+        return -_times_matrix(_minus_vector(x, self.mean), self.precision)
 
     def log_partition(self) -> Tensor:
         d = self.event_shape[0]
